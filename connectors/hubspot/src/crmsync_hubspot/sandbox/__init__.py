@@ -1,0 +1,97 @@
+"""A local emulator of HubSpot CRM v3 for deals, for tests, the demo and `crmsync sandbox hubspot`."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp
+
+from crmsync.sandbox.base import Sandbox
+
+
+class HubSpotSandbox(Sandbox):
+    """HubSpot's default pipeline plus the Dutch example pipeline, EUR and USD deals, four owners.
+
+    `rate_limit` emulates the private-app ten-secondly limit; None (default) means unlimited.
+    """
+
+    name = "hubspot"
+
+    def __init__(self, *, deals: int = 60, seed: int = 7, token: str = "pat-eu1-sandbox-0000") -> None:
+        from crmsync_hubspot.sandbox.app import HubSpotApi, build_app
+        from crmsync_hubspot.sandbox.state import HubSpotState
+
+        super().__init__(deals=deals, seed=seed)
+        self.token = token
+        self.state = HubSpotState(deals, seed)
+        self._app = build_app(HubSpotApi(self.state, token, self))
+
+    def routes_app(self) -> ASGIApp:
+        return self._app
+
+    def settings(self, base_url: str) -> dict[str, Any]:
+        return {"base_url": base_url, "token": self.token}
+
+    def too_many_requests(self, retry_after: float | None) -> Response:
+        headers = {
+            "X-HubSpot-RateLimit-Max": "100",
+            "X-HubSpot-RateLimit-Remaining": "0",
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+        }
+        if retry_after is not None:
+            headers["Retry-After"] = f"{retry_after:g}"
+        else:
+            headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = "200"  # short, so tests stay quick
+        body = {
+            "status": "error",
+            "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": "TEN_SECONDLY_ROLLING",
+        }
+        return JSONResponse(body, status_code=429, headers=headers)
+
+    def unavailable(self) -> Response:
+        return JSONResponse(
+            {
+                "status": "error",
+                "message": "Service Unavailable",
+                "correlationId": str(uuid.uuid4()),
+                "category": "INTERNAL_ERROR",
+            },
+            status_code=502,
+        )
+
+    def deal_ids(self) -> list[str]:
+        with self.lock:
+            return [r.id for r in self.state.live()]
+
+    def touch(self, deal_id: str) -> None:
+        with self.lock:
+            record = self.state.records[deal_id]
+            self.state.update(record, {"description": f"edited {uuid.uuid4().hex[:6]}"}, "CRM_UI")
+
+    def edit_by_hand(self, deal_id: str, category: str | None = None, probability: str | None = None) -> None:
+        values: dict[str, str | None] = {}
+        if category is not None:
+            values["hs_manual_forecast_category"] = category
+        if probability is not None:
+            values["hs_forecast_probability"] = str(Decimal(probability))
+        with self.lock:
+            self.state.update(self.state.records[deal_id], values, "CRM_UI")
+
+    def remote_values(self, deal_id: str) -> tuple[str | None, str | None]:
+        props = self.state.records[deal_id].properties
+        return props.get("hs_manual_forecast_category"), props.get("hs_forecast_probability")
+
+    def delete(self, deal_id: str) -> None:
+        with self.lock:
+            record = self.state.records[deal_id]
+            record.archived = True
+            record.archived_at = self.state.tick()
+
+    def missing_id(self) -> str:
+        return "1"

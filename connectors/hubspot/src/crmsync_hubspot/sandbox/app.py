@@ -1,0 +1,393 @@
+"""The HubSpot sandbox's HTTP API: CRM v3 deals, search, pipelines and properties, as HubSpot shapes them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from crmsync_hubspot.sandbox import seed
+from crmsync_hubspot.sandbox.state import HubSpotState, PropertyError, Record
+
+LIST_MAX = 100
+SEARCH_MAX = 200
+SEARCH_CAP = 10_000
+BATCH_MAX = 100
+
+
+def error(status: int, message: str, category: str, **extra: Any) -> JSONResponse:
+    body = {
+        "status": "error",
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+        "category": category,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status)
+
+
+def validation_error(message: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+    return error(400, message, "VALIDATION_ERROR", errors=errors or [])
+
+
+def _millis(value: str | None) -> float | None:
+    """Compare values of date properties by epoch milliseconds (accepts ms or ISO strings)."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(Decimal(value))
+    except InvalidOperation:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
+
+
+DATE_PROPERTIES = {"closedate", "createdate", "hs_lastmodifieddate"}
+NUMBER_PROPERTIES = {"amount", "hs_forecast_probability", "hs_deal_stage_probability", "hs_object_id"}
+
+
+def _key(name: str, value: str | None) -> Any:
+    if value is None or value == "":
+        return None
+    if name in DATE_PROPERTIES:
+        return _millis(value)
+    if name in NUMBER_PROPERTIES:
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return value
+    return value.lower()
+
+
+def _filter_ok(record: Record, flt: dict[str, Any]) -> bool:
+    name = flt.get("propertyName", "")
+    op = flt.get("operator", "EQ")
+    actual = _key(name, record.properties.get(name) if name != "hs_object_id" else record.id)
+    if op == "HAS_PROPERTY":
+        return actual is not None
+    if op == "NOT_HAS_PROPERTY":
+        return actual is None
+    if op in ("IN", "NOT_IN"):
+        values = [_key(name, str(v)) for v in flt.get("values", [])]
+        return (actual in values) == (op == "IN")
+    if op == "BETWEEN":
+        low, high = _key(name, str(flt.get("value"))), _key(name, str(flt.get("highValue")))
+        return actual is not None and low <= actual <= high
+    expected = _key(name, str(flt.get("value")))
+    if op == "EQ":
+        return bool(actual == expected)
+    if op == "NEQ":
+        return bool(actual != expected)
+    if op == "CONTAINS_TOKEN":
+        return actual is not None and str(expected).strip("*") in str(actual)
+    if op == "NOT_CONTAINS_TOKEN":
+        return actual is None or str(expected).strip("*") not in str(actual)
+    if actual is None:
+        return False
+    comparisons = {
+        "LT": actual < expected,
+        "LTE": actual <= expected,
+        "GT": actual > expected,
+        "GTE": actual >= expected,
+    }
+    return bool(comparisons[op])
+
+
+SEARCH_OPERATORS = {
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+}
+
+
+class HubSpotApi:
+    """Route handlers over one HubSpotState."""
+
+    def __init__(self, state: HubSpotState, token: str, sandbox: Any) -> None:
+        self.state = state
+        self.token = token
+        self.sandbox = sandbox
+
+    def authorized(self, request: Request) -> Response | None:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return error(
+                401,
+                "Authentication credentials not found. This API supports OAuth 2.0 authentication "
+                "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                "INVALID_AUTHENTICATION",
+            )
+        return None
+
+    def headers(self) -> dict[str, str]:
+        limit = self.sandbox.rate_limit
+        return {
+            "X-HubSpot-RateLimit-Max": str(limit[0] if limit else 190),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+            "X-HubSpot-RateLimit-Daily": "1000000",
+            "X-HubSpot-RateLimit-Daily-Remaining": "999000",
+        }
+
+    def ok(self, body: Any, status: int = 200) -> JSONResponse:
+        return JSONResponse(body, status_code=status, headers=self.headers())
+
+    async def list_deals(self, request: Request) -> Response:
+        if (denied := self.authorized(request)) is not None:
+            return denied
+        self.sandbox.requests["list"] += 1
+        q = request.query_params
+        try:
+            limit = int(q.get("limit", "10"))
+            after = int(q.get("after", "0"))
+        except ValueError:
+            return validation_error("limit and after must be integers")
+        if not 1 <= limit <= LIST_MAX:
+            return validation_error(f"limit must be between 1 and {LIST_MAX}")
+        archived = q.get("archived", "false") == "true"
+        names = [n for n in q.get("properties", "").split(",") if n] or None
+        history = [n for n in q.get("propertiesWithHistory", "").split(",") if n] or None
+        with self.sandbox.lock:
+            rows = sorted((r for r in self.state.records.values() if r.archived == archived), key=lambda r: int(r.id))
+            rows = [r for r in rows if int(r.id) > after]
+            page = rows[:limit]
+            body: dict[str, Any] = {"results": [self.state.to_json(r, names, history) for r in page]}
+        if len(rows) > limit:
+            nxt = page[-1].id
+            body["paging"] = {"next": {"after": nxt, "link": f"{request.base_url}crm/v3/objects/deals?after={nxt}"}}
+        return self.ok(body)
+
+    async def get_deal(self, request: Request) -> Response:
+        if (denied := self.authorized(request)) is not None:
+            return denied
+        self.sandbox.requests["get"] += 1
+        q = request.query_params
+        record = self.state.records.get(request.path_params["deal_id"])
+        archived = q.get("archived", "false") == "true"
+        if record is None or record.archived != archived:
+            return error(404, "Object not found.  objectId are usually numeric.", "OBJECT_NOT_FOUND")
+        names = [n for n in q.get("properties", "").split(",") if n] or None
+        history = [n for n in q.get("propertiesWithHistory", "").split(",") if n] or None
+        return self.ok(self.state.to_json(record, names, history))
+
+    async def batch_read(self, request: Request) -> Response:
+        if (denied := self.authorized(request)) is not None:
+            return denied
+        self.sandbox.requests["batch-read"] += 1
+        body = await request.json()
+        inputs = body.get("inputs", [])
+        if len(inputs) > BATCH_MAX:
+            return validation_error(f"inputs may hold at most {BATCH_MAX} items")
+        found, missing = [], []
+        with self.sandbox.lock:
+            for item in inputs:
+                record = self.state.records.get(str(item.get("id")))
+                if record is None or record.archived:
+                    missing.append(str(item.get("id")))
+                else:
+                    found.append(
+                        self.state.to_json(
+                            record, body.get("properties") or None, body.get("propertiesWithHistory") or None
+                        )
+                    )
+        return self._batch_answer(found, missing)
+
+    def _batch_answer(self, results: list[dict[str, Any]], missing: list[str]) -> Response:
+        now = seed.iso(datetime.now(UTC))
+        body: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": now,
+            "completedAt": now,
+        }
+        if missing:
+            body["numErrors"] = 1
+            body["errors"] = [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "Could not get some DEAL objects, they may be deleted or not exist. "
+                    "Check that ids are valid.",
+                    "context": {"ids": missing},
+                }
+            ]
+            return self.ok(body, 207)
+        return self.ok(body)
+
+    async def search(self, request: Request) -> Response:
+        if (denied := self.authorized(request)) is not None:
+            return denied
+        self.sandbox.requests["list-search"] += 1
+        body = await request.json()
+        limit = int(body.get("limit", 10))
+        after = int(body.get("after") or 0)
+        if not 1 <= limit <= SEARCH_MAX:
+            return validation_error(f"limit must be between 1 and {SEARCH_MAX}")
+        if after + limit > SEARCH_CAP:
+            return validation_error(f"Paging past {SEARCH_CAP} results is not supported for search.")
+        groups = body.get("filterGroups", [])
+        if len(groups) > 5 or sum(len(g.get("filters", [])) for g in groups) > 18:
+            return validation_error("Too many filters: at most 5 filterGroups and 18 filters.")
+        for group in groups:
+            for flt in group.get("filters", []):
+                if flt.get("operator") not in SEARCH_OPERATORS:
+                    return validation_error(f"Invalid operator {flt.get('operator')!r}")
+        with self.sandbox.lock:
+            rows = [
+                r
+                for r in self.state.live()
+                if not groups or any(all(_filter_ok(r, f) for f in g.get("filters", [])) for g in groups)
+            ]
+            for sort in reversed(body.get("sorts", []) or [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]):
+                name = sort.get("propertyName", "hs_object_id")
+                rows.sort(
+                    key=lambda r, n=name: (
+                        _key(n, r.properties.get(n) if n != "hs_object_id" else r.id) is None,
+                        _key(n, r.properties.get(n) if n != "hs_object_id" else r.id) or 0,
+                    ),
+                    reverse=sort.get("direction") == "DESCENDING",
+                )
+            page = rows[after : after + limit]
+            out: dict[str, Any] = {
+                "total": len(rows),
+                "results": [self.state.to_json(r, body.get("properties") or None, None) for r in page],
+            }
+        if after + limit < len(rows):
+            out["paging"] = {"next": {"after": str(after + limit)}}
+        return self.ok(out)
+
+    async def patch_deal(self, request: Request) -> Response:
+        if (denied := self.authorized(request)) is not None:
+            return denied
+        self.sandbox.requests["write"] += 1
+        body = await request.json()
+        with self.sandbox.lock:
+            record = self.state.records.get(request.path_params["deal_id"])
+            if record is None or record.archived:
+                return error(404, "Object not found.  objectId are usually numeric.", "OBJECT_NOT_FOUND")
+            try:
+                clean = self.state.validate(body.get("properties", {}))
+            except PropertyError as exc:
+                return self._property_error(exc)
+            self.state.update(record, clean, "INTEGRATION")
+            return self.ok(self.state.to_json(record, list(clean) + ["hs_lastmodifieddate"], None))
+
+    def _property_error(self, exc: PropertyError) -> Response:
+        return validation_error(
+            f'Property values were not valid: [{{"isValid":false,"message":"{exc}","error":"{exc.error}",'
+            f'"name":"{exc.name}"}}]',
+            [{"message": str(exc), "code": exc.error, "context": {"propertyName": [exc.name]}}],
+        )
+
+    async def batch_update(self, request: Request) -> Response:
+        if (denied := self.authorized(request)) is not None:
+            return denied
+        self.sandbox.requests["write"] += 1
+        body = await request.json()
+        inputs = body.get("inputs", [])
+        if not 1 <= len(inputs) <= BATCH_MAX:
+            return validation_error(f"inputs must hold 1 to {BATCH_MAX} items")
+        with self.sandbox.lock:
+            checked = []
+            for item in inputs:  # HubSpot refuses the whole batch when one input is invalid
+                try:
+                    checked.append((str(item.get("id")), self.state.validate(item.get("properties", {}))))
+                except PropertyError as exc:
+                    return self._property_error(exc)
+            results, missing = [], []
+            for deal_id, clean in checked:
+                record = self.state.records.get(deal_id)
+                if record is None or record.archived:
+                    missing.append(deal_id)
+                    continue
+                self.state.update(record, clean, "INTEGRATION")
+                results.append(self.state.to_json(record, list(clean) + ["hs_lastmodifieddate"], None))
+        return self._batch_answer(results, missing)
+
+    async def archive(self, request: Request) -> Response:
+        if (denied := self.authorized(request)) is not None:
+            return denied
+        with self.sandbox.lock:
+            record = self.state.records.get(request.path_params["deal_id"])
+            if record is not None and not record.archived:
+                record.archived = True
+                record.archived_at = self.state.tick()
+        return Response(status_code=204)
+
+    async def pipelines(self, request: Request) -> Response:
+        if (denied := self.authorized(request)) is not None:
+            return denied
+        self.sandbox.requests["reference"] += 1
+        pipeline_id = request.path_params.get("pipeline_id")
+        if pipeline_id is None:
+            return self.ok({"results": self.state.pipelines})
+        for pipeline in self.state.pipelines:
+            if pipeline["id"] == pipeline_id:
+                return self.ok(pipeline)
+        return error(404, f"Unable to find pipeline {pipeline_id}", "OBJECT_NOT_FOUND")
+
+    async def properties(self, request: Request) -> Response:
+        if (denied := self.authorized(request)) is not None:
+            return denied
+        self.sandbox.requests["reference"] += 1
+        from crmsync_hubspot.sandbox.state import READ_ONLY, WRITABLE
+
+        def describe(name: str) -> dict[str, Any]:
+            options = [
+                {"label": label, "value": value, "displayOrder": i, "hidden": False}
+                for i, (label, value) in enumerate(seed.FORECAST_CATEGORY_OPTIONS)
+            ]
+            return {
+                "name": name,
+                "label": name.replace("_", " ").title(),
+                "groupName": "dealinformation",
+                "type": "enumeration" if name == "hs_manual_forecast_category" else "string",
+                "fieldType": "select" if name == "hs_manual_forecast_category" else "text",
+                "options": options if name == "hs_manual_forecast_category" else [],
+                "calculated": name in READ_ONLY,
+                "hasUniqueValue": name == "hs_object_id",
+                "modificationMetadata": {
+                    "readOnlyValue": name in READ_ONLY,
+                    "readOnlyDefinition": True,
+                    "archivable": False,
+                },
+            }
+
+        name = request.path_params.get("name")
+        every = sorted(READ_ONLY | WRITABLE)
+        if name is None:
+            return self.ok({"results": [describe(n) for n in every]})
+        if name not in every:
+            return error(404, f"Unable to find property {name}", "OBJECT_NOT_FOUND")
+        return self.ok(describe(name))
+
+
+def build_app(api: HubSpotApi) -> Starlette:
+    base = "/crm/v3/objects/deals"
+    return Starlette(
+        routes=[
+            Route(base, api.list_deals, methods=["GET"]),
+            Route(f"{base}/batch/read", api.batch_read, methods=["POST"]),
+            Route(f"{base}/batch/update", api.batch_update, methods=["POST"]),
+            Route(f"{base}/search", api.search, methods=["POST"]),
+            Route(base + "/{deal_id}", api.get_deal, methods=["GET"]),
+            Route(base + "/{deal_id}", api.patch_deal, methods=["PATCH"]),
+            Route(base + "/{deal_id}", api.archive, methods=["DELETE"]),
+            Route("/crm/v3/pipelines/deals", api.pipelines, methods=["GET"]),
+            Route("/crm/v3/pipelines/deals/{pipeline_id}", api.pipelines, methods=["GET"]),
+            Route("/crm/v3/properties/deals", api.properties, methods=["GET"]),
+            Route("/crm/v3/properties/deals/{name}", api.properties, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,210 @@
+"""The configuration file: store, currency, labels, owners, targets and connections.
+
+Secrets are never written in the file itself: a value `${NAME}` is read from the environment variable NAME.
+Every problem raises `ConfigError` naming the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from crmsync.errors import ConfigError
+from crmsync.model import DEFAULT_LABELS, ForecastCategory
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PERIOD = re.compile(r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Amsterdam'") from None
+    return value
+
+
+class StoreConfig(_Model):
+    url: str = Field(default="sqlite:///crmsync.db", description="SQLAlchemy URL; sqlite:/// or postgresql+psycopg://")
+
+
+class Owner(_Model):
+    """One person across CRMs."""
+
+    name: str
+    email: str
+    team: str | None = None
+    ids: dict[str, str] = Field(default_factory=dict, description="connection name → owner id in that CRM")
+
+
+class Target(_Model):
+    owner: str = Field(description="the owner's email")
+    period: str = Field(description="YYYY, YYYY-Qn or YYYY-MM")
+    amount: Decimal = Field(ge=0)
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        if not _PERIOD.match(value):
+            raise ValueError(f"period {value!r} must look like 2026, 2026-Q4 or 2026-11")
+        return value
+
+
+class Connection(_Model):
+    connector: str
+    mapping: Path
+    settings: dict[str, Any] = Field(default_factory=dict)
+    schedule: str = Field(default="0 2 * * *", description="cron expression: minute hour day month weekday")
+    timezone: str | None = None
+    writeback: Literal["apply", "dry-run"] = "apply"
+    overlap_minutes: int = Field(default=10, ge=0, le=1440)
+    reconcile_every: int = Field(default=1, ge=0, description="full id reconciliation every N runs (0 = never)")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+
+class Config(_Model):
+    """The whole configuration, as validated."""
+
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    timezone: str = "Europe/Amsterdam"
+    base_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    rates: dict[str, Decimal] = Field(default_factory=dict, description="1 unit of the key = value × base")
+    labels: dict[ForecastCategory, str] = Field(default_factory=dict)
+    log_format: Literal["text", "json"] = "text"
+    owners: list[Owner] = Field(default_factory=list)
+    targets: list[Target] = Field(default_factory=list)
+    connections: dict[str, Connection] = Field(default_factory=dict)
+    path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for code, rate in value.items():
+            if not re.match(r"^[A-Z]{3}$", code):
+                raise ValueError(f"currency {code!r} must be a three-letter ISO code")
+            if rate <= 0:
+                raise ValueError(f"rate for {code} must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _targets_name_owners(self) -> Config:
+        emails = {owner.email for owner in self.owners}
+        for index, target in enumerate(self.targets):
+            if target.owner not in emails:
+                raise ValueError(f"targets[{index}].owner {target.owner!r} is not the email of any [[owners]] entry")
+        return self
+
+    def label(self, category: ForecastCategory) -> str:
+        """The display label of a category, as configured (for example 'Pijplijn')."""
+        return self.labels.get(category, DEFAULT_LABELS[category])
+
+    def connection(self, name: str) -> Connection:
+        try:
+            return self.connections[name]
+        except KeyError:
+            known = ", ".join(sorted(self.connections)) or "none"
+            raise ConfigError(f"no connection named {name!r}; configured: {known}") from None
+
+    def mapping_path(self, name: str) -> Path:
+        path = self.connection(name).mapping
+        if not path.is_absolute() and self.path is not None:
+            path = self.path.parent / path
+        return path
+
+
+def _expand(value: Any, key: str, file: str, environ: dict[str, str] | os._Environ[str]) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                raise ConfigError(f"environment variable {name} is not set", file=file, key=key)
+            return environ[name]
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{key}.{k}" if key else k, file, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{key}[{i}]", file, environ) for i, v in enumerate(value)]
+    return value
+
+
+def error_from_validation(
+    exc: ValidationError, file: str, prefix: str = "", cls: type[ConfigError] = ConfigError
+) -> ConfigError:
+    """Turn pydantic's error into a ConfigError naming the first bad key and what is allowed."""
+    first = exc.errors()[0]
+    parts = [prefix] if prefix else []
+    for loc in first["loc"]:
+        if isinstance(loc, int):
+            parts[-1:] = [f"{parts[-1]}[{loc}]"] if parts else [f"[{loc}]"]
+        else:
+            parts.append(str(loc))
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return cls(message, file=file, key=".".join(parts) or None)
+
+
+def parse_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning every I/O or syntax problem into a ConfigError naming the file."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot be read: {exc.strerror}", file=str(path)) from None
+
+
+def load_config(path: Path | str, environ: dict[str, str] | None = None) -> Config:
+    """Load and validate the configuration file at `path`.
+
+    Raises:
+        ConfigError: naming the file and key, for a missing file, bad TOML, an unknown key, a bad value or
+            an environment variable that is not set.
+    """
+    path = Path(path)
+    raw = _expand(parse_toml(path), "", str(path), environ if environ is not None else os.environ)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise error_from_validation(exc, str(path)) from None
+    return config.model_copy(update={"path": path.resolve()})

@@ -1,0 +1,282 @@
+"""The shared HTTP toolkit every connector uses: one client, retries, rate limiting, error translation.
+
+`ApiClient.request` is the one place where httpx errors become crmsync errors: connection problems turn into
+`TransportError`, 401/403 into `AuthError`, 429/5xx into `RetriableApiError` (retried with backoff that honours
+Retry-After and the CRMs' rate-limit headers), and any other error status into `ApiError` with the CRM's own
+message. A client-side limiter keeps under the connector's declared rate so a limit is never hit on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from crmsync.errors import ApiError, AuthError, PaginationError, RetriableApiError, TransportError
+
+log = logging.getLogger("crmsync.http")
+
+RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class RateLimiter:
+    """A sliding-window limiter: at most `max_requests` starts per `window` seconds, shared by all tasks.
+
+    `pause(seconds)` holds every caller back, used when the CRM says it is overloaded.
+    """
+
+    def __init__(self, max_requests: int | None, window: float) -> None:
+        self.max_requests = max_requests
+        self.window = window
+        self._starts: deque[float] = deque()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
+                if self.max_requests is None:
+                    return
+                while self._starts and now - self._starts[0] >= self.window:
+                    self._starts.popleft()
+                if len(self._starts) < self.max_requests:
+                    self._starts.append(now)
+                    return
+                await asyncio.sleep(self.window - (now - self._starts[0]) + 0.001)
+
+
+def header_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait according to Retry-After, x-ratelimit-reset or HubSpot's interval headers."""
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    reset = headers.get("x-ratelimit-reset")
+    if reset:
+        try:
+            return max(0.0, float(reset))
+        except ValueError:
+            pass
+    if headers.get("x-hubspot-ratelimit-remaining") == "0":
+        interval = headers.get("x-hubspot-ratelimit-interval-milliseconds")
+        if interval and interval.isdigit():
+            return int(interval) / 1000
+    return None
+
+
+def body_message(response: httpx.Response) -> str:
+    """The CRM's own error message from a response body, or a description of a body that has none."""
+    content_type = response.headers.get("content-type", "unknown type")
+    if not response.content:
+        return "empty body"
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return f"non-JSON error page ({content_type.split(';')[0]}, {len(response.content)} bytes)"
+    if isinstance(body, dict):
+        for key in ("message", "externalMessage", "error", "error_description"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return str(value["message"])
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("message", errors[0]))
+    return json.dumps(body)[:300]
+
+
+class ApiClient:
+    """An async HTTP client for one connection.
+
+    Connectors subclass it (or pass hooks) to read their CRM's error bodies and retry hints.
+
+    Args:
+        connection: The connection name, put in every error.
+        base_url: The API's base URL.
+        headers: Headers for every request, auth included (never logged).
+        timeout: Seconds per request.
+        limiter: Shared rate limiter.
+        max_retries: Retries after the first attempt for retriable failures.
+        max_concurrency: Requests in flight at once.
+        backoff: Base of the exponential backoff when the CRM gives no hint, in seconds.
+        max_wait: Longest wait the client accepts from a retry hint; a longer one fails now.
+        transport: An httpx transport (tests use respx or an ASGI transport).
+    """
+
+    retriable_statuses: frozenset[int] = RETRIABLE_STATUSES
+
+    def __init__(
+        self,
+        connection: str,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        limiter: RateLimiter | None = None,
+        max_retries: int = 5,
+        max_concurrency: int = 4,
+        backoff: float = 0.5,
+        max_wait: float = 120.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.connection = connection
+        self.limiter = limiter or RateLimiter(None, 1.0)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.stats: Counter[str] = Counter()
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=dict(headers or {}),
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """Seconds the CRM asks us to wait before trying again. Override for hints in the body."""
+        return header_retry_after(response.headers)
+
+    def error_detail(self, response: httpx.Response) -> str:
+        """The CRM's error message. Override for unusual bodies."""
+        return body_message(response)
+
+    def is_retriable(self, response: httpx.Response) -> bool:
+        return response.status_code in self.retriable_statuses
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hint = getattr(exc, "retry_after", None)
+        if hint is not None:
+            return float(hint)
+        exp = self.backoff * (2 ** (state.attempt_number - 1))
+        return float(min(30.0, exp) * (0.5 + random.random() / 2))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        ok: tuple[int, ...] = (200, 201, 204, 207),
+    ) -> httpx.Response:
+        """Send one request with retries; return the response when its status is in `ok`.
+
+        Raises:
+            AuthError: 401 or 403.
+            TransportError: the CRM could not be reached after every retry.
+            RetriableApiError: 429/5xx after every retry.
+            ApiError: any other error status, with the CRM's message.
+        """
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type((RetriableApiError, TransportError)),
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send(method, path, params, json_body, ok)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, method: str, path: str, params: Mapping[str, Any] | None, json_body: Any, ok: tuple[int, ...]
+    ) -> httpx.Response:
+        await self.limiter.acquire()
+        async with self._semaphore:
+            started = time.monotonic()
+            self.stats[method] += 1
+            try:
+                response = await self._client.request(method, path, params=params, json=json_body)
+            except httpx.TimeoutException:
+                log.warning("%s %s timed out", method, path, extra={"connection": self.connection})
+                raise TransportError(f"{method} {path}: timed out", connection=self.connection) from None
+            except httpx.TransportError as exc:
+                raise TransportError(
+                    f"{method} {path}: cannot reach the CRM ({type(exc).__name__})",
+                    connection=self.connection,
+                ) from None
+        log.debug(
+            "%s %s -> %s in %.0f ms",
+            method,
+            path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+            extra={"connection": self.connection},
+        )
+        if response.status_code in ok:
+            return response
+        return self._raise(method, path, response)
+
+    def _raise(self, method: str, path: str, response: httpx.Response) -> httpx.Response:
+        status = response.status_code
+        detail = self.error_detail(response)
+        where = {
+            "status": status,
+            "method": method,
+            "path": path,
+            "detail": detail,
+            "connection": self.connection,
+        }
+        message = f"{method} {path} answered {status}: {detail}"
+        if status in (401, 403):
+            raise AuthError(
+                f"{message} (check the credentials in the connection's settings)", connection=self.connection
+            )
+        if self.is_retriable(response):
+            hint = self.retry_after(response)
+            self.stats["retried"] += 1
+            if hint is not None and hint > self.max_wait:
+                raise ApiError(f"{message}; the CRM asks to retry after {hint:.0f} s", **where)  # type: ignore[arg-type]
+            if status == 429:
+                self.limiter.pause(hint if hint is not None else self.backoff)
+            log.info("%s; retrying%s", message, f" after {hint:.1f} s" if hint is not None else "")
+            raise RetriableApiError(message, retry_after=hint, **where)
+        raise ApiError(message, **where)  # type: ignore[arg-type]
+
+
+class CursorGuard:
+    """Detects a paging loop: a cursor (or offset) handed back twice within one listing."""
+
+    def __init__(self, connection: str, what: str) -> None:
+        self.connection = connection
+        self.what = what
+        self._seen: set[str] = set()
+
+    def see(self, cursor: str | int | None) -> None:
+        if cursor is None:
+            return
+        key = str(cursor)
+        if key in self._seen:
+            raise PaginationError(
+                f"{self.what}: the CRM returned cursor {key!r} twice; stopping to avoid a paging loop",
+                connection=self.connection,
+            )
+        self._seen.add(key)

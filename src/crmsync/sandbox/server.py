@@ -1,0 +1,51 @@
+"""Serve an ASGI app on loopback in a background thread (uvicorn)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+@dataclass
+class RunningServer:
+    """A server started by `serve`; `stop()` shuts it down."""
+
+    base_url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Start `app` on `host:port` (0 = a free port) and return once it accepts connections."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("sandboxes only listen on loopback")
+    sock = socket.socket(socket.AF_INET6 if host == "::1" else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="error", lifespan="off", access_log=False, timeout_keep_alive=30)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"sandbox-{bound_port}")
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"sandbox server on {host}:{bound_port} did not start")
+        time.sleep(0.01)
+    shown = f"[{host}]" if ":" in host else host
+    return RunningServer(f"http://{shown}:{bound_port}", server, thread)

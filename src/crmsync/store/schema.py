@@ -1,0 +1,183 @@
+"""Tables of the state store (SQLAlchemy Core, portable across SQLite and PostgreSQL).
+
+Changing a table means adding an Alembic revision under `migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+AMOUNT = Numeric(18, 2)
+RATIO = Numeric(9, 6)
+
+
+def _ts(name: str, nullable: bool = True) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connection", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),  # sync | rollback
+    Column("status", String(20), nullable=False),  # running | ok | partial | failed
+    Column("mode", String(20), nullable=False),  # apply | dry-run
+    Column("full", Boolean, nullable=False, default=False),
+    _ts("started_at", False),
+    _ts("finished_at"),
+    Column("fetched", Integer, nullable=False, default=0),
+    Column("stored", Integer, nullable=False, default=0),
+    Column("quarantined", Integer, nullable=False, default=0),
+    Column("deleted", Integer, nullable=False, default=0),
+    Column("planned", Integer, nullable=False, default=0),
+    Column("written", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("requests", Integer, nullable=False, default=0),
+    Column("mapping_digest", String(32)),
+    _ts("cursor_before"),
+    _ts("cursor_after"),
+    Column("rollback_of", Integer, ForeignKey("runs.id")),
+    Column("error", Text),
+    Index("ix_runs_connection", "connection", "id"),
+)
+
+deals = Table(
+    "deals",
+    metadata,
+    Column("connection", String(100), primary_key=True),
+    Column("source_id", String(200), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("pipeline_id", String(200), nullable=False),
+    Column("pipeline_label", Text, nullable=False),
+    Column("stage_id", String(200), nullable=False),
+    Column("stage_label", Text, nullable=False),
+    Column("stage_order", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("amount", AMOUNT),
+    Column("currency", String(3)),
+    Column("close_date", Date),
+    Column("owner_id", String(200)),
+    Column("owner_name", Text),
+    Column("owner_email", Text),
+    Column("group_name", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("closed_at"),
+    Column("remote_category", String(100)),
+    Column("remote_probability", RATIO),
+    Column("data", JSON, nullable=False),
+    Column("last_run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    _ts("synced_at", False),
+)
+
+forecasts = Table(
+    "forecasts",
+    metadata,
+    Column("connection", String(100), primary_key=True),
+    Column("source_id", String(200), primary_key=True),
+    Column("category", String(20), nullable=False),
+    Column("probability", RATIO, nullable=False),
+    Column("weighted_amount", AMOUNT),
+    Column("month", String(7)),
+    Column("rule_ids", JSON, nullable=False),
+    Column("flags", JSON, nullable=False),
+    Column("mapped", Boolean, nullable=False),
+    Column("mapping_digest", String(32), nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    _ts("computed_at", False),
+)
+
+forecast_changes = Table(
+    "forecast_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("connection", String(100), nullable=False),
+    Column("source_id", String(200), nullable=False),
+    Column("old_category", String(20)),
+    Column("new_category", String(20), nullable=False),
+    Column("old_probability", RATIO),
+    Column("new_probability", RATIO, nullable=False),
+    Column("rule_ids", JSON, nullable=False),
+    _ts("at", False),
+    Index("ix_forecast_changes_run", "run_id"),
+)
+
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connection", String(100), nullable=False),
+    Column("source_id", String(200), nullable=False),
+    Column("pipeline_id", String(200), nullable=False),
+    Column("stage_id", String(200), nullable=False),
+    Column("stage_order", Integer, nullable=False),
+    _ts("entered_at", False),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Index("ix_stage_history_deal", "connection", "source_id"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("connection", String(100), nullable=False),
+    Column("source_id", String(200), nullable=False),
+    Column("field", String(20), nullable=False),  # category | probability
+    Column("old_value", String(100)),
+    Column("new_value", String(100)),
+    Column("outcome", String(20), nullable=False),  # pending | written | skipped | failed | planned
+    Column("reason", Text),
+    _ts("at", False),
+    Index("ix_ledger_run", "run_id"),
+    Index("ix_ledger_deal", "connection", "source_id", "field", "id"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("connection", String(100), primary_key=True),
+    _ts("value", False),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    _ts("updated_at", False),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("connection", String(100), nullable=False),
+    Column("source_id", String(200)),
+    Column("reason", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    _ts("at", False),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    _ts("acquired_at", False),
+    _ts("heartbeat_at", False),
+)

@@ -1,0 +1,501 @@
+"""Store: every read and write of the state database, in portable SQL (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from crmsync.errors import LockedError, StoreError
+from crmsync.model import Deal, Forecast
+from crmsync.store import schema as t
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything crmsync stores is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    run_id: int
+    connection: str
+    source_id: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    outcome: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredDeal:
+    """What the store remembers of a deal between runs, for planning."""
+
+    stage_id: str
+    category: str | None
+    probability: Decimal | None
+
+
+class Store:
+    """The state store at `url`; migrates the schema to the newest revision on open."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except (SQLAlchemyError, ValueError) as exc:
+            raise StoreError(f"store URL is not usable: {type(exc).__name__}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.migrate()
+
+    def migrate(self) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {exc.orig or exc}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store error: {exc.__class__.__name__}: {exc}") from None
+
+    def _upsert(self, table: Any, keys: Sequence[str], rows: list[dict[str, Any]], conn: Connection) -> None:
+        if not rows:
+            return
+        dialect = self.engine.dialect.name
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        stmt = module.insert(table).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+        )
+        conn.execute(stmt)
+
+    # -- locks -------------------------------------------------------------------------------------------
+
+    def acquire_lock(self, name: str, holder: str, stale_after: timedelta) -> None:
+        """Take the named lock, or take it over when its holder stopped heart-beating.
+
+        Raises:
+            LockedError: someone else holds it and is alive.
+        """
+        now = utcnow()
+        try:
+            with self.tx() as conn:
+                conn.execute(insert(t.locks).values(name=name, holder=holder, acquired_at=now, heartbeat_at=now))
+                return
+        except IntegrityError:
+            pass
+        with self.tx() as conn:
+            taken = conn.execute(
+                update(t.locks)
+                .where(t.locks.c.name == name, t.locks.c.heartbeat_at < now - stale_after)
+                .values(holder=holder, acquired_at=now, heartbeat_at=now)
+            ).rowcount
+            if taken:
+                return
+            row = conn.execute(select(t.locks).where(t.locks.c.name == name)).one_or_none()
+        if row is None:  # released between our two statements
+            return self.acquire_lock(name, holder, stale_after)
+        if row.holder == holder:
+            return None
+        raise LockedError(f"{name} is held by {row.holder} since {aware(row.acquired_at):%Y-%m-%d %H:%M:%S} UTC")
+
+    def heartbeat(self, name: str, holder: str) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(t.locks).where(t.locks.c.name == name, t.locks.c.holder == holder).values(heartbeat_at=utcnow())
+            )
+
+    def release_lock(self, name: str, holder: str) -> None:
+        with self.tx() as conn:
+            conn.execute(t.locks.delete().where(t.locks.c.name == name, t.locks.c.holder == holder))
+
+    # -- runs ----------------------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        connection: str,
+        *,
+        kind: str,
+        mode: str,
+        full: bool,
+        digest: str | None,
+        cursor_before: datetime | None,
+        rollback_of: int | None = None,
+    ) -> int:
+        with self.tx() as conn:
+            result = conn.execute(
+                insert(t.runs).values(
+                    connection=connection,
+                    kind=kind,
+                    status="running",
+                    mode=mode,
+                    full=full,
+                    started_at=utcnow(),
+                    mapping_digest=digest,
+                    cursor_before=cursor_before,
+                    rollback_of=rollback_of,
+                    fetched=0,
+                    stored=0,
+                    quarantined=0,
+                    deleted=0,
+                    planned=0,
+                    written=0,
+                    skipped=0,
+                    failed=0,
+                    requests=0,
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        counts: dict[str, int],
+        *,
+        cursor_after: datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
+                .values(status=status, finished_at=utcnow(), cursor_after=cursor_after, error=error, **counts)
+            )
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        with self.tx() as conn:
+            row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).mappings().one_or_none()
+        return dict(row) if row else None
+
+    def runs(self, connection: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        query = select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
+        if connection:
+            query = query.where(t.runs.c.connection == connection)
+        with self.tx() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def last_digest(self, connection: str) -> str | None:
+        query = (
+            select(t.runs.c.mapping_digest)
+            .where(
+                t.runs.c.connection == connection,
+                t.runs.c.kind == "sync",
+                t.runs.c.status.in_(("ok", "partial")),
+                t.runs.c.mode == "apply",
+            )
+            .order_by(t.runs.c.id.desc())
+            .limit(1)
+        )
+        with self.tx() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def count_runs(self, connection: str) -> int:
+        with self.tx() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(t.runs)
+                    .where(t.runs.c.connection == connection, t.runs.c.kind == "sync")
+                ).scalar_one()
+            )
+
+    # -- cursors ---------------------------------------------------------------------------------------------
+
+    def cursor(self, connection: str) -> datetime | None:
+        with self.tx() as conn:
+            value = conn.execute(select(t.cursors.c.value).where(t.cursors.c.connection == connection)).scalar()
+        return aware(value)
+
+    def set_cursor(self, connection: str, value: datetime, run_id: int) -> None:
+        with self.tx() as conn:
+            self._upsert(
+                t.cursors,
+                ["connection"],
+                [{"connection": connection, "value": value, "run_id": run_id, "updated_at": utcnow()}],
+                conn,
+            )
+
+    # -- deals and forecasts ---------------------------------------------------------------------------------
+
+    def stored_deals(self, connection: str, ids: Iterable[str]) -> dict[str, StoredDeal]:
+        """Stage and forecast of the given deals as of the previous run."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        query = (
+            select(t.deals.c.source_id, t.deals.c.stage_id, t.forecasts.c.category, t.forecasts.c.probability)
+            .select_from(
+                t.deals.outerjoin(
+                    t.forecasts,
+                    and_(
+                        t.forecasts.c.connection == t.deals.c.connection,
+                        t.forecasts.c.source_id == t.deals.c.source_id,
+                    ),
+                )
+            )
+            .where(t.deals.c.connection == connection, t.deals.c.source_id.in_(ids))
+        )
+        with self.tx() as conn:
+            return {
+                row.source_id: StoredDeal(row.stage_id, row.category, row.probability) for row in conn.execute(query)
+            }
+
+    def last_written(self, connection: str, ids: Iterable[str], field: str) -> dict[str, str | None]:
+        """The value crmsync last wrote (or was about to write) to each deal's field."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        latest = (
+            select(func.max(t.ledger.c.id))
+            .where(
+                t.ledger.c.connection == connection,
+                t.ledger.c.field == field,
+                t.ledger.c.source_id.in_(ids),
+                t.ledger.c.outcome.in_(("written", "pending")),
+            )
+            .group_by(t.ledger.c.source_id)
+        )
+        query = select(t.ledger.c.source_id, t.ledger.c.new_value).where(t.ledger.c.id.in_(latest))
+        with self.tx() as conn:
+            return {row.source_id: row.new_value for row in conn.execute(query)}
+
+    def save_page(
+        self,
+        run_id: int,
+        digest: str,
+        pairs: Sequence[tuple[Deal, Forecast]],
+        previous: dict[str, StoredDeal],
+    ) -> int:
+        """Upsert deals and forecasts of one page, recording category moves and stage changes."""
+        if not pairs:
+            return 0
+        now = utcnow()
+        deal_rows, forecast_rows, changes, stages = [], [], [], []
+        for deal, forecast in pairs:
+            deal_rows.append(_deal_row(deal, run_id, now))
+            forecast_rows.append(
+                {
+                    "connection": deal.connection,
+                    "source_id": deal.source_id,
+                    "category": forecast.category.value,
+                    "probability": forecast.probability,
+                    "weighted_amount": forecast.weighted_amount,
+                    "month": forecast.month,
+                    "rule_ids": list(forecast.rule_ids),
+                    "flags": list(forecast.flags),
+                    "mapped": forecast.mapped,
+                    "mapping_digest": digest,
+                    "run_id": run_id,
+                    "computed_at": now,
+                }
+            )
+            before = previous.get(deal.source_id)
+            if (
+                before is None
+                or before.category != forecast.category.value
+                or before.probability != forecast.probability
+            ):
+                changes.append(
+                    {
+                        "run_id": run_id,
+                        "connection": deal.connection,
+                        "source_id": deal.source_id,
+                        "old_category": before.category if before else None,
+                        "new_category": forecast.category.value,
+                        "old_probability": before.probability if before else None,
+                        "new_probability": forecast.probability,
+                        "rule_ids": list(forecast.rule_ids),
+                        "at": now,
+                    }
+                )
+            if before is None or before.stage_id != deal.stage.id:
+                stages.append(
+                    {
+                        "connection": deal.connection,
+                        "source_id": deal.source_id,
+                        "pipeline_id": deal.pipeline.id,
+                        "stage_id": deal.stage.id,
+                        "stage_order": deal.stage.order,
+                        "entered_at": deal.updated_at or now,
+                        "run_id": run_id,
+                    }
+                )
+        with self.tx() as conn:
+            self._upsert(t.deals, ["connection", "source_id"], deal_rows, conn)
+            self._upsert(t.forecasts, ["connection", "source_id"], forecast_rows, conn)
+            if changes:
+                conn.execute(insert(t.forecast_changes), changes)
+            if stages:
+                conn.execute(insert(t.stage_history), stages)
+        return len(pairs)
+
+    def mark_deleted(self, connection: str, ids: Sequence[str], run_id: int) -> int:
+        """Mark deals the CRM no longer has as deleted (their forecast becomes omitted at 0 %)."""
+        if not ids:
+            return 0
+        with self.tx() as conn:
+            count = conn.execute(
+                update(t.deals)
+                .where(
+                    t.deals.c.connection == connection,
+                    t.deals.c.source_id.in_(list(ids)),
+                    t.deals.c.status != "deleted",
+                )
+                .values(status="deleted", last_run_id=run_id, synced_at=utcnow())
+            ).rowcount
+            conn.execute(
+                update(t.forecasts)
+                .where(t.forecasts.c.connection == connection, t.forecasts.c.source_id.in_(list(ids)))
+                .values(
+                    category="omitted",
+                    probability=Decimal(0),
+                    weighted_amount=Decimal(0),
+                    rule_ids=["deleted"],
+                    run_id=run_id,
+                    computed_at=utcnow(),
+                )
+            )
+        return int(count)
+
+    def known_ids(self, connection: str) -> set[str]:
+        with self.tx() as conn:
+            return set(
+                conn.execute(
+                    select(t.deals.c.source_id).where(t.deals.c.connection == connection, t.deals.c.status != "deleted")
+                ).scalars()
+            )
+
+    def count_deals(self, connection: str) -> int:
+        with self.tx() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(t.deals).where(t.deals.c.connection == connection)
+                ).scalar_one()
+            )
+
+    # -- quarantine and ledger ---------------------------------------------------------------------------------
+
+    def quarantine(self, run_id: int, connection: str, source_id: str | None, reason: str, payload: Any) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                insert(t.quarantine).values(
+                    run_id=run_id,
+                    connection=connection,
+                    source_id=source_id,
+                    reason=reason,
+                    payload=json.loads(json.dumps(payload, default=str)),
+                    at=utcnow(),
+                )
+            )
+
+    def quarantined(self, run_id: int) -> list[dict[str, Any]]:
+        with self.tx() as conn:
+            query = select(t.quarantine).where(t.quarantine.c.run_id == run_id).order_by(t.quarantine.c.id)
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def add_ledger(self, rows: Sequence[LedgerRow]) -> list[int]:
+        """Record planned or pending writes; returns their ids so the outcome can be filled in."""
+        now = utcnow()
+        ids: list[int] = []
+        with self.tx() as conn:
+            for row in rows:
+                result = conn.execute(insert(t.ledger).values(**row.__dict__, at=now))
+                ids.append(int(result.inserted_primary_key[0]))
+        return ids
+
+    def settle_ledger(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
+        """Fill in outcome and reason of ledger rows by id."""
+        with self.tx() as conn:
+            for ledger_id, outcome, reason in outcomes:
+                conn.execute(
+                    update(t.ledger)
+                    .where(t.ledger.c.id == ledger_id)
+                    .values(outcome=outcome, reason=reason, at=utcnow())
+                )
+
+    def ledger(self, run_id: int) -> list[dict[str, Any]]:
+        with self.tx() as conn:
+            query = select(t.ledger).where(t.ledger.c.run_id == run_id).order_by(t.ledger.c.id)
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def abandon_stale_runs(self, connection: str) -> None:
+        """Runs left 'running' by a process that died are marked failed, their pending writes kept as such."""
+        with self.tx() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.connection == connection, t.runs.c.status == "running")
+                .values(status="failed", error="the process running it stopped", finished_at=utcnow())
+            )
+
+
+def _deal_row(deal: Deal, run_id: int, now: datetime) -> dict[str, Any]:
+    return {
+        "connection": deal.connection,
+        "source_id": deal.source_id,
+        "name": deal.name,
+        "pipeline_id": deal.pipeline.id,
+        "pipeline_label": deal.pipeline.label,
+        "stage_id": deal.stage.id,
+        "stage_label": deal.stage.label,
+        "stage_order": deal.stage.order,
+        "status": deal.status.value,
+        "amount": deal.amount,
+        "currency": deal.currency,
+        "close_date": deal.close_date,
+        "owner_id": deal.owner.id if deal.owner else None,
+        "owner_name": deal.owner.name if deal.owner else None,
+        "owner_email": deal.owner.email if deal.owner else None,
+        "group_name": deal.group,
+        "created_at": deal.created_at,
+        "updated_at": deal.updated_at,
+        "closed_at": deal.closed_at,
+        "remote_category": deal.remote_category,
+        "remote_probability": deal.remote_probability,
+        "data": deal.model_dump(mode="json"),
+        "last_run_id": run_id,
+        "synced_at": now,
+    }
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

@@ -1,0 +1,5 @@
+"""The sync run: fetch, map, store, evaluate, plan and write back, with the invariants of design.md."""
+
+from crmsync.sync.engine import RunResult, SyncEngine, rollback
+
+__all__ = ["RunResult", "SyncEngine", "rollback"]

@@ -1,0 +1,381 @@
+"""SyncEngine: one sync run of one connection, and `rollback` of a run.
+
+claim the run → reference data → fetch changed deals since the cursor (minus an overlap window) → to_deal
+(bad records quarantined with their reason) → upsert snapshot → evaluate rules → plan write-back → write in
+batches, each write in the ledger before and after → advance the cursor only once every write is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from crmsync.connector import Connector, DealUpdate, Page, Reference, WriteOutcome
+from crmsync.errors import ApiError, ConnectorError, CrmsyncError, RecordError
+from crmsync.model import Deal, Forecast
+from crmsync.rules import evaluate
+from crmsync.store import LedgerRow, Store
+from crmsync.sync.plan import DealPlan, plan_deal
+
+log = logging.getLogger("crmsync.sync")
+
+Mode = Literal["apply", "dry-run"]
+LOCK_STALE_AFTER = timedelta(minutes=30)
+
+
+def holder_id() -> str:
+    """Who holds a lock: host, process and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RunResult:
+    """Counts of one run, and what it wrote per category."""
+
+    run_id: int
+    connection: str
+    mode: Mode
+    status: str = "running"
+    fetched: int = 0
+    stored: int = 0
+    quarantined: int = 0
+    deleted: int = 0
+    planned: int = 0
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
+    requests: int = 0
+    full: bool = False
+    written_by_category: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        keys = (
+            "fetched",
+            "stored",
+            "quarantined",
+            "deleted",
+            "planned",
+            "written",
+            "skipped",
+            "failed",
+            "requests",
+        )
+        return {key: getattr(self, key) for key in keys}
+
+
+@dataclass
+class _Pending:
+    update: DealUpdate
+    ledger_ids: dict[str, int]
+    category: str | None
+
+
+class SyncEngine:
+    """Runs one sync of one connection into the store.
+
+    Args:
+        store: The state store.
+        connector: The connection's connector.
+        mode: 'apply' writes back; 'dry-run' only plans and records the plan.
+        full: Re-read every deal instead of those changed since the cursor.
+        overlap: How far before the cursor an incremental read starts, against clock skew and late indexing.
+        reconcile: Ask the connector for a full id scan to find hard-deleted deals.
+        today: The date rules compare close dates with (default: today).
+        on_progress: Called with the number of deals fetched so far after each page.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        connector: Connector,
+        *,
+        mode: Mode = "apply",
+        full: bool = False,
+        overlap: timedelta = timedelta(minutes=10),
+        reconcile: bool = False,
+        today: date | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.connector = connector
+        self.connection = connector.connection
+        self.mapping = connector.mapping
+        self.mode = mode
+        self.full = full
+        self.overlap = overlap
+        self.reconcile = reconcile
+        self.today = today or date.today()
+        self.on_progress = on_progress
+        self.batch_size = max(1, connector.capabilities.write_batch_size)
+        self._buffer: list[tuple[DealPlan, str | None]] = []
+
+    async def run(self) -> RunResult:
+        """Run the sync; the returned result says how it ended. Raises on auth, transport or store errors."""
+        holder = holder_id()
+        lock = f"run:{self.connection}"
+        self.store.acquire_lock(lock, holder, LOCK_STALE_AFTER)
+        try:
+            self.store.abandon_stale_runs(self.connection)
+            return await self._run_locked()
+        finally:
+            self.store.release_lock(lock, holder)
+
+    async def _run_locked(self) -> RunResult:
+        digest = self.mapping.digest()
+        previous_digest = self.store.last_digest(self.connection)
+        cursor = self.store.cursor(self.connection)
+        full = self.full or cursor is None or (previous_digest is not None and previous_digest != digest)
+        if previous_digest is not None and previous_digest != digest and not self.full:
+            log.info("[%s] mapping changed since the last run: recomputing every deal", self.connection)
+        since = None if full else cursor - self.overlap  # type: ignore[operator]
+        run_id = self.store.start_run(
+            self.connection, kind="sync", mode=self.mode, full=full, digest=digest, cursor_before=cursor
+        )
+        result = RunResult(run_id, self.connection, self.mode, full=full)
+        try:
+            latest = await self._sync(result, since)
+        except BaseException as exc:
+            result.status = "failed"
+            result.error = str(exc) if isinstance(exc, CrmsyncError) else f"{type(exc).__name__}: {exc}"
+            result.requests = self._requests()
+            self.store.finish_run(run_id, "failed", result.counts(), error=result.error)
+            raise
+        new_cursor = max(filter(None, (cursor, latest)), default=None)
+        if self.mode == "apply" and new_cursor is not None:
+            self.store.set_cursor(self.connection, new_cursor, run_id)
+        result.status = "partial" if (result.failed or result.quarantined) else "ok"
+        result.requests = self._requests()
+        self.store.finish_run(run_id, result.status, result.counts(), cursor_after=new_cursor)
+        return result
+
+    def _requests(self) -> int:
+        client = getattr(self.connector, "client", None)
+        stats = getattr(client, "stats", None)
+        return sum(v for k, v in stats.items() if k != "retried") if stats else 0
+
+    async def _sync(self, result: RunResult, since: datetime | None) -> datetime | None:
+        reference = await self.connector.reference()
+        latest: datetime | None = None
+        async for page in self.connector.deals(since, reconcile=self.reconcile):
+            await self._page(result, page, reference)
+            if page.checkpoint is not None and (latest is None or page.checkpoint > latest):
+                latest = page.checkpoint
+            if self.on_progress is not None:
+                self.on_progress(result.fetched)
+        await self._flush(result)
+        return latest
+
+    async def _page(self, result: RunResult, page: Page, reference: Reference) -> None:
+        result.fetched += len(page.records)
+        deals: list[Deal] = []
+        for raw in page.records:
+            deal = self._map(result, raw, reference)
+            if deal is not None:
+                deals.append(deal)
+        ids = [deal.source_id for deal in deals]
+        previous = self.store.stored_deals(self.connection, ids)
+        pairs: list[tuple[Deal, Forecast]] = [(deal, evaluate(deal, self.mapping, self.today)) for deal in deals]
+        result.stored += self.store.save_page(result.run_id, self.mapping.digest(), pairs, previous)
+        gone = list(page.deleted_ids)
+        if page.live_ids is not None:
+            gone += sorted(self.store.known_ids(self.connection) - set(page.live_ids))
+        result.deleted += self.store.mark_deleted(self.connection, gone, result.run_id)
+        written = {name: self.store.last_written(self.connection, ids, name) for name in ("category", "probability")}
+        for deal, forecast in pairs:
+            last = {name: values.get(deal.source_id) for name, values in written.items()}
+            before = previous.get(deal.source_id)
+            plan = plan_deal(deal, forecast, self.mapping, last, before.stage_id if before else None)
+            if plan.changes:
+                self._buffer.append((plan, forecast.category.value))
+                if len(self._buffer) >= self.batch_size:
+                    await self._flush(result)
+
+    def _map(self, result: RunResult, raw: dict[str, Any], reference: Reference) -> Deal | None:
+        try:
+            return self.connector.to_deal(raw, reference)
+        except RecordError as exc:
+            source_id, reason = exc.source_id, exc.reason
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            source_id = str(raw.get("id")) if raw.get("id") is not None else None
+            reason = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        result.quarantined += 1
+        log.warning("[%s] quarantined record %s: %s", self.connection, source_id, reason)
+        self.store.quarantine(result.run_id, self.connection, source_id, reason, raw)
+        return None
+
+    async def _flush(self, result: RunResult) -> None:
+        if not self._buffer:
+            return
+        batch, self._buffer = self._buffer, []
+        rows: list[LedgerRow] = []
+        for plan, _category in batch:
+            for change in plan.changes:
+                if change.write:
+                    outcome = "pending" if self.mode == "apply" else "planned"
+                else:
+                    outcome = "skipped"
+                rows.append(
+                    LedgerRow(
+                        result.run_id,
+                        self.connection,
+                        plan.source_id,
+                        change.field,
+                        change.old,
+                        change.new,
+                        outcome,
+                        change.reason,
+                    )
+                )
+        ids = self.store.add_ledger(rows)
+        id_iter = iter(ids)
+        pending: list[_Pending] = []
+        for plan, category in batch:
+            ledger_ids = {change.field: next(id_iter) for change in plan.changes}
+            for change in plan.changes:
+                if not change.write:
+                    result.skipped += 1
+            update = plan.update
+            if update is not None:
+                result.planned += 1
+                writes = {c.field for c in plan.changes if c.write}
+                ids_to_settle = {name: ledger_id for name, ledger_id in ledger_ids.items() if name in writes}
+                pending.append(_Pending(update, ids_to_settle, category if "category" in writes else None))
+        if self.mode != "apply" or not pending:
+            return
+        await self._write(result, pending)
+
+    async def _write(self, result: RunResult, pending: Sequence[_Pending]) -> None:
+        try:
+            outcomes = await self.connector.write([p.update for p in pending])
+        except (ApiError, ConnectorError) as exc:
+            fatal = not isinstance(exc, ApiError) or exc.status in (401, 403)
+            self._settle(result, pending, {}, default=("failed", str(exc)))
+            if fatal:
+                raise
+            return
+        self._settle(
+            result,
+            pending,
+            {o.source_id: o for o in outcomes},
+            default=("failed", "the connector returned no outcome for this deal"),
+        )
+
+    def _settle(
+        self,
+        result: RunResult,
+        pending: Sequence[_Pending],
+        outcomes: dict[str, WriteOutcome],
+        default: tuple[str, str],
+    ) -> None:
+        settled: list[tuple[int, str, str | None]] = []
+        for item in pending:
+            outcome = outcomes.get(item.update.source_id)
+            status, reason = (outcome.status, outcome.reason) if outcome else default
+            if status == "written":
+                result.written += 1
+                if item.category is not None:
+                    result.written_by_category[item.category] += 1
+            elif status == "skipped":
+                result.skipped += 1
+            else:
+                result.failed += 1
+                log.warning("[%s] write of deal %s failed: %s", self.connection, item.update.source_id, reason)
+            settled.extend((ledger_id, status, reason) for ledger_id in item.ledger_ids.values())
+        self.store.settle_ledger(settled)
+
+
+async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult:
+    """Restore the values a run overwrote, unless a later run wrote the field again.
+
+    The rollback is a run of its own (kind 'rollback'), with every write in the ledger.
+    """
+    original = store.run(run_id)
+    if original is None:
+        raise CrmsyncError(f"no run {run_id} in the store")
+    if original["connection"] != connector.connection:
+        raise CrmsyncError(f"run {run_id} belongs to connection {original['connection']!r}")
+    holder = holder_id()
+    lock = f"run:{connector.connection}"
+    store.acquire_lock(lock, holder, LOCK_STALE_AFTER)
+    try:
+        rows = [row for row in store.ledger(run_id) if row["outcome"] == "written"]
+        new_run = store.start_run(
+            connector.connection,
+            kind="rollback",
+            mode="apply",
+            full=False,
+            digest=None,
+            cursor_before=None,
+            rollback_of=run_id,
+        )
+        result = RunResult(new_run, connector.connection, "apply")
+        values: dict[str, dict[str, Any]] = {}
+        ledger_rows: list[LedgerRow] = []
+        for row in rows:
+            later = store.last_written(connector.connection, [row["source_id"]], row["field"])
+            if later.get(row["source_id"]) != row["new_value"]:
+                ledger_rows.append(
+                    LedgerRow(
+                        new_run,
+                        connector.connection,
+                        row["source_id"],
+                        row["field"],
+                        row["new_value"],
+                        row["old_value"],
+                        "skipped",
+                        f"written again after run {run_id}; left as is",
+                    )
+                )
+                continue
+            values.setdefault(row["source_id"], {})[row["field"]] = row["old_value"]
+            ledger_rows.append(
+                LedgerRow(
+                    new_run,
+                    connector.connection,
+                    row["source_id"],
+                    row["field"],
+                    row["new_value"],
+                    row["old_value"],
+                    "pending",
+                )
+            )
+        ids = store.add_ledger(ledger_rows)
+        pending: list[_Pending] = []
+        by_deal: dict[str, dict[str, int]] = {}
+        for ledger_id, row in zip(ids, ledger_rows, strict=True):
+            if row.outcome == "pending":
+                by_deal.setdefault(row.source_id, {})[row.field] = ledger_id
+            else:
+                result.skipped += 1
+        for source_id, fields in values.items():
+            probability = fields.get("probability")
+            update = DealUpdate(
+                source_id=source_id,
+                category=(fields["category"] or "") if "category" in fields else None,
+                probability=None if probability is None else Decimal(probability),
+                clear_probability="probability" in fields and probability is None,
+            )
+            pending.append(_Pending(update, by_deal[source_id], fields.get("category")))
+        result.planned = len(pending)
+        engine = SyncEngine(store, connector)
+        try:
+            if pending:
+                await engine._write(result, pending)
+        finally:
+            result.status = "partial" if result.failed else "ok"
+            store.finish_run(new_run, result.status, result.counts())
+        return result
+    finally:
+        store.release_lock(lock, holder)

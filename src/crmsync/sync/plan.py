@@ -1,0 +1,106 @@
+"""Write-back planning: pure functions deciding what to write to one deal, and why not otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from crmsync.connector import DealUpdate
+from crmsync.mapping import Mapping, OverridePolicy
+from crmsync.model import Deal, DealStatus, Forecast
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of one deal: the remote value, the value the rules want, and whether to write it."""
+
+    field: str
+    old: str | None
+    new: str
+    write: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DealPlan:
+    source_id: str
+    changes: list[FieldChange] = field(default_factory=list)
+
+    @property
+    def update(self) -> DealUpdate | None:
+        """The update to send, or None when there is nothing to write."""
+        values: dict[str, object] = {}
+        for change in self.changes:
+            if change.write:
+                values[change.field] = Decimal(change.new) if change.field == "probability" else change.new
+        return DealUpdate(source_id=self.source_id, **values) if values else None  # type: ignore[arg-type]
+
+
+def is_manual(remote: str | None, connector_says: bool | None, last_written: str | None) -> bool:
+    """Whether a person set the remote value by hand.
+
+    Our own last write is never manual; otherwise the connector's answer wins when the API can tell (HubSpot's
+    property history), and failing that a value that differs from what crmsync last wrote is a person's.
+    A value crmsync never wrote and the API cannot explain is taken over (first adoption).
+    """
+    if remote is None or remote == "":
+        return False
+    if last_written is not None and remote == last_written:
+        return False
+    if connector_says is not None:
+        return connector_says
+    return last_written is not None
+
+
+def _blocked(policy: OverridePolicy, manual: bool, stage_changed: bool) -> str | None:
+    if not manual or policy == "enforce":
+        return None
+    if policy == "reset_on_stage_change" and stage_changed:
+        return None
+    return f"set by hand in the CRM; override policy '{policy}'"
+
+
+def _probability_text(value: Decimal | None, decimals: int) -> str | None:
+    if value is None:
+        return None
+    return str(value.quantize(Decimal(1).scaleb(-decimals)))
+
+
+def plan_deal(
+    deal: Deal,
+    forecast: Forecast,
+    mapping: Mapping,
+    last_written: dict[str, str | None],
+    previous_stage: str | None,
+) -> DealPlan:
+    """Decide which of the deal's category/probability fields to write.
+
+    Only values that differ from the remote value are considered; manual overrides follow the mapping's policy;
+    deleted or archived deals and deals in unmapped stages are never written.
+    """
+    wb = mapping.writeback
+    plan = DealPlan(deal.source_id)
+    if deal.status is DealStatus.DELETED:
+        return plan
+    stage_changed = previous_stage is not None and previous_stage != deal.stage.id
+    not_writable = None
+    if not deal.writable:
+        not_writable = "archived in the CRM, which refuses edits"
+    elif not forecast.mapped:
+        not_writable = f"stage {deal.stage.label!r} ({deal.stage.id}) is not in the mapping"
+    if wb.category_field is not None:
+        new = wb.remote_category(forecast.category)
+        old = deal.remote_category or None
+        if old != new:
+            manual = is_manual(old, deal.category_is_manual, last_written.get("category"))
+            reason = not_writable or _blocked(mapping.overrides.category, manual, stage_changed)
+            plan.changes.append(FieldChange("category", old, new, reason is None, reason))
+    if wb.probability_field is not None and deal.probability_writable:
+        new_p = _probability_text(wb.remote_probability(forecast.probability), wb.probability_decimals)
+        old_p = _probability_text(deal.remote_probability, wb.probability_decimals)
+        assert new_p is not None
+        if old_p is None or Decimal(old_p) != Decimal(new_p):
+            manual = is_manual(old_p, deal.probability_is_manual, last_written.get("probability"))
+            reason = not_writable or _blocked(mapping.overrides.probability, manual, stage_changed)
+            plan.changes.append(FieldChange("probability", old_p, new_p, reason is None, reason))
+    return plan
