@@ -52,7 +52,7 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
         except (binascii.Error, UnicodeDecodeError):
             return False
         match = _TOKEN.match(xml)
-        return bool(match) and match.group(1).upper() == sandbox.token_data
+        return match is not None and match.group(1).upper() == sandbox.token_data
 
     def guard(request: Request) -> Response | None:
         if len(request.url.query) > MAX_QUERY:
@@ -157,7 +157,7 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
             if not isinstance(fields, dict):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            return error("Het bericht heeft een ongeldige opbouw: verwacht {\"CmForecast\":{\"Element\":{\"Fields\":{…}}}}.")
+            return error('Het bericht heeft een ongeldige opbouw: verwacht {"CmForecast":{"Element":{"Fields":…}}}.')
         try:
             with sandbox.lock:
                 if request.method == "PUT":

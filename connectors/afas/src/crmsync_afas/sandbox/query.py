@@ -66,7 +66,7 @@ def _compare(op: int, value: Value, wanted: Value) -> bool:
         return op == 7
     a, b = _comparable(value), _comparable(wanted)
     try:
-        return {1: a == b, 2: a >= b, 3: a <= b, 4: a > b, 5: a < b, 7: a != b}[op]
+        return bool({1: a == b, 2: a >= b, 3: a <= b, 4: a > b, 5: a < b, 7: a != b}[op])
     except TypeError:
         return False
 

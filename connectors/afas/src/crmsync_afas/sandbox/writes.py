@@ -73,7 +73,9 @@ def _find(world: World, relation: Any, sequence: Any) -> Forecast:
         raise ValidationFailed(f"Volgnummer '{sequence}' is geen geheel getal.") from None
     forecast = world.forecasts.get(key)
     if forecast is None:
-        raise ValidationFailed(f"De verkoopkans met verkooprelatie '{relation}' en volgnummer '{sequence}' bestaat niet.")
+        raise ValidationFailed(
+            f"De verkoopkans met verkooprelatie '{relation}' en volgnummer '{sequence}' bestaat niet."
+        )
     return forecast
 
 

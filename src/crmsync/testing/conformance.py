@@ -1,0 +1,255 @@
+"""ConnectorConformance: the standard tests of the connector contract, run against the connector's sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import SecretStr
+
+from crmsync.connector import Connector, DealUpdate, Page
+from crmsync.errors import AuthError
+from crmsync.mapping import Mapping, load_mapping
+from crmsync.model import ForecastCategory
+from crmsync.sandbox import Sandbox, serve
+from crmsync.store import Store
+from crmsync.sync import SyncEngine
+
+ConnectorFactory = Callable[..., Connector]
+
+
+@contextmanager
+def served_sandbox(connector_class: type[Connector], deals: int, seed: int = 7) -> Iterator[tuple[Sandbox, str]]:
+    """The connector's sandbox, seeded and served on loopback; yields it with its base URL."""
+    sandbox = connector_class.sandbox(deals=deals, seed=seed)
+    if sandbox is None:
+        raise AssertionError(f"{connector_class.__name__} has no sandbox")
+    with serve(sandbox.app()) as server:
+        yield sandbox, server.base_url
+
+
+def _secret_fields(settings: dict[str, Any], connector_class: type[Connector]) -> list[str]:
+    model = connector_class.Settings
+    return [name for name, info in model.model_fields.items() if info.annotation is SecretStr and name in settings]
+
+
+async def read_all(connector: Connector, since: datetime | None = None, reconcile: bool = False) -> list[Page]:
+    pages: list[Page] = []
+    iterator: AsyncIterator[Page] = connector.deals(since, reconcile=reconcile)
+    async for page in iterator:
+        pages.append(page)
+        if len(pages) > 10_000:
+            raise AssertionError("paging does not terminate")
+    return pages
+
+
+def _ids(pages: list[Page]) -> list[str]:
+    return [str(record.get("id")) for page in pages for record in page.records]
+
+
+class ConnectorConformance:
+    """Subclass in a connector's tests and set the class attributes; every test here then runs against it.
+
+    Attributes:
+        connector_class: The connector under test.
+        mapping_path: Its mapping file.
+        sandbox_deals: Deals to seed: more than one page, so paging is exercised.
+        record_id: Maps a raw record to the id `to_deal` gives it (default: its 'id').
+    """
+
+    connector_class: ClassVar[type[Connector]]
+    mapping_path: ClassVar[Path]
+    sandbox_deals: ClassVar[int] = 250
+
+    def record_id(self, raw: dict[str, Any]) -> str:
+        return str(raw.get("id"))
+
+    # -- fixtures ---------------------------------------------------------------------------------------------
+
+    @pytest.fixture
+    def mapping(self) -> Mapping:
+        return load_mapping(self.mapping_path)
+
+    @pytest.fixture
+    def sandbox(self) -> Iterator[Sandbox]:
+        with served_sandbox(self.connector_class, self.sandbox_deals) as (sandbox, base_url):
+            sandbox.base_url = base_url  # type: ignore[attr-defined]
+            yield sandbox
+
+    @pytest.fixture
+    async def make_connector(self, sandbox: Sandbox, mapping: Mapping) -> AsyncIterator[ConnectorFactory]:
+        made: list[Connector] = []
+
+        def factory(**overrides: Any) -> Connector:
+            settings = {**sandbox.settings(sandbox.base_url), "max_retries": 3, **overrides}  # type: ignore[attr-defined]
+            connector = self.connector_class(
+                "conformance", self.connector_class.Settings.model_validate(settings), mapping
+            )
+            made.append(connector)
+            return connector
+
+        yield factory
+        for connector in made:
+            await connector.aclose()
+
+    # -- check and reference data -------------------------------------------------------------------------------
+
+    async def test_check_reaches_the_sandbox(self, make_connector: ConnectorFactory) -> None:
+        await make_connector().check()
+
+    async def test_wrong_credentials_raise_auth_error_without_the_secret(
+        self, make_connector: ConnectorFactory, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        canary = f"canary-{uuid.uuid4().hex}"
+        secrets = _secret_fields(sandbox.settings("http://x"), self.connector_class)
+        assert secrets, "the connector's settings should hold at least one SecretStr"
+        caplog.set_level(logging.DEBUG)
+        connector = make_connector(**{name: canary for name in secrets})
+        with pytest.raises(AuthError) as info:
+            await connector.check()
+        assert canary not in str(info.value)
+        assert canary not in repr(info.value)
+        assert canary not in caplog.text
+        assert canary not in repr(connector.settings)
+
+    async def test_reference_data_is_consistent(self, make_connector: ConnectorFactory) -> None:
+        reference = await make_connector().reference()
+        assert reference.pipelines, "no pipelines"
+        assert reference.stages, "no stages"
+        for stage in reference.stages.values():
+            assert stage.pipeline_id in reference.pipelines, f"stage {stage.id} names an unknown pipeline"
+            if stage.won:
+                assert stage.closed
+        assert any(s.won for s in reference.stages.values()), "no won stage/status"
+        assert any(s.closed and not s.won for s in reference.stages.values()), "no lost stage/status"
+
+    async def test_mapping_fits_the_sandbox(self, make_connector: ConnectorFactory) -> None:
+        connector = make_connector()
+        assert connector.mapping_problems(await connector.reference()) == []
+
+    # -- reading ------------------------------------------------------------------------------------------------
+
+    async def test_full_read_returns_every_deal_once(self, make_connector: ConnectorFactory, sandbox: Sandbox) -> None:
+        pages = await read_all(make_connector())
+        ids = _ids(pages)
+        assert len([p for p in pages if p.records]) > 1, "seed more deals than one page holds"
+        assert len(ids) == len(set(ids)), "a deal came twice"
+        assert sorted(ids) == sorted(sandbox.deal_ids())
+
+    async def test_every_seeded_record_maps(self, make_connector: ConnectorFactory, sandbox: Sandbox) -> None:
+        connector = make_connector()
+        reference = await connector.reference()
+        deals = [connector.to_deal(raw, reference) for page in await read_all(connector) for raw in page.records]
+        assert {d.status.value for d in deals} >= {"open", "won", "lost"}
+        for deal in deals:
+            assert deal.updated_at is not None and deal.updated_at.tzinfo is not None
+            assert deal.stage.pipeline_id == deal.pipeline.id
+
+    async def test_incremental_read_returns_only_changed_deals(
+        self, make_connector: ConnectorFactory, sandbox: Sandbox
+    ) -> None:
+        connector = make_connector()
+        checkpoints = [p.checkpoint for p in await read_all(connector) if p.checkpoint]
+        assert checkpoints, "pages carry no checkpoint"
+        since = max(checkpoints) + timedelta(seconds=1)
+        await asyncio.sleep(1.1)  # second-resolution CRMs: edits must land after `since`
+        touched = sorted(sandbox.deal_ids()[:3])
+        for deal_id in touched:
+            sandbox.touch(deal_id)
+        pages = await read_all(connector, since)
+        ids = _ids(pages)
+        assert sorted(set(ids)) == touched
+        assert max(p.checkpoint for p in pages if p.checkpoint) >= since
+
+    async def test_reconcile_reports_deleted_deals(self, make_connector: ConnectorFactory, sandbox: Sandbox) -> None:
+        gone = sandbox.deal_ids()[1]
+        sandbox.delete(gone)
+        pages = await read_all(make_connector(), None, reconcile=True)
+        deleted = {i for p in pages for i in p.deleted_ids}
+        live_scans = [set(p.live_ids) for p in pages if p.live_ids is not None]
+        assert gone in deleted or (live_scans and all(gone not in scan for scan in live_scans))
+        assert gone not in _ids(pages)
+
+    # -- retries ---------------------------------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("fault", ["429", "429-retry-after", "503", "drop"])
+    async def test_transient_failures_are_retried(
+        self, make_connector: ConnectorFactory, sandbox: Sandbox, fault: str
+    ) -> None:
+        sandbox.faults.script = [fault, fault]
+        started = time.monotonic()
+        reference = await make_connector(timeout_seconds=5).reference()
+        assert reference.stages
+        assert sandbox.faults.script == [], "the injected faults were not all met"
+        assert time.monotonic() - started < 60
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+
+    def _update(self, mapping: Mapping, source_id: str, category: ForecastCategory, probability: str) -> DealUpdate:
+        wb = mapping.writeback
+        return DealUpdate(
+            source_id=source_id,
+            category=wb.remote_category(category) if wb.category_field else None,
+            probability=wb.remote_probability(Decimal(probability)) if wb.probability_field else None,
+        )
+
+    async def _open_ids(self, connector: Connector, count: int) -> list[str]:
+        reference = await connector.reference()
+        found = []
+        for page in await read_all(connector):
+            for raw in page.records:
+                deal = connector.to_deal(raw, reference)
+                if deal.status.value == "open" and deal.writable and deal.probability_writable:
+                    found.append(deal.source_id)
+        assert len(found) >= count
+        return found[:count]
+
+    async def test_write_reports_partial_failure_per_deal(
+        self, make_connector: ConnectorFactory, sandbox: Sandbox, mapping: Mapping
+    ) -> None:
+        connector = make_connector()
+        good = await self._open_ids(connector, 2)
+        missing = sandbox.missing_id()
+        updates = [self._update(mapping, i, ForecastCategory.COMMIT, "0.75") for i in [good[0], missing, good[1]]]
+        outcomes = {o.source_id: o for o in await connector.write(updates)}
+        assert set(outcomes) == {good[0], good[1], missing}
+        assert outcomes[good[0]].status == outcomes[good[1]].status == "written"
+        assert outcomes[missing].status == "failed"
+        assert outcomes[missing].reason
+        category, probability = sandbox.remote_values(good[0])
+        if mapping.writeback.category_field:
+            assert category == mapping.writeback.remote_category(ForecastCategory.COMMIT)
+        if mapping.writeback.probability_field:
+            assert probability is not None
+            assert Decimal(probability) == mapping.writeback.remote_probability(Decimal("0.75"))
+
+    async def test_sync_round_trip_respects_manual_override(
+        self, make_connector: ConnectorFactory, sandbox: Sandbox, mapping: Mapping, tmp_path: Path
+    ) -> None:
+        store = Store(f"sqlite:///{tmp_path / 'conformance.db'}")
+        first = await SyncEngine(store, make_connector()).run()
+        assert first.fetched == len(sandbox.deal_ids())
+        assert first.written > 0
+        assert first.failed == 0
+        second = await SyncEngine(store, make_connector()).run()
+        assert second.planned == 0 and second.written == 0
+        target = (await self._open_ids(make_connector(), 1))[0]
+        wb = mapping.writeback
+        if wb.category_field:
+            current = sandbox.remote_values(target)[0]
+            by_hand = next(v for v in wb.category_values.values() if v != current)
+            sandbox.edit_by_hand(target, category=by_hand)
+            third = await SyncEngine(store, make_connector()).run()
+            assert sandbox.remote_values(target)[0] == by_hand, "a hand-set category was overwritten under respect"
+            skipped = [r for r in store.ledger(third.run_id) if r["source_id"] == target and r["field"] == "category"]
+            assert skipped and skipped[0]["outcome"] == "skipped"
+        store.close()
