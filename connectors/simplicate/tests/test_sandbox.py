@@ -107,8 +107,7 @@ def test_equality_wildcard_list_null_and_or_filters(api: Api) -> None:
         params=[("q[or][status.label]", "OpportunityStatus_lost"), ("q[or][progress.label]", "Offerte")],
         headers=api.headers,
     ).json()["data"]
-    assert all(s["status"]["label"] == "OpportunityStatus_lost" or s["progress"]["label"] == "Offerte"
-               for s in ored)
+    assert all(s["status"]["label"] == "OpportunityStatus_lost" or s["progress"]["label"] == "Offerte" for s in ored)
     numeric = api.get("/sales/sales", **{"q[chance_to_score][ge]": "70"}).json()["data"]
     assert numeric
     assert all(s["chance_to_score"] >= 70 for s in numeric)
@@ -138,8 +137,10 @@ def test_reference_endpoints(api: Api) -> None:
 
 def test_put_updates_chance_and_custom_field_and_stamps_updated_at(api: Api) -> None:
     sale_id = api.sandbox.deal_ids()[10]
-    response = api.put(f"/sales/sales/{sale_id}",
-                       {"chance_to_score": 35, "custom_fields": [{"name": "forecast_category", "value": "Commit"}]})
+    response = api.put(
+        f"/sales/sales/{sale_id}",
+        {"chance_to_score": 35, "custom_fields": [{"name": "forecast_category", "value": "Commit"}]},
+    )
     assert response.status_code == 200
     assert response.json() == {"data": {"id": sale_id}, "errors": None, "debug": None}
     assert api.sandbox.remote_values(sale_id) == ("Commit", "35")
@@ -210,7 +211,10 @@ def test_seed_is_deterministic_and_covers_the_cases() -> None:
     assert a.state.list_sales() == b.state.list_sales()
     sales = a.state.list_sales()
     assert {s["status"]["label"] for s in sales} == {
-        "OpportunityStatus_open", "OpportunityStatus_scored", "OpportunityStatus_lost"}
+        "OpportunityStatus_open",
+        "OpportunityStatus_scored",
+        "OpportunityStatus_lost",
+    }
     assert any(s["expected_closing_date"] is None for s in sales)
     assert any(s["chance_to_score"] != int(s["progress"]["chance_to_score"]) for s in sales)
     assert any(s["updated_at"].startswith("2024-10-27 02:") for s in sales)

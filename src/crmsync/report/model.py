@@ -274,11 +274,12 @@ class YearResult:
 
 @dataclass(frozen=True)
 class SectionRow:
-    """One value of a cross-section: this year against earlier years (and open deals without a date)."""
+    """One value of a cross-section: this year against earlier years, later years and deals without a date."""
 
     key: str
     this_year: Result
     earlier: Result
+    later: Result
     no_date: Tally
 
 

@@ -65,9 +65,7 @@ def load_deals(conn: Connection, connections: Collection[str] = ()) -> list[Deal
             f.c.flags,
             f.c.rule_ids,
         )
-        .select_from(
-            d.outerjoin(f, and_(f.c.connection == d.c.connection, f.c.source_id == d.c.source_id))
-        )
+        .select_from(d.outerjoin(f, and_(f.c.connection == d.c.connection, f.c.source_id == d.c.source_id)))
         .order_by(d.c.connection, d.c.source_id)
     )
     if connections:
@@ -131,8 +129,7 @@ def latest_runs(conn: Connection, connections: Collection[str] = ()) -> list[Run
     if connections:
         query = query.where(r.c.connection.in_(list(connections)))
     return [
-        RunInfo(row.connection, row.id, row.status, row.mode, aware(row.finished_at))
-        for row in conn.execute(query)
+        RunInfo(row.connection, row.id, row.status, row.mode, aware(row.finished_at)) for row in conn.execute(query)
     ]
 
 

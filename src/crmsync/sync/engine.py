@@ -25,7 +25,7 @@ from crmsync.errors import ApiError, ConnectorError, CrmsyncError, RecordError
 from crmsync.model import Deal, Forecast
 from crmsync.rules import evaluate
 from crmsync.store import LedgerRow, Store
-from crmsync.sync.plan import DealPlan, plan_deal
+from crmsync.sync.plan import DealPlan, effective_forecast, plan_deal
 
 log = logging.getLogger("crmsync.sync")
 
@@ -185,21 +185,23 @@ class SyncEngine:
                 deals.append(deal)
         ids = [deal.source_id for deal in deals]
         previous = self.store.stored_deals(self.connection, ids)
-        pairs: list[tuple[Deal, Forecast]] = [(deal, evaluate(deal, self.mapping, self.today)) for deal in deals]
+        written = {name: self.store.last_written(self.connection, ids, name) for name in ("category", "probability")}
+        pairs: list[tuple[Deal, Forecast]] = []
+        for deal in deals:
+            forecast = evaluate(deal, self.mapping, self.today)
+            before = previous.get(deal.source_id)
+            last = {name: values.get(deal.source_id) for name, values in written.items()}
+            plan = plan_deal(deal, forecast, self.mapping, last, before.stage_id if before else None)
+            pairs.append((deal, effective_forecast(forecast, plan, self.mapping, deal.amount)))
+            if plan.changes:
+                self._buffer.append((plan, forecast.category.value))
         result.stored += self.store.save_page(result.run_id, self.mapping.digest(), pairs, previous)
         gone = list(page.deleted_ids)
         if page.live_ids is not None:
             gone += sorted(self.store.known_ids(self.connection) - set(page.live_ids))
         result.deleted += self.store.mark_deleted(self.connection, gone, result.run_id)
-        written = {name: self.store.last_written(self.connection, ids, name) for name in ("category", "probability")}
-        for deal, forecast in pairs:
-            last = {name: values.get(deal.source_id) for name, values in written.items()}
-            before = previous.get(deal.source_id)
-            plan = plan_deal(deal, forecast, self.mapping, last, before.stage_id if before else None)
-            if plan.changes:
-                self._buffer.append((plan, forecast.category.value))
-                if len(self._buffer) >= self.batch_size:
-                    await self._flush(result)
+        if len(self._buffer) >= self.batch_size:
+            await self._flush(result)
 
     def _map(self, result: RunResult, raw: dict[str, Any], reference: Reference) -> Deal | None:
         try:

@@ -19,6 +19,7 @@ class FieldChange:
     new: str
     write: bool
     reason: str | None = None
+    manual_override: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,14 +94,37 @@ def plan_deal(
         old = deal.remote_category or None
         if old != new:
             manual = is_manual(old, deal.category_is_manual, last_written.get("category"))
-            reason = not_writable or _blocked(mapping.overrides.category, manual, stage_changed)
-            plan.changes.append(FieldChange("category", old, new, reason is None, reason))
+            blocked = _blocked(mapping.overrides.category, manual, stage_changed)
+            reason = not_writable or blocked
+            plan.changes.append(FieldChange("category", old, new, reason is None, reason, blocked is not None))
     if wb.probability_field is not None and deal.probability_writable:
         new_p = _probability_text(wb.remote_probability(forecast.probability), wb.probability_decimals)
         old_p = _probability_text(deal.remote_probability, wb.probability_decimals)
         assert new_p is not None
         if old_p is None or Decimal(old_p) != Decimal(new_p):
             manual = is_manual(old_p, deal.probability_is_manual, last_written.get("probability"))
-            reason = not_writable or _blocked(mapping.overrides.probability, manual, stage_changed)
-            plan.changes.append(FieldChange("probability", old_p, new_p, reason is None, reason))
+            blocked = _blocked(mapping.overrides.probability, manual, stage_changed)
+            reason = not_writable or blocked
+            plan.changes.append(FieldChange("probability", old_p, new_p, reason is None, reason, blocked is not None))
     return plan
+
+
+def effective_forecast(forecast: Forecast, plan: DealPlan, mapping: Mapping, amount: Decimal | None) -> Forecast:
+    """The forecast as it stands in the CRM: a respected manual override replaces the rules' value."""
+    update: dict[str, object] = {}
+    for change in plan.changes:
+        if not change.manual_override or change.old is None:
+            continue
+        if change.field == "category":
+            category = mapping.writeback.canonical_category(change.old)
+            if category is not None:
+                update["category"] = category
+        else:
+            update["probability"] = min(Decimal(1), Decimal(change.old) / mapping.writeback.probability_scale)
+    if not update:
+        return forecast
+    probability = update.get("probability")
+    if isinstance(probability, Decimal) and amount is not None:
+        update["weighted_amount"] = (amount * probability).quantize(Decimal("0.01"))
+    update["rule_ids"] = (*forecast.rule_ids, "manual-override")
+    return forecast.model_copy(update=update)

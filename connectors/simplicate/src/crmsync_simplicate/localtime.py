@@ -15,7 +15,7 @@ first pass is moved back by the size of the jump (at most an hour's over-fetch, 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -58,8 +58,8 @@ def since_filter(since: datetime, zone: ZoneInfo = AMSTERDAM) -> str:
     wall = local.replace(tzinfo=None, microsecond=0)
     first = wall.replace(tzinfo=zone, fold=0)
     second = wall.replace(tzinfo=zone, fold=1)
-    first_offset, second_offset = first.utcoffset(), second.utcoffset()
-    assert first_offset is not None and second_offset is not None
+    first_offset = first.utcoffset() or timedelta(0)
+    second_offset = second.utcoffset() or timedelta(0)
     repeated = first_offset > second_offset
     if repeated and local.fold == 0:
         wall -= first_offset - second_offset

@@ -95,8 +95,12 @@ def parse_filter(connector: GetConnectorDef, ids: str, values: str, operators: s
                 raise QueryError(f"Ongeldige operator '{op_text}'.") from None
             if not 1 <= op <= 14:
                 raise QueryError(f"Ongeldige operator '{op_text}'.")
-            wanted: Value = value if op in (6, 10, 11, 12, 13, 14) else _typed(field, value)
-            clauses.append((field, op, None if op in (8, 9) else wanted))
+            wanted: Value = None
+            if op in (6, 10, 11, 12, 13, 14):
+                wanted = value
+            elif op not in (8, 9):
+                wanted = _typed(field, value)
+            clauses.append((field, op, wanted))
         groups.append(clauses)
     return groups
 

@@ -55,7 +55,8 @@ def seed_world(*, deals: int, seed: int) -> World:
         status = rng.choice(STATUSES)
         roll = rng.random()
         result = "O" if roll < 0.7 else ("G" if roll < 0.85 else "N")
-        created = base + timedelta(days=index * 3, minutes=rng.randrange(0, 600))
+        # Spread over 2025 whatever the count, so every seeded change lies in the past.
+        created = base + timedelta(minutes=index * (300 * 24 * 60) // max(deals, 1) + rng.randrange(0, 600))
         # A spread that crosses both DST changes of 2025 (30 March, 26 October).
         modified = created + timedelta(days=rng.randrange(0, 40), minutes=rng.randrange(0, 1440))
         start = created.date()

@@ -66,14 +66,19 @@ class SimplicateSandbox(Sandbox):
     def too_many_requests(self, retry_after: float | None) -> Response:
         # Simplicate documents no rate-limit headers; Retry-After is sent only when the sandbox knows the wait.
         headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
-        body = {"data": None, "errors": [{"code": 429, "type": "RateLimit", "message": "Too Many Requests"}],
-                "debug": None}
+        body = {
+            "data": None,
+            "errors": [{"code": 429, "type": "RateLimit", "message": "Too Many Requests"}],
+            "debug": None,
+        }
         return JSONResponse(body, status_code=429, headers=headers)
 
     def unavailable(self) -> Response:
-        body = {"data": None,
-                "errors": [{"code": 503, "type": "ServiceUnavailable", "message": "Service temporarily unavailable"}],
-                "debug": None}
+        body = {
+            "data": None,
+            "errors": [{"code": 503, "type": "ServiceUnavailable", "message": "Service temporarily unavailable"}],
+            "debug": None,
+        }
         return JSONResponse(body, status_code=503)
 
     # -- control surface -------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import partial
 from typing import Any
 
 MAX_LIMIT = 100
@@ -108,7 +109,7 @@ class Query:
         """The selected page and the number of matching records."""
         rows = [item for item in items if self.matches(item)]
         for path, descending in reversed(self.sort):
-            rows.sort(key=lambda item, p=path: _sort_key(lookup(item, p)), reverse=descending)
+            rows.sort(key=partial(_row_key, path), reverse=descending)
         page = rows[self.offset : self.offset + self.limit]
         return [self.project(item) for item in page], len(rows)
 
@@ -125,6 +126,10 @@ class Query:
                 target = target.setdefault(part, {})
             target[parts[-1]] = value
         return out
+
+
+def _row_key(path: str, item: dict[str, Any]) -> tuple[int, Any]:
+    return _sort_key(lookup(item, path))
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

@@ -18,20 +18,44 @@ PROGRESS = (
     ("Onderhandeling", 70, "#bd10e0"),
     ("Mondeling akkoord", 90, "#7ed321"),
 )
-STATUSES = (("open", "OpportunityStatus_open"), ("scored", "OpportunityStatus_scored"),
-            ("lost", "OpportunityStatus_lost"))
+STATUSES = (
+    ("open", "OpportunityStatus_open"),
+    ("scored", "OpportunityStatus_scored"),
+    ("lost", "OpportunityStatus_lost"),
+)
 SOURCES = ("Website", "Netwerk", "Beurs", "Bestaande klant")
 REASONS = ("Te duur", "Timing", "Geen budget", "Gekozen voor concurrent")
 COMPETITORS = ("Exact", "AFAS", "Teamleader")
 EMPLOYEES = ("Jan Jansen", "Fatima el Amrani", "Pieter de Vries", "Sanne Bakker")
-ORGANIZATIONS = ("Acme BV", "Bakkerij Brood & Zo", "Gemeente Utrecht", "Van Dijk Installatietechniek",
-                 "Studio Noord", "Zorggroep Oost", "Hollandse Logistiek", "Koffiebranderij Mokka")
-SUBJECTS = ("Website redesign", "Hosting contract", "Implementatie", "Consultancy traject", "Onderhoud",
-            "Training", "Koppeling ERP", "Data migratie")
+ORGANIZATIONS = (
+    "Acme BV",
+    "Bakkerij Brood & Zo",
+    "Gemeente Utrecht",
+    "Van Dijk Installatietechniek",
+    "Studio Noord",
+    "Zorggroep Oost",
+    "Hollandse Logistiek",
+    "Koffiebranderij Mokka",
+)
+SUBJECTS = (
+    "Website redesign",
+    "Hosting contract",
+    "Implementatie",
+    "Consultancy traject",
+    "Onderhoud",
+    "Training",
+    "Koppeling ERP",
+    "Data migratie",
+)
 
 # Wall-clock times around the daylight-saving changes of 2024 (Europe/Amsterdam).
-DST_STAMPS = ("2024-10-27 02:30:00", "2024-10-27 01:59:59", "2024-10-27 03:00:00", "2024-03-31 03:15:00",
-              "2024-03-31 01:45:00")
+DST_STAMPS = (
+    "2024-10-27 02:30:00",
+    "2024-10-27 01:59:59",
+    "2024-10-27 03:00:00",
+    "2024-03-31 03:15:00",
+    "2024-03-31 01:45:00",
+)
 
 
 def make_id(kind: str, *parts: object) -> str:
@@ -44,8 +68,13 @@ def reference(seed: int) -> dict[str, list[dict[str, Any]]]:
     """Progress steps, statuses, sources, reasons, competitors, employees and the sales custom fields."""
     return {
         "progress": [
-            {"id": make_id("salesprogress", seed, label), "label": label, "color": color,
-             "chance_to_score": float(chance), "position": index + 1}
+            {
+                "id": make_id("salesprogress", seed, label),
+                "label": label,
+                "color": color,
+                "chance_to_score": float(chance),
+                "position": index + 1,
+            }
             for index, (label, chance, color) in enumerate(PROGRESS)
         ],
         "status": [{"id": make_id("salesstatus", seed, key), "label": label} for key, label in STATUSES],
@@ -61,14 +90,32 @@ def reference(seed: int) -> dict[str, list[dict[str, Any]]]:
             for i, name in enumerate(ORGANIZATIONS)
         ],
         "customfields": [
-            {"id": make_id("salescustomfield", seed, CATEGORY_FIELD), "name": CATEGORY_FIELD,
-             "label": "Forecast categorie", "render_type": "select", "value_type": "select", "position": 1,
-             "mandatory": False, "filterable": True, "searchable": False,
-             "options": [{"id": make_id("option", seed, value), "value": value, "label": value}
-                         for value in CATEGORY_OPTIONS]},
-            {"id": make_id("salescustomfield", seed, "contract_type"), "name": "contract_type",
-             "label": "Contractvorm", "render_type": "textfield", "value_type": "text", "position": 2,
-             "mandatory": False, "filterable": False, "searchable": True, "options": []},
+            {
+                "id": make_id("salescustomfield", seed, CATEGORY_FIELD),
+                "name": CATEGORY_FIELD,
+                "label": "Forecast categorie",
+                "render_type": "select",
+                "value_type": "select",
+                "position": 1,
+                "mandatory": False,
+                "filterable": True,
+                "searchable": False,
+                "options": [
+                    {"id": make_id("option", seed, value), "value": value, "label": value} for value in CATEGORY_OPTIONS
+                ],
+            },
+            {
+                "id": make_id("salescustomfield", seed, "contract_type"),
+                "name": "contract_type",
+                "label": "Contractvorm",
+                "render_type": "textfield",
+                "value_type": "text",
+                "position": 2,
+                "mandatory": False,
+                "filterable": False,
+                "searchable": True,
+                "options": [],
+            },
         ],
     }
 
@@ -129,8 +176,13 @@ def sales(ref: dict[str, list[dict[str, Any]]], count: int, seed: int) -> list[d
         if rng.random() < 0.2:
             field = ref["customfields"][0]
             sale["custom_fields"].append(
-                {"id": field["id"], "name": field["name"], "label": field["label"],
-                 "value": rng.choice(CATEGORY_OPTIONS), "value_type": field["value_type"]}
+                {
+                    "id": field["id"],
+                    "name": field["name"],
+                    "label": field["label"],
+                    "value": rng.choice(CATEGORY_OPTIONS),
+                    "value_type": field["value_type"],
+                }
             )
         out.append(sale)
     return out

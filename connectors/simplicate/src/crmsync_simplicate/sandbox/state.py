@@ -11,10 +11,22 @@ from typing import Any
 from crmsync_simplicate.localtime import WIRE_FORMAT, now_wall
 from crmsync_simplicate.sandbox import seed
 
-WRITABLE = frozenset({
-    "subject", "note", "start_date", "expected_closing_date", "expected_revenue", "chance_to_score",
-    "progress_id", "status_id", "source_id", "reason_id", "responsible_employee_id", "custom_fields",
-})
+WRITABLE = frozenset(
+    {
+        "subject",
+        "note",
+        "start_date",
+        "expected_closing_date",
+        "expected_revenue",
+        "chance_to_score",
+        "progress_id",
+        "status_id",
+        "source_id",
+        "reason_id",
+        "responsible_employee_id",
+        "custom_fields",
+    }
+)
 _LINKS = {  # writable *_id field → (reference list, nested field in the GET shape)
     "progress_id": ("progress", "progress"),
     "status_id": ("status", "status"),
@@ -154,14 +166,19 @@ class SalesState:
             new = entry.get("value")
             options = [o["value"] for o in definition["options"]]
             if options and new not in (None, "") and new not in options:
-                errors.append(
-                    f"Custom field '{entry['name']}': '{new}' is not an option ({', '.join(options)})"
-                )
+                errors.append(f"Custom field '{entry['name']}': '{new}' is not an option ({', '.join(options)})")
                 continue
             fields = [f for f in sale["custom_fields"] if f["name"] != entry["name"]]
             if new not in (None, ""):
-                fields.append({"id": definition["id"], "name": definition["name"], "label": definition["label"],
-                               "value": str(new), "value_type": definition["value_type"]})
+                fields.append(
+                    {
+                        "id": definition["id"],
+                        "name": definition["name"],
+                        "label": definition["label"],
+                        "value": str(new),
+                        "value_type": definition["value_type"],
+                    }
+                )
             sale["custom_fields"] = fields
         if errors:
             raise Invalid(errors)

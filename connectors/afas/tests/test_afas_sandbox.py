@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,9 +21,12 @@ from crmsync_afas.sandbox import (
     AfasSandbox,
     token_xml,
 )
-from .conftest import auth_header
 
 FORECASTS = f"/connectors/{FORECAST_CONNECTOR}"
+
+
+def auth_header(xml: str) -> dict[str, str]:
+    return {"Authorization": "AfasToken " + base64.b64encode(xml.encode()).decode()}
 
 
 def rows(http: httpx.Client, **params: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,135 @@
+"""Which GetConnector fields hold what: the mapping's `[fields]` and `[options]`, and checks against metainfo.
+
+Forecast GetConnectors are defined per customer, so their field ids differ. The mapping file names the
+GetConnector (`options.get_connector`) and maps canonical names to its field ids. `REQUIRED` names have
+defaults (the sandbox's ids); `OPTIONAL` names are read only when the mapping names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crmsync.errors import MappingError
+from crmsync.mapping import Mapping
+
+REQUIRED: dict[str, str] = {
+    "relation": "SalesRelation",  # key part 1: the sales relation (PrId)
+    "sequence": "SequenceNo",  # key part 2: the sequence number (SqNo)
+    "name": "Description",
+    "status": "Progress",  # the forecast status ("voortgang", ViSt)
+    "probability": "ScoringChance",  # the scoring chance in percent (Pc)
+    "amount": "ExpectedAmount",
+    "currency": "Currency",
+    "close_date": "ExpectedEndDate",
+    "result": "Result",  # O open, G closed and scored, N closed and not scored
+    "owner": "Employee",
+    "group": "ForecastGroup",
+    "modified": "ModifiedDate",
+    "category": "Forecastcategorie",  # the category free field, as the GetConnector shows it
+}
+OPTIONAL: dict[str, str] = {
+    "owner_name": "EmployeeName",
+    "organisation": "OrganisationName",
+    "created": "CreatedDate",
+    "closed_date": "ActualEndDate",
+    "lost_reason": "Reason",
+    "lost_to": "LostTo",
+}
+CANONICAL = frozenset(REQUIRED) | frozenset(OPTIONAL)
+
+STATUS_DEFAULTS = {"status_id_field": "Code", "status_label_field": "Omschrijving", "status_chance_field": "Scoringskans"}
+
+
+def _option(mapping: Mapping, name: str, default: str | None = None) -> str | None:
+    value = mapping.options.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise MappingError("must be a non-empty string", file=mapping.path, key=f"options.{name}")
+    return value
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """The resolved field ids of the forecast, key and status GetConnectors."""
+
+    get_connector: str
+    key_connector: str | None
+    status_connector: str
+    fields: dict[str, str]  # canonical → field id of get_connector
+    status_id: str
+    status_label: str
+    status_chance: str
+    chance_linked_to_status: bool
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping) -> FieldMap:
+        """Resolve the mapping's options and fields; raise MappingError naming the key when one is missing."""
+        get_connector = _option(mapping, "get_connector")
+        if get_connector is None:
+            raise MappingError(
+                "required: the id of the forecast GetConnector", file=mapping.path, key="options.get_connector"
+            )
+        status_connector = _option(mapping, "status_connector")
+        if status_connector is None:
+            raise MappingError(
+                "required: the id of the GetConnector listing forecast statuses with their chances",
+                file=mapping.path,
+                key="options.status_connector",
+            )
+        linked = mapping.options.get("chance_linked_to_status", False)
+        if not isinstance(linked, bool):
+            raise MappingError("must be true or false", file=mapping.path, key="options.chance_linked_to_status")
+        fields = {**REQUIRED, **{k: v for k, v in mapping.fields.items() if k in CANONICAL}}
+        return cls(
+            get_connector=get_connector,
+            key_connector=_option(mapping, "key_connector"),
+            status_connector=status_connector,
+            fields=fields,
+            status_id=_option(mapping, "status_id_field", STATUS_DEFAULTS["status_id_field"]) or "",
+            status_label=_option(mapping, "status_label_field", STATUS_DEFAULTS["status_label_field"]) or "",
+            status_chance=_option(mapping, "status_chance_field", STATUS_DEFAULTS["status_chance_field"]) or "",
+            chance_linked_to_status=linked,
+        )
+
+    def id(self, canonical: str) -> str | None:
+        """The field id holding `canonical`, or None for an optional field the mapping does not name."""
+        return self.fields.get(canonical)
+
+    @property
+    def key_fields(self) -> tuple[str, str]:
+        return self.fields["relation"], self.fields["sequence"]
+
+    def problems(self, metainfo: dict[str, list[str]]) -> list[str]:
+        """Mapped fields missing from the GetConnectors' metainfo (connector id → its field ids)."""
+        found: list[str] = []
+
+        def check(connector: str, wanted: dict[str, str], where: str) -> None:
+            existing = metainfo.get(connector)
+            if existing is None:
+                found.append(f"GetConnector {connector!r} was not read (options.{where})")
+                return
+            for key, field_id in wanted.items():
+                if field_id not in existing:
+                    found.append(
+                        f"GetConnector {connector!r} has no field {field_id!r} ({key}); "
+                        f"its fields are: {', '.join(existing) or 'none'}"
+                    )
+
+        check(self.get_connector, {f"fields.{k}": v for k, v in self.fields.items()}, "get_connector")
+        if self.key_connector is not None:
+            relation, sequence = self.key_fields
+            check(self.key_connector, {"fields.relation": relation, "fields.sequence": sequence}, "key_connector")
+        status_fields = {
+            "options.status_id_field": self.status_id,
+            "options.status_label_field": self.status_label,
+            "options.status_chance_field": self.status_chance,
+        }
+        check(self.status_connector, status_fields, "status_connector")
+        return found
+
+
+def field_ids(metainfo: dict[str, Any]) -> list[str]:
+    """The field ids of a /metainfo/get answer."""
+    return [str(f.get("id")) for f in metainfo.get("fields", []) if isinstance(f, dict) and f.get("id")]

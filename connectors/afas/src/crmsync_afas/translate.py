@@ -1,0 +1,171 @@
+"""Pure mapping from Profit's GetConnector rows to the canonical model.
+
+Stages: each forecast status is a stage carrying its scoring chance as the native probability. Profit closes a
+forecast by its *result*, not by its status, so two more stages stand for the results: `result:G` (closed and
+scored, won) and `result:N` (closed and not scored, lost). An open forecast is in its status's stage; a closed
+one is in its result's stage (its status is kept in `Deal.extra['status']`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from crmsync.connector import Reference
+from crmsync.errors import RecordError
+from crmsync.mapping import Mapping
+from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
+from crmsync_afas.amsterdam import parse_date, parse_local
+from crmsync_afas.fields import FieldMap
+
+PIPELINE = Pipeline(id="verkoopkansen", label="Verkoopkansen")
+NO_STATUS = "-"
+WON = "result:G"
+LOST = "result:N"
+RESULTS = {"O": DealStatus.OPEN, "G": DealStatus.WON, "N": DealStatus.LOST}
+
+
+def source_id(relation: object, sequence: object) -> str:
+    """The deal id crmsync uses: `<PrId>-<SqNo>`."""
+    return f"{relation}-{sequence}"
+
+
+def split_id(deal_id: str) -> tuple[str, int] | None:
+    """`<PrId>-<SqNo>` back into its parts; None when it is not such an id."""
+    relation, dash, sequence = deal_id.rpartition("-")
+    if not dash or not relation or not sequence.isdigit():
+        return None
+    return relation, int(sequence)
+
+
+def number(value: Any, *, deal_id: str, field: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise RecordError(f"{value!r} is not a number", source_id=deal_id, field=field)
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise RecordError(f"{value!r} is not a number", source_id=deal_id, field=field) from None
+    if not result.is_finite():
+        raise RecordError(f"{value!r} is not a finite number", source_id=deal_id, field=field)
+    return result
+
+
+def stages_from_statuses(rows: list[dict[str, Any]], fields: FieldMap) -> dict[str, Stage]:
+    """Stages from the status GetConnector's rows (chance in percent → probability 0..1), plus result stages."""
+    stages: dict[str, Stage] = {}
+    for row in rows:
+        code = row.get(fields.status_id)
+        if code in (None, ""):
+            continue
+        chance = number(row.get(fields.status_chance), deal_id=f"status {code}", field=fields.status_chance)
+        stages[str(code)] = Stage(
+            id=str(code),
+            label=str(row.get(fields.status_label) or code),
+            pipeline_id=PIPELINE.id,
+            probability=None if chance is None else min(Decimal(1), max(Decimal(0), chance / 100)),
+        )
+    ordered = sorted(stages.values(), key=lambda s: (s.probability is None, s.probability or 0, s.id))
+    result = {s.id: s.model_copy(update={"order": i}) for i, s in enumerate(ordered)}
+    n = len(result)
+    result[NO_STATUS] = Stage(id=NO_STATUS, label="Zonder voortgang", pipeline_id=PIPELINE.id, order=n)
+    result[WON] = Stage(
+        id=WON, label="Gescoord", pipeline_id=PIPELINE.id, order=n + 1, probability=Decimal(1), closed=True, won=True
+    )
+    result[LOST] = Stage(
+        id=LOST, label="Niet gescoord", pipeline_id=PIPELINE.id, order=n + 2, probability=Decimal(0), closed=True
+    )
+    return result
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def to_deal(connection: str, raw: dict[str, Any], reference: Reference, mapping: Mapping, fields: FieldMap) -> Deal:
+    """Map one GetConnector row to the canonical Deal.
+
+    Raises:
+        RecordError: no key, an unknown result or status, or a value that does not parse.
+    """
+    relation_id, sequence_id = fields.key_fields
+    relation, sequence = _text(raw.get(relation_id)), _text(raw.get(sequence_id))
+    if relation is None or sequence is None:
+        raise RecordError(f"row has no key ({relation_id!r} and {sequence_id!r})")
+    deal_id = source_id(relation, sequence)
+
+    def get(canonical: str) -> Any:
+        field_id = fields.id(canonical)
+        return None if field_id is None else raw.get(field_id)
+
+    def moment(canonical: str) -> Any:
+        value = _text(get(canonical))
+        if value is None:
+            return None
+        try:
+            return parse_local(value)
+        except ValueError:
+            raise RecordError(f"{value!r} is not a date-time", source_id=deal_id, field=fields.id(canonical)) from None
+
+    result_code = _text(get("result")) or "O"
+    status = RESULTS.get(result_code.upper())
+    if status is None:
+        raise RecordError(
+            f"unknown result {result_code!r}; expected O, G or N", source_id=deal_id, field=fields.id("result")
+        )
+    status_code = _text(get("status"))
+    status_stage = reference.stages.get(status_code or NO_STATUS)
+    if status_stage is None:
+        known = ", ".join(sorted(k for k in reference.stages if k not in (WON, LOST, NO_STATUS)))
+        raise RecordError(
+            f"unknown forecast status {status_code!r}; statuses: {known}", source_id=deal_id, field=fields.id("status")
+        )
+    stage = {DealStatus.WON: reference.stages.get(WON), DealStatus.LOST: reference.stages.get(LOST)}.get(
+        status, status_stage
+    )
+    assert stage is not None
+    updated = moment("modified")
+    if updated is None:
+        raise RecordError("no modification time", source_id=deal_id, field=fields.id("modified"))
+    close_text = _text(get("close_date"))
+    try:
+        close_date = parse_date(close_text) if close_text else None
+    except ValueError:
+        raise RecordError(f"{close_text!r} is not a date", source_id=deal_id, field=fields.id("close_date")) from None
+    owner_id = _text(get("owner"))
+    extra = {"sales_relation": relation, "sequence": sequence, "result": result_code}
+    if status_code:
+        extra["status"] = status_code
+    organisation = _text(get("organisation"))
+    if organisation:
+        extra["organisation"] = organisation
+    linked = fields.chance_linked_to_status and status_stage.probability is not None
+    return Deal(
+        connection=connection,
+        source_id=deal_id,
+        name=_text(get("name")) or f"Verkoopkans {deal_id}",
+        pipeline=PIPELINE,
+        stage=stage,
+        status=status,
+        amount=number(get("amount"), deal_id=deal_id, field=fields.id("amount") or "amount"),
+        currency=_text(get("currency")) or mapping.default_currency,
+        close_date=close_date,
+        owner=Owner(id=owner_id, name=_text(get("owner_name"))) if owner_id else None,
+        created_at=moment("created"),
+        updated_at=updated,
+        closed_at=moment("closed_date") if status is not DealStatus.OPEN else None,
+        remote_category=_text(get("category")),
+        remote_probability=number(get("probability"), deal_id=deal_id, field=fields.id("probability") or "Pc"),
+        # Profit keeps no history of who set a free field or the chance: the engine compares with its ledger.
+        category_is_manual=None,
+        probability_is_manual=None,
+        probability_writable=not linked,
+        lost_reason=_text(get("lost_reason")) if status is DealStatus.LOST else None,
+        lost_to=_text(get("lost_to")) if status is DealStatus.LOST else None,
+        group=_text(get("group")),
+        extra=extra,
+    )

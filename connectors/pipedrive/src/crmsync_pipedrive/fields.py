@@ -1,0 +1,140 @@
+"""Deal fields: Pipedrive's custom fields have 40-character hash keys that differ per company, so the mapping
+names them and they are resolved by name through GET /api/v2/dealFields."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from crmsync.connector import Reference
+from crmsync.mapping import Mapping
+
+HASH_KEY = re.compile(r"^[0-9a-f]{40}$")
+PROBABILITY = "probability"
+
+# canonical field -> Pipedrive's own deal field (the default when the mapping's [fields] does not say)
+DEFAULT_FIELDS: dict[str, str] = {
+    "name": "title",
+    "amount": "value",
+    "currency": "currency",
+    "close_date": "expected_close_date",
+    "owner": "owner_id",
+    "lost_reason": "lost_reason",
+    "group": "",
+}
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """Where a mapped field lives: a top-level deal property, or a key under `custom_fields`."""
+
+    code: str
+    name: str
+    field_type: str
+    custom: bool
+    options: dict[int, str]
+
+    def option_id(self, label: str) -> int | None:
+        return next((oid for oid, text in self.options.items() if text == label), None)
+
+
+def field_definitions(raw_fields: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Reference.fields: every deal field by its name (and custom fields also by their key)."""
+    found: dict[str, dict[str, Any]] = {}
+    for raw in raw_fields:
+        code = str(raw.get("field_code", ""))
+        definition = {
+            "code": code,
+            "name": str(raw.get("field_name", code)),
+            "type": str(raw.get("field_type", "")),
+            "custom": bool(raw.get("is_custom_field")),
+            "options": [
+                {"id": int(o["id"]), "label": str(o["label"])}
+                for o in raw.get("options") or []
+                if isinstance(o, dict) and "id" in o and "label" in o
+            ],
+        }
+        found.setdefault(definition["name"], definition)
+        if definition["custom"]:
+            found[code] = definition
+        else:
+            found.setdefault(code, definition)
+    return found
+
+
+def resolve(reference: Reference, name: str) -> FieldRef | None:
+    """A field by name, by custom key or by system field code."""
+    definition = reference.fields.get(name)
+    if definition is None:
+        return None
+    return FieldRef(
+        code=definition["code"],
+        name=definition["name"],
+        field_type=definition["type"],
+        custom=definition["custom"],
+        options={int(o["id"]): str(o["label"]) for o in definition["options"]},
+    )
+
+
+def _custom_names(reference: Reference) -> str:
+    names = sorted({d["name"] for d in reference.fields.values() if d["custom"]})
+    return ", ".join(repr(n) for n in names) or "none"
+
+
+def mapping_problems(mapping: Mapping, reference: Reference) -> list[str]:
+    """What keeps the mapping from working against this Pipedrive company, in words `crmsync check` prints."""
+    problems: list[str] = []
+    wb = mapping.writeback
+    if wb.category_field is not None:
+        problems += _category_problems(mapping, reference, wb.category_field)
+    if wb.probability_field is not None:
+        if wb.probability_field != PROBABILITY:
+            problems.append(
+                f"writeback.probability_field is {wb.probability_field!r}: Pipedrive keeps a deal's probability in "
+                f"its own field 'probability'"
+            )
+        if wb.probability_scale != 100:
+            problems.append("writeback.probability_scale must be 100: Pipedrive's probability is a percentage")
+    for canonical, remote in mapping.fields.items():
+        if remote and resolve(reference, remote) is None:
+            problems.append(
+                f"fields.{canonical} names {remote!r}, which is not a Pipedrive deal field; "
+                f"custom fields: {_custom_names(reference)}"
+            )
+    problems += _stage_problems(mapping, reference)
+    return problems
+
+
+def _category_problems(mapping: Mapping, reference: Reference, name: str) -> list[str]:
+    field = resolve(reference, name)
+    if field is None or not field.custom:
+        return [
+            f"writeback.category_field: custom deal field {name!r} does not exist in Pipedrive "
+            f"(create a single option field with that name); custom fields: {_custom_names(reference)}"
+        ]
+    if field.field_type != "enum":
+        return [f"writeback.category_field: {name!r} is a {field.field_type} field; it must be a single option field"]
+    labels = list(field.options.values())
+    return [
+        f"writeback.category_values.{category.value}: option {label!r} is missing from field {name!r}; "
+        f"options: {', '.join(repr(x) for x in labels) or 'none'}"
+        for category, label in mapping.writeback.category_values.items()
+        if label not in labels
+    ]
+
+
+def _stage_problems(mapping: Mapping, reference: Reference) -> list[str]:
+    problems = []
+    for index, rule in enumerate(mapping.stages):
+        pipelines = [
+            p.id for p in reference.pipelines.values() if rule.pipeline in ("*", p.id, p.label)
+        ]
+        if not pipelines:
+            problems.append(f"stages[{index}]: pipeline {rule.pipeline!r} does not exist in Pipedrive")
+            continue
+        if not any(
+            s.pipeline_id in pipelines and rule.stage in (s.id, s.label) for s in reference.stages.values()
+        ):
+            problems.append(f"stages[{index}]: stage {rule.stage!r} does not exist in pipeline {rule.pipeline!r}")
+    return problems

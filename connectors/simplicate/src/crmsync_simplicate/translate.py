@@ -1,0 +1,290 @@
+"""Pure translation between Simplicate's payloads and the canonical model.
+
+Simplicate has one implicit pipeline. Its stages are the progress steps (each with a fixed chance to score and
+a position) while a sale is open; a scored or lost sale sits in the matching status "stage" (closed, won or
+not), the way closed-won/closed-lost stages work elsewhere. The step a closed sale ended in is kept in
+`Deal.extra["progress"]`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from crmsync.connector import Reference
+from crmsync.errors import RecordError
+from crmsync.mapping import Mapping
+from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
+from crmsync_simplicate.localtime import parse_date, parse_local
+
+PIPELINE_ID = "sales"
+NO_PROGRESS = "salesprogress:none"
+StatusKind = Literal["open", "won", "lost"]
+DEFAULT_FIELDS = {
+    "name": "subject",
+    "amount": "expected_revenue",
+    "close_date": "expected_closing_date",
+    "owner": "responsible_employee",
+    "group": "teams",
+}
+_KIND_WORDS: tuple[tuple[StatusKind, tuple[str, ...]], ...] = (
+    ("won", ("scored", "score", "won", "accepted", "gewonnen", "gescoord")),
+    ("lost", ("lost", "declined", "verloren", "afgewezen")),
+    ("open", ("open",)),
+)
+
+
+def status_kind(label: str) -> StatusKind | None:
+    """Open / won / lost from a status label such as `OpportunityStatus_scored`; None when unrecognised."""
+    text = label.lower().replace("opportunitystatus_", "")
+    for kind, words in _KIND_WORDS:
+        if any(word in text for word in words):
+            return kind
+    return None
+
+
+def _chance(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        chance = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not Decimal(0) <= chance <= Decimal(100):
+        raise ValueError(f"{value!r} is outside 0..100")
+    return chance
+
+
+def build_reference(
+    progress: list[dict[str, Any]],
+    statuses: list[dict[str, Any]],
+    custom_fields: list[dict[str, Any]],
+    sources: list[dict[str, Any]],
+    reasons: list[dict[str, Any]],
+    pipeline_label: str = "Sales",
+) -> Reference:
+    """The Reference from Simplicate's reference lists; steps first (by position), then scored and lost."""
+    pipeline = Pipeline(id=PIPELINE_ID, label=pipeline_label)
+    stages: dict[str, Stage] = {}
+    last = 0
+    for raw in sorted(progress, key=lambda r: int(r.get("position") or 0)):
+        chance = _chance(raw.get("chance_to_score"))
+        order = int(raw.get("position") or 0)
+        last = max(last, order)
+        stages[str(raw["id"])] = Stage(
+            id=str(raw["id"]),
+            label=str(raw.get("label") or raw["id"]),
+            pipeline_id=PIPELINE_ID,
+            order=order,
+            probability=None if chance is None else chance / 100,
+        )
+    kinds: dict[str, str] = {}
+    for raw in statuses:
+        label = str(raw.get("label") or raw["id"])
+        kind = status_kind(label)
+        if kind is None:
+            continue
+        kinds[str(raw["id"])] = kind
+        if kind != "open":
+            won = kind == "won"
+            stages[str(raw["id"])] = Stage(
+                id=str(raw["id"]),
+                label="Scored" if won else "Lost",
+                pipeline_id=PIPELINE_ID,
+                order=last + (1 if won else 2),
+                probability=Decimal(1 if won else 0),
+                closed=True,
+                won=won,
+            )
+    return Reference(
+        pipelines={pipeline.id: pipeline},
+        stages=stages,
+        fields={str(f["name"]): f for f in custom_fields if f.get("name")},
+        extra={
+            "status_kinds": kinds,
+            "status_labels": {str(s["id"]): str(s.get("label")) for s in statuses},
+            "sources": {str(s["id"]): s.get("name") for s in sources},
+            "reasons": {str(r["id"]): r.get("name") for r in reasons},
+        },
+    )
+
+
+def lookup(raw: dict[str, Any], path: str) -> Any:
+    value: Any = raw
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def custom_value(raw: dict[str, Any], name: str) -> str | None:
+    """The value of the sale's custom field `name`, or None when unset."""
+    for item in raw.get("custom_fields") or []:
+        if isinstance(item, dict) and name in (item.get("name"), item.get("label")):
+            value = item.get("value")
+            return None if value in (None, "") else str(value)
+    return None
+
+
+class _Reader:
+    """Reads one raw sale, raising RecordError that names the sale and the field."""
+
+    def __init__(self, raw: dict[str, Any], zone: ZoneInfo) -> None:
+        self.raw = raw
+        self.zone = zone
+        raw_id = raw.get("id")
+        if not isinstance(raw_id, str) or not raw_id:
+            raise RecordError("missing or non-text id", source_id=None, field="id")
+        self.id = raw_id
+
+    def fail(self, message: str, field: str) -> RecordError:
+        return RecordError(message, source_id=self.id, field=field)
+
+    def time(self, field: str) -> datetime | None:
+        value = lookup(self.raw, field)
+        if value in (None, ""):
+            return None
+        try:
+            return parse_local(str(value), self.zone)
+        except ValueError:
+            raise self.fail(f"{value!r} is not a 'YYYY-MM-DD HH:MM:SS' timestamp", field) from None
+
+    def day(self, field: str) -> date | None:
+        value = lookup(self.raw, field)
+        if value in (None, "", "0000-00-00"):
+            return None
+        try:
+            return parse_date(str(value))
+        except ValueError:
+            raise self.fail(f"{value!r} is not a YYYY-MM-DD date", field) from None
+
+    def decimal(self, field: str) -> Decimal | None:
+        value = lookup(self.raw, field)
+        if value in (None, ""):
+            return None
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise self.fail(f"{value!r} is not a number", field) from None
+        if not number.is_finite():
+            raise self.fail(f"{value!r} is not a finite number", field)
+        return number
+
+    def chance(self, field: str) -> Decimal | None:
+        try:
+            return _chance(lookup(self.raw, field))
+        except ValueError as exc:
+            raise self.fail(str(exc), field) from None
+
+
+def _stage(reader: _Reader, reference: Reference) -> Stage:
+    progress = reader.raw.get("progress")
+    if not isinstance(progress, dict) or not progress.get("id"):
+        return Stage(id=NO_PROGRESS, label="(no progress step)", pipeline_id=PIPELINE_ID)
+    known = reference.stages.get(str(progress["id"]))
+    if known is not None:
+        return known
+    chance = reader.chance("progress.chance_to_score")  # a step added after the reference was read
+    return Stage(
+        id=str(progress["id"]),
+        label=str(progress.get("label") or progress["id"]),
+        pipeline_id=PIPELINE_ID,
+        order=int(progress.get("position") or 0),
+        probability=None if chance is None else chance / 100,
+    )
+
+
+def _status(reader: _Reader, reference: Reference) -> StatusKind:
+    status = reader.raw.get("status")
+    if not isinstance(status, dict) or not (status.get("id") or status.get("label")):
+        raise reader.fail("the sale has no status", "status")
+    kinds: dict[str, StatusKind] = reference.extra.get("status_kinds", {})
+    kind = kinds.get(str(status.get("id"))) or status_kind(str(status.get("label") or ""))
+    if kind is None:
+        raise reader.fail(f"status {status.get('label')!r} is neither open, scored nor lost", "status")
+    return kind
+
+
+def _owner(reader: _Reader, path: str) -> Owner | None:
+    value = lookup(reader.raw, path)
+    if isinstance(value, dict) and value.get("id"):
+        return Owner(id=str(value["id"]), name=value.get("name"), email=value.get("email"))
+    if isinstance(value, str) and value:
+        return Owner(id=value)
+    return None
+
+
+def _group(reader: _Reader, path: str) -> str | None:
+    value = lookup(reader.raw, path)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("id")
+    return None if value in (None, "") else str(value)
+
+
+def _name(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("label")
+    return None if value in (None, "") else str(value)
+
+
+def to_deal(raw: dict[str, Any], reference: Reference, mapping: Mapping, connection: str, zone: ZoneInfo) -> Deal:
+    """Map one raw sale to a canonical Deal; raise RecordError for a bad record."""
+    reader = _Reader(raw, zone)
+    fields = {key: mapping.field(key, default) for key, default in DEFAULT_FIELDS.items()}
+    kind = _status(reader, reference)
+    step = _stage(reader, reference)
+    stage = step
+    status = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}[kind]
+    if kind != "open":
+        status_id = str(raw["status"].get("id"))
+        stage = reference.stages.get(status_id) or Stage(
+            id=status_id or kind,
+            label="Scored" if kind == "won" else "Lost",
+            pipeline_id=PIPELINE_ID,
+            closed=True,
+            won=kind == "won",
+        )
+    created = reader.time("created_at")
+    updated = reader.time("updated_at") or created
+    chance = reader.chance("chance_to_score")
+    step_chance = None if step.probability is None else step.probability * 100
+    manual = True if chance is not None and step_chance is not None and chance != step_chance else None
+    category_field = mapping.writeback.category_field
+    extra = {
+        key: value
+        for key, value in {
+            "progress": step.label if step.id != NO_PROGRESS else None,
+            "source": _name(raw.get("source")),
+            "organization": _name(raw.get("organization")),
+        }.items()
+        if value is not None
+    }
+    name = lookup(raw, fields["name"])
+    return Deal(
+        connection=connection,
+        source_id=reader.id,
+        name=str(name) if name not in (None, "") else reader.id,
+        pipeline=reference.pipelines.get(PIPELINE_ID) or Pipeline(id=PIPELINE_ID, label="Sales"),
+        stage=stage,
+        status=status,
+        amount=reader.decimal(fields["amount"]),
+        currency=mapping.default_currency or "EUR",
+        close_date=reader.day(fields["close_date"]),
+        owner=_owner(reader, fields["owner"]),
+        created_at=created,
+        updated_at=updated,
+        closed_at=(reader.time("status_updated_at") or updated) if kind != "open" else None,
+        remote_category=custom_value(raw, category_field) if category_field else None,
+        remote_probability=chance,
+        category_is_manual=None,
+        probability_is_manual=manual,
+        lost_reason=_name(raw.get("reason")) if kind == "lost" else None,
+        lost_to=_name(raw.get("lost_to_competitor")) if kind == "lost" else None,
+        group=_group(reader, fields["group"]),
+        extra=extra,
+    )

@@ -1,0 +1,148 @@
+"""App: a loaded configuration with its store and connectors — what the CLI, scheduler and demo drive."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from crmsync.config import Config
+from crmsync.connector import Connector
+from crmsync.errors import ConnectorError, CrmsyncError
+from crmsync.mapping import Mapping, load_mapping
+from crmsync.model import Deal, DealStatus
+from crmsync.registry import Registry
+from crmsync.rules import find_stage_rule
+from crmsync.store import Store
+from crmsync.sync import RunResult, SyncEngine
+
+log = logging.getLogger("crmsync.app")
+
+
+@dataclass
+class ConnectionOutcome:
+    """How one connection's sync ended: a result, or the error that stopped it."""
+
+    connection: str
+    result: RunResult | None = None
+    error: CrmsyncError | None = None
+
+
+@dataclass
+class CheckReport:
+    connection: str
+    problems: list[str] = field(default_factory=list)
+    unmapped_stages: list[str] = field(default_factory=list)
+    error: CrmsyncError | None = None
+
+
+class App:
+    """Everything one configuration needs, built lazily so a config error surfaces before any network call."""
+
+    def __init__(self, config: Config, registry: Registry | None = None) -> None:
+        self.config = config
+        self.registry = registry or Registry()
+        self._store: Store | None = None
+        self._mappings: dict[str, Mapping] = {}
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.config.store.url)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def names(self, only: list[str] | None = None) -> list[str]:
+        if only:
+            for name in only:
+                self.config.connection(name)
+            return only
+        return list(self.config.connections)
+
+    def mapping(self, name: str) -> Mapping:
+        if name not in self._mappings:
+            self._mappings[name] = load_mapping(self.config.mapping_path(name))
+        return self._mappings[name]
+
+    def validate(self, names: list[str]) -> None:
+        """Load every named connection's mapping and settings: raises ConfigError before anything is fetched."""
+        for name in names:
+            self.connector(name)
+
+    def connector(self, name: str) -> Connector:
+        connection = self.config.connection(name)
+        file = str(self.config.path) if self.config.path else None
+        return self.registry.build(connection.connector, name, connection.settings, self.mapping(name), file=file)
+
+    async def sync(
+        self,
+        names: list[str],
+        *,
+        dry_run: bool = False,
+        full: bool = False,
+        on_progress: Callable[[str, int], None] | None = None,
+    ) -> list[ConnectionOutcome]:
+        """Sync each connection in turn; a failing connection is reported and the others still run."""
+        self.validate(names)
+        outcomes = []
+        for name in names:
+            connection = self.config.connection(name)
+            mode = "dry-run" if dry_run or connection.writeback == "dry-run" else "apply"
+            every = connection.reconcile_every
+            reconcile = full or (every > 0 and self.store.count_runs(name) % every == 0)
+            progress = (lambda n, name=name: on_progress(name, n)) if on_progress else None  # type: ignore[misc]
+            try:
+                async with self.connector(name) as connector:
+                    engine = SyncEngine(
+                        self.store,
+                        connector,
+                        mode=mode,
+                        full=full,
+                        reconcile=reconcile,
+                        overlap=timedelta(minutes=connection.overlap_minutes),
+                        on_progress=progress,
+                    )
+                    outcomes.append(ConnectionOutcome(name, result=await engine.run()))
+            except ConnectorError as exc:
+                log.error("%s", exc)
+                outcomes.append(ConnectionOutcome(name, error=exc))
+            except CrmsyncError as exc:
+                log.error("[%s] %s", name, exc)
+                outcomes.append(ConnectionOutcome(name, error=exc))
+        return outcomes
+
+    async def check(self, name: str) -> CheckReport:
+        """Reach the CRM, then compare the mapping with its live reference data."""
+        report = CheckReport(name)
+        mapping = self.mapping(name)
+        try:
+            async with self.connector(name) as connector:
+                await connector.check()
+                reference = await connector.reference()
+                report.problems = connector.mapping_problems(reference)
+        except CrmsyncError as exc:
+            report.error = exc
+            return report
+        for stage in reference.stages.values():
+            pipeline = reference.pipelines[stage.pipeline_id]
+            probe = Deal(
+                connection=name, source_id="-", name="-", pipeline=pipeline, stage=stage, status=DealStatus.OPEN
+            )
+            if not stage.closed and find_stage_rule(mapping, probe) is None:
+                report.unmapped_stages.append(f"{pipeline.label} / {stage.label} ({stage.id})")
+        for index, rule in enumerate(mapping.stages):
+            exists = any(
+                rule.stage in (s.id, s.label)
+                and rule.pipeline in ("*", s.pipeline_id, reference.pipelines[s.pipeline_id].label)
+                for s in reference.stages.values()
+            )
+            if not exists:
+                report.problems.append(
+                    f"{mapping.path}: stages[{index}] names pipeline {rule.pipeline!r} / stage {rule.stage!r}, "
+                    "which the CRM does not have"
+                )
+        return report

@@ -1,0 +1,447 @@
+"""The `crmsync` command line (typer + rich).
+
+Exit codes: 0 ok, 1 some records or writes failed, 2 configuration error, 3 authentication or connection error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crmsync import logs
+from crmsync.app import App, ConnectionOutcome
+from crmsync.config import load_config
+from crmsync.errors import AuthError, ConfigError, CrmsyncError, LockedError, TransportError
+from crmsync.model import ForecastCategory
+from crmsync.registry import Registry, discover
+
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CONNECTION = 0, 1, 2, 3
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+errors = Console(stderr=True)
+T = TypeVar("T")
+
+
+class State:
+    config_path: Path = Path("crmsync.toml")
+    log_format: str = "text"
+
+
+state = State()
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="configuration file (default: $CRMSYNC_CONFIG or crmsync.toml)")
+]
+
+
+@cli.callback()
+def main_options(
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json")] = "text",
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")] = "warning",
+    config: ConfigOption = None,
+) -> None:
+    """crmsync keeps the sales forecast honest across several CRMs."""
+    if log_format not in ("text", "json"):
+        errors.print(f"--log-format must be 'text' or 'json', not {log_format!r}")
+        raise typer.Exit(EXIT_CONFIG)
+    state.log_format = log_format
+    state.config_path = config or Path(os.environ.get("CRMSYNC_CONFIG", "crmsync.toml"))
+    logs.configure(log_format, log_level)
+
+
+def fail(exc: CrmsyncError) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    if isinstance(exc, ConfigError):
+        return typer.Exit(EXIT_CONFIG)
+    if isinstance(exc, AuthError | TransportError):
+        return typer.Exit(EXIT_CONNECTION)
+    return typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def opened_app() -> Iterator[App]:
+    try:
+        app = App(load_config(state.config_path))
+    except CrmsyncError as exc:
+        raise fail(exc) from None
+    try:
+        yield app
+    except CrmsyncError as exc:
+        raise fail(exc) from None
+    finally:
+        app.close()
+
+
+def run_async(factory: Callable[[], Any]) -> Any:
+    return asyncio.run(factory())
+
+
+@cli.command()
+def connectors() -> None:
+    """List installed connectors with version and capabilities; broken ones are shown with their error."""
+    table = Table(title="Installed connectors")
+    for column in (
+        "name",
+        "distribution",
+        "version",
+        "page",
+        "write batch",
+        "rate limit",
+        "incremental",
+        "manual overrides",
+        "status",
+    ):
+        table.add_column(column)
+    infos = discover()
+    for name, info in sorted(infos.items()):
+        if info.cls is None:
+            table.add_row(
+                name,
+                info.distribution or "-",
+                info.version or "-",
+                "",
+                "",
+                "",
+                "",
+                "",
+                f"[red]failed to load: {info.error}[/]",
+            )
+            continue
+        caps = info.cls.capabilities
+        rate = f"{caps.rate_limit_requests}/{caps.rate_limit_window_seconds:g}s" if caps.rate_limit_requests else "-"
+        table.add_row(
+            name,
+            info.distribution or "-",
+            info.version or "-",
+            str(caps.page_size),
+            str(caps.write_batch_size),
+            rate,
+            "yes" if caps.incremental else "no",
+            "API" if caps.detects_manual_override else "ledger",
+            "[green]ok[/]",
+        )
+    console.print(table)
+    if not infos:
+        console.print("No connectors installed. Install crmsync-hubspot, crmsync-pipedrive, ...")
+
+
+@cli.command()
+def check(
+    connection: Annotated[list[str] | None, typer.Option("--connection", "-n", help="only these connections")] = None,
+) -> None:
+    """Validate config and mappings, reach every CRM, and list unmapped stages."""
+    worst = EXIT_OK
+    with opened_app() as app:
+        names = app.names(connection)
+        app.validate(names)
+        for name in names:
+            report = run_async(lambda name=name: app.check(name))
+            if report.error is not None:
+                errors.print(f"[red]✗ {name}[/]: {report.error}", highlight=False)
+                worst = max(worst, EXIT_CONNECTION if isinstance(report.error, AuthError | TransportError) else 1)
+                continue
+            console.print(f"[green]✓ {name}[/]: reached the CRM", highlight=False)
+            for problem in report.problems:
+                console.print(f"  [red]problem:[/] {problem}", highlight=False)
+                worst = max(worst, EXIT_CONFIG)
+            for stage in report.unmapped_stages:
+                console.print(
+                    f"  [yellow]unmapped stage:[/] {stage} (the CRM's own probability will be used, nothing written)",
+                    highlight=False,
+                )
+    raise typer.Exit(worst)
+
+
+def _exit_code(outcomes: list[ConnectionOutcome]) -> int:
+    code = EXIT_OK
+    for outcome in outcomes:
+        if outcome.error is not None:
+            code = max(code, EXIT_CONNECTION if isinstance(outcome.error, AuthError | TransportError) else 1)
+        elif outcome.result is not None and (outcome.result.failed or outcome.result.quarantined):
+            code = max(code, EXIT_PARTIAL)
+    return code
+
+
+def print_outcomes(outcomes: list[ConnectionOutcome], app: App) -> None:
+    table = Table(title="Sync results")
+    for column in (
+        "connection",
+        "run",
+        "mode",
+        "status",
+        "fetched",
+        "quarantined",
+        "deleted",
+        "written",
+        "skipped",
+        "failed",
+        "requests",
+    ):
+        table.add_column(column, justify="right" if column not in ("connection", "mode", "status") else "left")
+    for outcome in outcomes:
+        r = outcome.result
+        if r is None:
+            table.add_row(outcome.connection, "-", "-", "[red]error[/]", "", "", "", "", "", "", "")
+            continue
+        colour = {"ok": "green", "partial": "yellow"}.get(r.status, "red")
+        table.add_row(
+            outcome.connection,
+            str(r.run_id),
+            r.mode + (" (full)" if r.full else ""),
+            f"[{colour}]{r.status}[/]",
+            str(r.fetched),
+            str(r.quarantined),
+            str(r.deleted),
+            str(r.written),
+            str(r.skipped),
+            str(r.failed),
+            str(r.requests),
+        )
+    console.print(table)
+    for outcome in outcomes:
+        if outcome.error is not None:
+            errors.print(f"[red]{outcome.connection}[/]: {outcome.error}", highlight=False)
+        elif outcome.result is not None and outcome.result.written_by_category:
+            parts = ", ".join(
+                f"{app.config.label(ForecastCategory(c))}: {n}"
+                for c, n in sorted(outcome.result.written_by_category.items())
+            )
+            console.print(f"  {outcome.connection} wrote categories — {parts}", highlight=False)
+
+
+def print_plan(app: App, run_id: int) -> None:
+    rows = app.store.ledger(run_id)
+    table = Table(title=f"Plan of run {run_id} (dry run: nothing written)")
+    for column in ("deal", "field", "remote value", "new value", "outcome", "reason"):
+        table.add_column(column)
+    for row in rows[:200]:
+        table.add_row(
+            row["source_id"],
+            row["field"],
+            row["old_value"] or "∅",
+            row["new_value"] or "∅",
+            row["outcome"],
+            row["reason"] or "",
+        )
+    console.print(table)
+    if len(rows) > 200:
+        console.print(f"… and {len(rows) - 200} more; see `crmsync ledger {run_id}`")
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed} deals"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def update(name: str, fetched: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(f"syncing {name}", total=None)
+            progress.update(tasks[name], completed=fetched)
+
+        yield update
+
+
+@cli.command()
+def sync(
+    connection: Annotated[list[str] | None, typer.Option("--connection", "-n", help="only these connections")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="plan and print, write nothing to the CRMs")] = False,
+    full: Annotated[bool, typer.Option("--full", help="re-read every deal, not only changed ones")] = False,
+) -> None:
+    """Sync connections now: fetch, evaluate the rules, write back what differs."""
+    with opened_app() as app:
+        names = app.names(connection)
+        app.validate(names)
+        with progress_bar(errors.is_terminal) as on_progress:
+            outcomes = run_async(lambda: app.sync(names, dry_run=dry_run, full=full, on_progress=on_progress))
+        print_outcomes(outcomes, app)
+        if dry_run:
+            for outcome in outcomes:
+                if outcome.result is not None:
+                    print_plan(app, outcome.result.run_id)
+    raise typer.Exit(_exit_code(outcomes))
+
+
+@cli.command("run")
+def run_scheduler() -> None:
+    """Run the embedded scheduler: each connection on its cron, until SIGTERM or Ctrl-C."""
+    from crmsync.scheduler import Scheduler
+
+    with opened_app() as app:
+        scheduler = Scheduler(app)
+        try:
+            console.print(f"crmsync scheduler: {len(app.names())} connection(s); stop with Ctrl-C or SIGTERM")
+            scheduler.serve_forever()
+        except LockedError as exc:
+            errors.print(f"[red]refusing to start:[/] another `crmsync run` uses this store ({exc})", highlight=False)
+            raise typer.Exit(EXIT_PARTIAL) from None
+
+
+@cli.command()
+def history(
+    connection: Annotated[str | None, typer.Option("--connection", "-n")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+) -> None:
+    """Recent runs with their counts."""
+    with opened_app() as app:
+        table = Table(title="Runs")
+        for column in (
+            "run",
+            "connection",
+            "kind",
+            "mode",
+            "status",
+            "started",
+            "fetched",
+            "written",
+            "skipped",
+            "failed",
+            "error",
+        ):
+            table.add_column(column)
+        for run in app.store.runs(connection, limit):
+            table.add_row(
+                str(run["id"]),
+                run["connection"],
+                run["kind"] + (f" of {run['rollback_of']}" if run["rollback_of"] else ""),
+                run["mode"],
+                run["status"],
+                f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+                str(run["fetched"]),
+                str(run["written"]),
+                str(run["skipped"]),
+                str(run["failed"]),
+                (run["error"] or "")[:80],
+            )
+        console.print(table)
+
+
+@cli.command()
+def ledger(run: Annotated[int, typer.Argument(help="run id, from `crmsync history`")]) -> None:
+    """Every write a run made or planned: deal, field, old and new value, outcome and reason."""
+    with opened_app() as app:
+        if app.store.run(run) is None:
+            errors.print(f"no run {run} in the store")
+            raise typer.Exit(EXIT_PARTIAL)
+        table = Table(title=f"Ledger of run {run}")
+        for column in ("deal", "field", "old", "new", "outcome", "reason"):
+            table.add_column(column)
+        for row in app.store.ledger(run):
+            table.add_row(
+                row["source_id"],
+                row["field"],
+                row["old_value"] or "∅",
+                row["new_value"] or "∅",
+                row["outcome"],
+                row["reason"] or "",
+            )
+        console.print(table)
+
+
+@cli.command()
+def rollback(
+    run: Annotated[int, typer.Argument(help="the run whose writes to undo")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Restore the values a run overwrote (fields written again later are left alone)."""
+    from crmsync.sync import rollback as do_rollback
+
+    with opened_app() as app:
+        original = app.store.run(run)
+        if original is None:
+            errors.print(f"no run {run} in the store")
+            raise typer.Exit(EXIT_PARTIAL)
+        if not yes and not typer.confirm(f"Restore {original['written']} deal(s) of {original['connection']}?"):
+            raise typer.Exit(EXIT_OK)
+
+        async def go() -> Any:
+            async with app.connector(original["connection"]) as connector:
+                return await do_rollback(app.store, connector, run)
+
+        result = run_async(go)
+        console.print(
+            f"rollback run {result.run_id}: {result.written} deal(s) restored, {result.skipped} left "
+            f"as they were, {result.failed} failed"
+        )
+    raise typer.Exit(EXIT_PARTIAL if result.failed else EXIT_OK)
+
+
+@cli.command()
+def sandbox(
+    connector: Annotated[list[str] | None, typer.Argument(help="connectors to serve (default: all)")] = None,
+    port: Annotated[int, typer.Option("--port", help="first port; 0 picks free ports")] = 0,
+    deals: Annotated[int, typer.Option("--deals", help="deals to seed per sandbox")] = 60,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the generated data")] = 7,
+) -> None:
+    """Serve the CRM sandboxes on loopback until interrupted; print their URLs and credentials."""
+    from crmsync.sandbox import serve
+
+    registry = Registry()
+    names = connector or registry.names()
+    servers = []
+    try:
+        for offset, name in enumerate(names):
+            try:
+                cls = registry.get(name)
+            except CrmsyncError as exc:
+                raise fail(exc) from None
+            box = cls.sandbox(deals=deals, seed=seed)
+            if box is None:
+                errors.print(f"{name} has no sandbox")
+                continue
+            server = serve(box.app(), port=port + offset if port else 0)
+            servers.append(server)
+            settings = box.settings(server.base_url)
+            console.print(f"[bold]{name}[/]  {server.base_url}", highlight=False)
+            for key, value in settings.items():
+                if key != "base_url":
+                    console.print(f"    {key} = {value}", highlight=False)
+        console.print("Serving; Ctrl-C stops.")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@cli.command()
+def demo(
+    deals: Annotated[int, typer.Option("--deals", help="deals per sandbox")] = 60,
+    keep: Annotated[
+        Path | None, typer.Option("--dir", help="directory for the demo's config, store and report")
+    ] = None,
+) -> None:
+    """Start every sandbox, sync them into a fresh SQLite store, show what was written and the forecast."""
+    from crmsync.demo import run_demo
+
+    try:
+        run_demo(console, deals=deals, directory=keep)
+    except CrmsyncError as exc:
+        raise fail(exc) from None
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,177 @@
+"""`crmsync demo`: every installed connector's sandbox, one fresh SQLite store, two syncs and a forecast."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from crmsync.app import App
+from crmsync.config import load_config
+from crmsync.model import ForecastCategory
+from crmsync.registry import Registry
+from crmsync.sandbox import Sandbox, serve
+
+DEMO_LABELS = {
+    "pipeline": "Pijplijn",
+    "best_case": "Beste geval",
+    "commit": "Toezegging",
+    "closed": "Gesloten",
+    "omitted": "Niet in prognose",
+}
+
+
+def find_mappings() -> Path:
+    """The repository's mappings/ directory (the demo runs from a checkout)."""
+    for candidate in (Path.cwd() / "mappings", Path(__file__).resolve().parents[2] / "mappings"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("no mappings/ directory next to the working directory or the source tree")
+
+
+def write_config(directory: Path, urls: dict[str, str], sandboxes: dict[str, Sandbox], mappings: Path) -> Path:
+    """A demo config: one connection per sandbox, secrets passed by environment variable as in production."""
+    lines = [
+        "# Written by `crmsync demo`.",
+        f'store = {{ url = "sqlite:///{(directory / "crmsync.db").as_posix()}" }}',
+        'timezone = "Europe/Amsterdam"',
+        'base_currency = "EUR"',
+        "rates = { USD = 0.92, GBP = 1.16 }",
+        "labels = { " + ", ".join(f'{k} = "{v}"' for k, v in DEMO_LABELS.items()) + " }",
+        "",
+    ]
+    for name, url in urls.items():
+        settings = sandboxes[name].settings(url)
+        lines.append(f"[connections.{name}-demo]")
+        lines.append(f'connector = "{name}"')
+        lines.append(f'mapping = "{(mappings / f"{name}.toml").as_posix()}"')
+        lines.append('schedule = "0 2 * * *"')
+        lines.append(f"[connections.{name}-demo.settings]")
+        for key, value in settings.items():
+            if key == "base_url" or not isinstance(value, str):
+                lines.append(f"{key} = {_toml(value)}")
+                continue
+            env = f"CRMSYNC_DEMO_{name.upper()}_{key.upper()}"
+            os.environ[env] = value
+            lines.append(f'{key} = "${{{env}}}"')
+        lines.append("")
+    path = directory / "crmsync.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run_demo(console: Console, *, deals: int = 60, directory: Path | None = None) -> None:
+    started = time.monotonic()
+    registry = Registry()
+    directory = directory or Path(tempfile.mkdtemp(prefix="crmsync-demo-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "crmsync.db").unlink(missing_ok=True)
+    mappings = find_mappings()
+    with ExitStack() as stack:
+        sandboxes: dict[str, Sandbox] = {}
+        urls: dict[str, str] = {}
+        for name in registry.names():
+            if not (mappings / f"{name}.toml").exists():
+                console.print(f"[yellow]skipping {name}: no mappings/{name}.toml[/]")
+                continue
+            box = registry.get(name).sandbox(deals=deals, seed=7)
+            if box is None:
+                continue
+            server = stack.enter_context(serve(box.app()))
+            sandboxes[name], urls[name] = box, server.base_url
+            console.print(f"sandbox [bold]{name}[/] on {server.base_url} ({deals} deals)", highlight=False)
+        for info in registry.infos.values():
+            if info.cls is None:
+                console.print(f"[yellow]connector {info.name} failed to load: {info.error}[/]", highlight=False)
+        config_path = write_config(directory, urls, sandboxes, mappings)
+        app = App(load_config(config_path), registry)
+        try:
+            _syncs(console, app, sandboxes)
+            _summary(console, app, directory)
+        finally:
+            app.close()
+    console.print(
+        f"\nDemo finished in {time.monotonic() - started:.1f} s. Config, store and report are in {directory}",
+        highlight=False,
+    )
+
+
+def _syncs(console: Console, app: App, sandboxes: dict[str, Sandbox]) -> None:
+    from crmsync.cli import print_outcomes
+
+    console.rule("First sync: every deal is read, the rules decide, differing values are written back")
+    first = asyncio.run(app.sync(app.names()))
+    print_outcomes(first, app)
+    _written_table(console, app, first)
+
+    console.rule("A salesperson changes one deal's category by hand in each CRM")
+    for name, box in sandboxes.items():
+        connection = f"{name}-demo"
+        wb = app.mapping(connection).writeback
+        if not wb.category_field:
+            continue
+        ledger = [
+            r
+            for o in first
+            if o.connection == connection and o.result
+            for r in app.store.ledger(o.result.run_id)
+            if r["field"] == "category" and r["outcome"] == "written"
+        ]
+        if not ledger:
+            continue
+        deal_id = ledger[0]["source_id"]
+        current = box.remote_values(deal_id)[0]
+        by_hand = next(v for v in wb.category_values.values() if v != current)
+        box.edit_by_hand(deal_id, category=by_hand)
+        console.print(f"  {connection}: deal {deal_id} set to {by_hand!r} by hand (was {current!r})", highlight=False)
+
+    console.rule("Second sync: nothing left to write; the hand-set categories are respected")
+    second = asyncio.run(app.sync(app.names()))
+    print_outcomes(second, app)
+    for outcome in second:
+        if outcome.result is not None:
+            respected = [r for r in app.store.ledger(outcome.result.run_id) if r["outcome"] == "skipped"]
+            for row in respected[:3]:
+                console.print(
+                    f"  {outcome.connection}: deal {row['source_id']} {row['field']} left at "
+                    f"{row['old_value']!r}: {row['reason']}",
+                    highlight=False,
+                )
+
+
+def _written_table(console: Console, app: App, outcomes: list) -> None:  # type: ignore[type-arg]
+    table = Table(title="Written per connection and category")
+    table.add_column("connection")
+    for category in ForecastCategory:
+        table.add_column(app.config.label(category), justify="right")
+    table.add_column("total", justify="right")
+    for outcome in outcomes:
+        if outcome.result is None:
+            continue
+        counts: Counter[str] = outcome.result.written_by_category
+        table.add_row(
+            outcome.connection, *(str(counts.get(c.value, 0)) for c in ForecastCategory), str(outcome.result.written)
+        )
+    console.print(table)
+
+
+def _summary(console: Console, app: App, directory: Path) -> None:
+    from crmsync.summary import print_summary
+
+    console.rule("Forecast")
+    print_summary(console, app, directory)
