@@ -95,7 +95,6 @@ class Config(_Model):
     base_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     rates: dict[str, Decimal] = Field(default_factory=dict, description="1 unit of the key = value × base")
     labels: dict[ForecastCategory, str] = Field(default_factory=dict)
-    log_format: Literal["text", "json"] = "text"
     owners: list[Owner] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
     connections: dict[str, Connection] = Field(default_factory=dict)

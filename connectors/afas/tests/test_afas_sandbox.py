@@ -119,7 +119,9 @@ def test_times_carry_a_z_but_are_amsterdam_wall_clock(http: httpx.Client, sandbo
 def test_filter_operator_ge_on_modified_date(http: httpx.Client, sandbox: AfasSandbox) -> None:
     stamps = sorted(f.modified for f in sandbox.world.forecasts.values())
     pivot = stamps[20]
-    page = rows(http, take=-1, skip=-1, filterfieldids="ModifiedDate", filtervalues=pivot.isoformat(), operatortypes="2")
+    page = rows(
+        http, take=-1, skip=-1, filterfieldids="ModifiedDate", filtervalues=pivot.isoformat(), operatortypes="2"
+    )
     assert len(page) == sum(1 for s in stamps if s >= pivot)
     assert all(r["ModifiedDate"] >= pivot.isoformat() + "Z" for r in page)
 
@@ -144,15 +146,18 @@ def test_text_operators(http: httpx.Client, operator: str, value: str, check: An
 def test_empty_and_not_empty_operators(http: httpx.Client) -> None:
     empty = rows(http, take=-1, skip=-1, filterfieldids="ExpectedEndDate", filtervalues="", operatortypes="8")
     filled = rows(http, take=-1, skip=-1, filterfieldids="ExpectedEndDate", filtervalues="", operatortypes="9")
-    assert empty and all(r["ExpectedEndDate"] is None for r in empty)
+    assert empty
+    assert all(r["ExpectedEndDate"] is None for r in empty)
     assert len(empty) + len(filled) == 30
 
 
 def test_comma_is_and_semicolon_is_or(http: httpx.Client) -> None:
     both = rows(http, take=-1, skip=-1, filterfieldids="Result,Progress", filtervalues="O,OFF", operatortypes="1,1")
-    assert both and all(r["Result"] == "O" and r["Progress"] == "OFF" for r in both)
+    assert both
+    assert all(r["Result"] == "O" and r["Progress"] == "OFF" for r in both)
     either = rows(http, take=-1, skip=-1, filterfieldids="Result;Result", filtervalues="G;N", operatortypes="1;1")
-    assert either and {r["Result"] for r in either} == {"G", "N"}
+    assert either
+    assert {r["Result"] for r in either} == {"G", "N"}
 
 
 def test_unknown_filter_or_order_field_is_500(http: httpx.Client) -> None:

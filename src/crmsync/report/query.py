@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
+from crmsync.report.model import ChangeRow, Dataset, DealRow, HistoryRow, RunInfo
 from crmsync.store import Store
 from crmsync.store import schema as t
 from crmsync.store.store import aware
-from crmsync.report.model import ChangeRow, Dataset, DealRow, HistoryRow, RunInfo
 
 
 def load(store: Store, connections: Collection[str] = ()) -> Dataset:

@@ -38,7 +38,11 @@ OPTIONAL: dict[str, str] = {
 }
 CANONICAL = frozenset(REQUIRED) | frozenset(OPTIONAL)
 
-STATUS_DEFAULTS = {"status_id_field": "Code", "status_label_field": "Omschrijving", "status_chance_field": "Scoringskans"}
+STATUS_DEFAULTS = {
+    "status_id_field": "Code",
+    "status_label_field": "Omschrijving",
+    "status_chance_field": "Scoringskans",
+}
 
 
 def _option(mapping: Mapping, name: str, default: str | None = None) -> str | None:

@@ -94,9 +94,7 @@ def envelope(response: httpx.Response, method: str, path: str, connection: str) 
             f"{method} {path}: answered {response.status_code} with a body that is not JSON", connection=connection
         ) from None
     if not isinstance(body, dict) or body.get("success") is not True or "data" not in body:
-        raise PaginationError(
-            f"{method} {path}: the answer is not a Pipedrive success envelope", connection=connection
-        )
+        raise PaginationError(f"{method} {path}: the answer is not a Pipedrive success envelope", connection=connection)
     return body
 
 

@@ -44,9 +44,10 @@ def field_definitions(raw_fields: list[dict[str, Any]]) -> dict[str, dict[str, A
     found: dict[str, dict[str, Any]] = {}
     for raw in raw_fields:
         code = str(raw.get("field_code", ""))
-        definition = {
+        name = str(raw.get("field_name", code))
+        definition: dict[str, Any] = {
             "code": code,
-            "name": str(raw.get("field_name", code)),
+            "name": name,
             "type": str(raw.get("field_type", "")),
             "custom": bool(raw.get("is_custom_field")),
             "options": [
@@ -55,7 +56,7 @@ def field_definitions(raw_fields: list[dict[str, Any]]) -> dict[str, dict[str, A
                 if isinstance(o, dict) and "id" in o and "label" in o
             ],
         }
-        found.setdefault(definition["name"], definition)
+        found.setdefault(name, definition)
         if definition["custom"]:
             found[code] = definition
         else:
@@ -127,14 +128,10 @@ def _category_problems(mapping: Mapping, reference: Reference, name: str) -> lis
 def _stage_problems(mapping: Mapping, reference: Reference) -> list[str]:
     problems = []
     for index, rule in enumerate(mapping.stages):
-        pipelines = [
-            p.id for p in reference.pipelines.values() if rule.pipeline in ("*", p.id, p.label)
-        ]
+        pipelines = [p.id for p in reference.pipelines.values() if rule.pipeline in ("*", p.id, p.label)]
         if not pipelines:
             problems.append(f"stages[{index}]: pipeline {rule.pipeline!r} does not exist in Pipedrive")
             continue
-        if not any(
-            s.pipeline_id in pipelines and rule.stage in (s.id, s.label) for s in reference.stages.values()
-        ):
+        if not any(s.pipeline_id in pipelines and rule.stage in (s.id, s.label) for s in reference.stages.values()):
             problems.append(f"stages[{index}]: stage {rule.stage!r} does not exist in pipeline {rule.pipeline!r}")
     return problems

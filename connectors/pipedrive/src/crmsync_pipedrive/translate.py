@@ -48,10 +48,24 @@ def lost_stage_id(pipeline_id: str) -> str:
 def closing_stages(pipeline: Pipeline, after: int) -> list[Stage]:
     """Pipedrive marks won/lost by a deal's status, not by a stage: each pipeline gets two closing stages."""
     return [
-        Stage(id=won_stage_id(pipeline.id), label="Won", pipeline_id=pipeline.id, order=after + 1,
-              probability=Decimal(1), closed=True, won=True),
-        Stage(id=lost_stage_id(pipeline.id), label="Lost", pipeline_id=pipeline.id, order=after + 2,
-              probability=Decimal(0), closed=True, won=False),
+        Stage(
+            id=won_stage_id(pipeline.id),
+            label="Won",
+            pipeline_id=pipeline.id,
+            order=after + 1,
+            probability=Decimal(1),
+            closed=True,
+            won=True,
+        ),
+        Stage(
+            id=lost_stage_id(pipeline.id),
+            label="Lost",
+            pipeline_id=pipeline.id,
+            order=after + 2,
+            probability=Decimal(0),
+            closed=True,
+            won=False,
+        ),
     ]
 
 
@@ -138,14 +152,14 @@ def to_deal(raw: dict[str, Any], reference: Reference, *, connection: str, mappi
         )
     status_text = "deleted" if raw.get("is_deleted") else raw.get("status")
     try:
-        status = DealStatus(status_text)
+        status = DealStatus(str(status_text))
     except ValueError:
         raise RecordError(f"unknown status {status_text!r}", source_id=deal_id, field="status") from None
     extra = {"stage_id": stage.id, "stage": stage.label}
     if status is DealStatus.WON:
-        stage = reference.stages[won_stage_id(pipeline.id)]
+        stage = reference.stages.get(won_stage_id(pipeline.id), stage)
     elif status is DealStatus.LOST:
-        stage = reference.stages[lost_stage_id(pipeline.id)]
+        stage = reference.stages.get(lost_stage_id(pipeline.id), stage)
 
     amount_value, money_currency = field("amount")
     amount = _decimal(amount_value, deal_id=deal_id, field=mapping.field("amount", "value"))
@@ -172,7 +186,9 @@ def to_deal(raw: dict[str, Any], reference: Reference, *, connection: str, mappi
         status=status,
         amount=amount,
         currency=str(currency) if currency else None,
-        close_date=_date(field("close_date")[0], deal_id=deal_id, field=mapping.field("close_date", "expected_close_date")),
+        close_date=_date(
+            field("close_date")[0], deal_id=deal_id, field=mapping.field("close_date", "expected_close_date")
+        ),
         owner=Owner(id=str(owner_value)) if owner_value not in (None, "") else None,
         created_at=parse_time(raw.get("add_time"), deal_id=deal_id, field="add_time"),
         updated_at=parse_time(raw.get("update_time"), deal_id=deal_id, field="update_time"),

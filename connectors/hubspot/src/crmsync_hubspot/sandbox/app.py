@@ -21,6 +21,11 @@ SEARCH_CAP = 10_000
 BATCH_MAX = 100
 
 
+def _names(values: list[str]) -> list[str] | None:
+    """Property names from a query: HubSpot takes both `a,b` and repeated `properties=a&properties=b`."""
+    return [name for value in values for name in value.split(",") if name] or None
+
+
 def error(status: int, message: str, category: str, **extra: Any) -> JSONResponse:
     body = {
         "status": "error",
@@ -157,8 +162,8 @@ class HubSpotApi:
         if not 1 <= limit <= LIST_MAX:
             return validation_error(f"limit must be between 1 and {LIST_MAX}")
         archived = q.get("archived", "false") == "true"
-        names = [n for n in q.get("properties", "").split(",") if n] or None
-        history = [n for n in q.get("propertiesWithHistory", "").split(",") if n] or None
+        names = _names(q.getlist("properties"))
+        history = _names(q.getlist("propertiesWithHistory"))
         with self.sandbox.lock:
             rows = sorted((r for r in self.state.records.values() if r.archived == archived), key=lambda r: int(r.id))
             rows = [r for r in rows if int(r.id) > after]
@@ -178,8 +183,8 @@ class HubSpotApi:
         archived = q.get("archived", "false") == "true"
         if record is None or record.archived != archived:
             return error(404, "Object not found.  objectId are usually numeric.", "OBJECT_NOT_FOUND")
-        names = [n for n in q.get("properties", "").split(",") if n] or None
-        history = [n for n in q.get("propertiesWithHistory", "").split(",") if n] or None
+        names = _names(q.getlist("properties"))
+        history = _names(q.getlist("propertiesWithHistory"))
         return self.ok(self.state.to_json(record, names, history))
 
     async def batch_read(self, request: Request) -> Response:

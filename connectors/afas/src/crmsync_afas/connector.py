@@ -1,0 +1,252 @@
+"""AFAS Profit connector: forecasts ("verkoopkansen") read through a customer's GetConnector, written with
+the CmForecast UpdateConnector.
+
+Reading pages with skip/take, always ordered by the key fields (Profit drops or repeats rows otherwise) and
+stopping at a short page; incremental reads filter the modified field with operator 2 (>=) on Amsterdam wall
+clock. Profit deletes hard, so `reconcile=True` ends with a key scan whose ids come back as `Page.live_ids`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+
+from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
+from crmsync.errors import ApiError, PaginationError
+from crmsync.mapping import Mapping
+from crmsync.model import Deal
+from crmsync_afas.amsterdam import filter_value, parse_local
+from crmsync_afas.client import AfasClient
+from crmsync_afas.fields import CANONICAL, FieldMap, field_ids
+from crmsync_afas.sandbox import AfasSandbox
+from crmsync_afas.settings import AfasSettings
+from crmsync_afas.translate import LOST, NO_STATUS, PIPELINE, WON, source_id, split_id, stages_from_statuses, to_deal
+
+UPDATE_CONNECTOR = "CmForecast"
+GE = 2  # Profit's operator type for >=
+MAX_IN_FLIGHT = 5
+
+
+class AfasConnector(Connector):
+    """Reads forecasts from a GetConnector named in the mapping; writes chance and category with CmForecast."""
+
+    name = "afas"
+    Settings = AfasSettings
+    capabilities = Capabilities(
+        page_size=1000,
+        write_batch_size=50,
+        incremental=True,
+        detects_manual_override=False,
+        rate_limit_requests=None,
+        max_concurrency=MAX_IN_FLIGHT,
+        reconciles_deletes=True,
+    )
+    canonical_fields: ClassVar[frozenset[str]] = CANONICAL
+    settings: AfasSettings
+
+    def __init__(
+        self,
+        connection: str,
+        settings: ConnectorSettings,
+        mapping: Mapping,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(connection, settings, mapping)
+        assert isinstance(settings, AfasSettings)
+        self.fields = FieldMap.from_mapping(mapping)
+        self.client = AfasClient(
+            connection,
+            settings.base_url,
+            headers={
+                "Authorization": settings.authorization(),
+                "Accept": "application/json",
+                "Accept-Language": settings.language,
+            },
+            timeout=settings.timeout_seconds,
+            max_retries=settings.max_retries,
+            max_concurrency=MAX_IN_FLIGHT,
+            max_wait=settings.max_wait_seconds,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    @classmethod
+    def sandbox(cls, *, deals: int = 60, seed: int = 7) -> AfasSandbox:
+        return AfasSandbox(deals=deals, seed=seed)
+
+    # -- check and reference data ------------------------------------------------------------------------------
+
+    async def check(self) -> None:
+        await self.client.request("GET", f"/metainfo/get/{self.fields.get_connector}")
+
+    async def _metainfo(self, connector: str) -> list[str]:
+        return field_ids((await self.client.request("GET", f"/metainfo/get/{connector}")).json())
+
+    async def _update_fields(self) -> list[str]:
+        body = (await self.client.request("GET", f"/metainfo/update/{UPDATE_CONNECTOR}")).json()
+        return [str(f.get("fieldId")) for f in body.get("fields", []) if isinstance(f, dict)]
+
+    async def _statuses(self) -> list[dict[str, Any]]:
+        params = {"skip": -1, "take": -1, "orderbyfieldids": self.fields.status_id}
+        body = (await self.client.request("GET", f"/connectors/{self.fields.status_connector}", params=params)).json()
+        return list(body.get("rows", []))
+
+    async def reference(self) -> Reference:
+        """Reads the GetConnectors' metainfo, the UpdateConnector's fields and the statuses, at most 5 at once."""
+        connectors = [self.fields.get_connector, self.fields.status_connector]
+        if self.fields.key_connector:
+            connectors.append(self.fields.key_connector)
+        fields_task = asyncio.gather(*(self._metainfo(c) for c in connectors))
+        metainfo_lists, update_fields, status_rows = await asyncio.gather(
+            fields_task, self._update_fields(), self._statuses()
+        )
+        metainfo = dict(zip(connectors, metainfo_lists, strict=True))
+        problems = self.fields.problems(metainfo)
+        stages = stages_from_statuses(status_rows, self.fields) if not any("status" in p for p in problems) else {}
+        return Reference(
+            pipelines={PIPELINE.id: PIPELINE},
+            stages=stages or stages_from_statuses([], self.fields),
+            fields={field_id: {"get_connector": self.fields.get_connector} for field_id in metainfo[connectors[0]]},
+            extra={"metainfo": metainfo, "update_fields": update_fields},
+        )
+
+    def mapping_problems(self, reference: Reference) -> list[str]:
+        problems = self.fields.problems(reference.extra.get("metainfo", {}))
+        wb = self.mapping.writeback
+        update_fields: list[str] = reference.extra.get("update_fields", [])
+        for key, name in (("category_field", wb.category_field), ("probability_field", wb.probability_field)):
+            if name is not None and name not in update_fields:
+                problems.append(
+                    f"writeback.{key} {name!r} is not a field of UpdateConnector {UPDATE_CONNECTOR}; "
+                    f"its fields are: {', '.join(update_fields) or 'none'}"
+                )
+        if wb.probability_field is not None and wb.probability_scale != 100:
+            problems.append("writeback.probability_scale must be 100: Profit's scoring chance (Pc) is a percentage")
+        statuses = {s.id for s in reference.stages.values()} | {s.label for s in reference.stages.values()}
+        for index, rule in enumerate(self.mapping.stages):
+            if rule.stage not in statuses:
+                known = ", ".join(sorted(k for k in reference.stages if k not in (WON, LOST, NO_STATUS)))
+                problems.append(f"stages[{index}].stage {rule.stage!r} is not a forecast status; statuses: {known}")
+        return problems
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def _order(self) -> str:
+        return ",".join(self.fields.key_fields)
+
+    async def _pages(self, connector: str, take: int, extra: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every page of a GetConnector, ordered by the key; stops at the first short page."""
+        skip = 0
+        previous: list[str] | None = None
+        relation, sequence = self.fields.key_fields
+        while True:
+            params = {"skip": skip, "take": take, "orderbyfieldids": self._order(), **extra}
+            body = (await self.client.request("GET", f"/connectors/{connector}", params=params)).json()
+            rows = body.get("rows") if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                raise PaginationError(
+                    f"GET /connectors/{connector} (skip {skip}) answered without a 'rows' list",
+                    connection=self.connection,
+                )
+            keys = [source_id(r.get(relation), r.get(sequence)) for r in rows]
+            if rows and keys == previous:
+                raise PaginationError(
+                    f"GET /connectors/{connector} returned the same page for skip {skip - take} and {skip}; "
+                    "stopping to avoid a paging loop",
+                    connection=self.connection,
+                )
+            yield rows
+            if len(rows) < take:
+                return
+            previous = keys
+            skip += take
+
+    def _checkpoint(self, rows: list[dict[str, Any]]) -> datetime | None:
+        field_id = self.fields.fields["modified"]
+        stamps = []
+        for row in rows:
+            value = row.get(field_id)
+            if isinstance(value, str) and value:
+                try:
+                    stamps.append(parse_local(value))
+                except ValueError:
+                    continue  # to_deal quarantines the row with its reason
+        return max(stamps, default=None)
+
+    async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
+        extra: dict[str, Any] = {}
+        if since is not None:
+            extra = {
+                "filterfieldids": self.fields.fields["modified"],
+                "filtervalues": filter_value(since),
+                "operatortypes": str(GE),
+            }
+        relation, sequence = self.fields.key_fields
+        seen: list[str] | None = [] if (reconcile and since is None) else None
+        async for rows in self._pages(self.fields.get_connector, self.settings.page_size, extra):
+            records = [{"id": source_id(r.get(relation), r.get(sequence)), **r} for r in rows]
+            if seen is not None:
+                seen += [r["id"] for r in records]
+            yield Page(records=records, checkpoint=self._checkpoint(rows))
+        if not reconcile:
+            return
+        if seen is None:
+            seen = await self._key_scan()
+        yield Page(records=[], live_ids=seen)
+
+    async def _key_scan(self) -> list[str]:
+        """Every forecast's id, reading only the key fields (the key GetConnector when the mapping names one)."""
+        connector = self.fields.key_connector or self.fields.get_connector
+        relation, sequence = self.fields.key_fields
+        ids: list[str] = []
+        async for rows in self._pages(connector, self.settings.key_page_size, {}):
+            ids += [source_id(r.get(relation), r.get(sequence)) for r in rows]
+        return ids
+
+    def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
+        return to_deal(self.connection, raw, reference, self.mapping, self.fields)
+
+    # -- writing -----------------------------------------------------------------------------------------------
+
+    def _fields_of(self, update: DealUpdate, relation: str, sequence: int) -> dict[str, Any]:
+        wb = self.mapping.writeback
+        fields: dict[str, Any] = {}
+        if update.category is not None and wb.category_field:
+            fields[wb.category_field] = update.category  # "" clears the free field
+        if wb.probability_field:
+            if update.probability is not None:
+                fields[wb.probability_field] = _json_number(update.probability)
+            elif update.clear_probability:
+                fields[wb.probability_field] = None
+        return {"PrId": relation, "SqNo": sequence, **fields} if fields else {}
+
+    async def _write_one(self, update: DealUpdate) -> WriteOutcome:
+        key = split_id(update.source_id)
+        if key is None:
+            return WriteOutcome(
+                source_id=update.source_id, status="failed", reason="not an AFAS forecast id (<PrId>-<SqNo>)"
+            )
+        fields = self._fields_of(update, *key)
+        if not fields:
+            return WriteOutcome(source_id=update.source_id, status="skipped", reason="nothing to write")
+        body = {UPDATE_CONNECTOR: {"Element": {"Fields": fields}}}
+        try:
+            await self.client.request("PUT", f"/connectors/{UPDATE_CONNECTOR}", json_body=body, ok=(200, 201))
+        except ApiError as exc:
+            return WriteOutcome(source_id=update.source_id, status="failed", reason=exc.detail or str(exc))
+        return WriteOutcome(source_id=update.source_id, status="written")
+
+    async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
+        """One PUT per forecast (an element fails or succeeds alone), at most 5 in flight."""
+        return list(await asyncio.gather(*(self._write_one(update) for update in updates)))
+
+
+def _json_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)

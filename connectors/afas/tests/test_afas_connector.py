@@ -1,0 +1,503 @@
+"""Unit tests of the AFAS connector with respx: metainfo validation, paging, filters, time zones, deletes,
+Profit's 500/503 answers, settings and writes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+import respx
+
+from crmsync.connector import DealUpdate, Page, Reference
+from crmsync.errors import ApiError, AuthError, MappingError, PaginationError, RecordError
+from crmsync.mapping import Mapping, load_mapping
+from crmsync.model import DealStatus
+from crmsync_afas.amsterdam import filter_value, format_local, parse_local
+from crmsync_afas.connector import AfasConnector
+from crmsync_afas.settings import AfasSettings
+
+ROOT = Path(__file__).resolve().parents[3]
+BASE = "https://12345.rest.afas.online/ProfitRestServices"
+GC = f"{BASE}/connectors/crmsync_verkoopkansen"
+KEYS = f"{BASE}/connectors/crmsync_verkoopkansen_sleutels"
+STATUSES = f"{BASE}/connectors/crmsync_verkoopkansstatussen"
+TOKEN = "<token><version>1</version><data>ABC123DEF456</data></token>"
+
+
+@pytest.fixture
+def mapping() -> Mapping:
+    return load_mapping(ROOT / "mappings" / "afas.toml")
+
+
+def make(mapping: Mapping, **settings: Any) -> AfasConnector:
+    values = {"environment": "12345", "token": TOKEN, "max_retries": 2, "page_size": 2, **settings}
+    connector = AfasConnector("afas-test", AfasSettings.model_validate(values), mapping)
+    connector.client.backoff = 0.001
+    return connector
+
+
+def row(relation: str, sequence: int, modified: str = "2025-03-01T10:00:00Z", **extra: Any) -> dict[str, Any]:
+    return {
+        "SalesRelation": relation,
+        "SequenceNo": sequence,
+        "Description": "Website redesign",
+        "Employee": "KEESZ",
+        "EmployeeName": "Kees de Zwart",
+        "Progress": "OFF",
+        "ScoringChance": 50.0,
+        "ExpectedAmount": 12500.0,
+        "Currency": "EUR",
+        "ExpectedEndDate": "2025-06-30T00:00:00Z",
+        "Result": "O",
+        "ForecastGroup": "NIEUW",
+        "ModifiedDate": modified,
+        "Forecastcategorie": None,
+        **extra,
+    }
+
+
+def query(request: httpx.Request) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(str(request.url)).query, keep_blank_values=True).items()}
+
+
+def reference(mapping: Mapping) -> Reference:
+    from crmsync_afas.fields import FieldMap
+    from crmsync_afas.translate import PIPELINE, stages_from_statuses
+
+    rows = [
+        {"Code": "OFF", "Omschrijving": "Offerte uitgebracht", "Scoringskans": 50.0},
+        {"Code": "INT", "Omschrijving": "Intern overleg", "Scoringskans": None},
+    ]
+    return Reference(
+        pipelines={PIPELINE.id: PIPELINE}, stages=stages_from_statuses(rows, FieldMap.from_mapping(mapping))
+    )
+
+
+async def collect(connector: AfasConnector, since: datetime | None = None, reconcile: bool = False) -> list[Page]:
+    return [page async for page in connector.deals(since, reconcile=reconcile)]
+
+
+# -- settings and auth ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "url"),
+    [
+        ({"environment": "12345"}, "https://12345.rest.afas.online/ProfitRestServices"),
+        ({"environment": "12345", "host": "test"}, "https://12345.resttest.afas.online/ProfitRestServices"),
+        ({"environment": "12345", "host": "accept"}, "https://12345.restaccept.afas.online/ProfitRestServices"),
+        ({"base_url": "http://127.0.0.1:9/ProfitRestServices"}, "http://127.0.0.1:9/ProfitRestServices"),
+    ],
+)
+def test_base_url_from_environment_and_host(values: dict[str, str], url: str) -> None:
+    assert AfasSettings.model_validate({"token": "x", **values}).base_url == url
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"token": "x"}, "environment"),
+        ({"token": "x", "environment": "123"}, "pattern"),
+        ({"token": "x", "environment": "12345", "host": "staging"}, "production"),
+        ({"environment": "12345"}, "token"),
+    ],
+)
+def test_invalid_settings(values: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        AfasSettings.model_validate(values)
+
+
+@pytest.mark.parametrize("token", [TOKEN, "ABC123DEF456"])
+def test_authorization_is_base64_of_the_token_xml(token: str) -> None:
+    settings = AfasSettings.model_validate({"environment": "12345", "token": token})
+    scheme, encoded = settings.authorization().split(" ")
+    assert scheme == "AfasToken"
+    assert base64.b64decode(encoded).decode() == TOKEN
+    assert "ABC123" not in repr(settings)
+
+
+@respx.mock
+async def test_401_empty_body_is_auth_error(mapping: Mapping) -> None:
+    route = respx.get(f"{BASE}/metainfo/get/crmsync_verkoopkansen").respond(401)
+    connector = make(mapping)
+    with pytest.raises(AuthError, match="refused the AfasToken"):
+        await connector.check()
+    assert route.calls.last.request.headers["authorization"].startswith("AfasToken ")
+    assert route.call_count == 1
+
+
+# -- mapping and metainfo ------------------------------------------------------------------------------------
+
+
+def test_mapping_without_get_connector_is_refused(mapping: Mapping) -> None:
+    options = {k: v for k, v in mapping.options.items() if k != "get_connector"}
+    with pytest.raises(MappingError, match=r"options\.get_connector"):
+        make(mapping.model_copy(update={"options": options}))
+
+
+def _meta(*ids: str) -> dict[str, Any]:
+    return {"name": "x", "description": "x", "fields": [{"id": i, "fieldId": i, "dataType": "string"} for i in ids]}
+
+
+@respx.mock
+async def test_metainfo_validation_lists_missing_fields_with_existing_ones(mapping: Mapping) -> None:
+    existing = [v for k, v in mapping.fields.items() if k not in ("category", "lost_to")]
+    respx.get(f"{BASE}/metainfo/get/crmsync_verkoopkansen").respond(json=_meta(*existing))
+    respx.get(f"{BASE}/metainfo/get/crmsync_verkoopkansen_sleutels").respond(json=_meta("SalesRelation", "Seq"))
+    respx.get(f"{BASE}/metainfo/get/crmsync_verkoopkansstatussen").respond(
+        json=_meta("Code", "Omschrijving", "Scoringskans")
+    )
+    respx.get(f"{BASE}/metainfo/update/CmForecast").respond(
+        json={"name": "CmForecast", "fields": [{"fieldId": "PrId"}, {"fieldId": "SqNo"}, {"fieldId": "Pc"}]}
+    )
+    respx.get(STATUSES).respond(json={"skip": -1, "take": -1, "rows": [{"Code": "OFF", "Scoringskans": 50.0}]})
+    connector = make(mapping)
+    problems = connector.mapping_problems(await connector.reference())
+    text = "\n".join(problems)
+    assert "has no field 'Forecastcategorie' (fields.category)" in text
+    assert "has no field 'LostTo' (fields.lost_to)" in text
+    assert "its fields are: SalesRelation, SequenceNo" in text
+    assert "GetConnector 'crmsync_verkoopkansen_sleutels' has no field 'SequenceNo'" in text
+    assert "writeback.category_field 'U6C0D3A9E4B2F4A7C8E1D5B3A2F6C9E01' is not a field of UpdateConnector" in text
+    assert "stages[0].stage 'SUS' is not a forecast status" in text
+    assert not any("Pc" in p and "probability_field" in p for p in problems)
+
+
+# -- paging and filters -------------------------------------------------------------------------------------
+
+
+@respx.mock
+async def test_paging_is_ordered_by_key_and_stops_at_a_short_page(mapping: Mapping) -> None:
+    pages = [[row("100", 1), row("100", 2)], [row("101", 1), row("102", 1)], [row("103", 1)]]
+    route = respx.get(GC).mock(side_effect=[httpx.Response(200, json={"rows": p}) for p in pages])
+    result = await collect(make(mapping))
+    assert [[r["id"] for r in p.records] for p in result] == [["100-1", "100-2"], ["101-1", "102-1"], ["103-1"]]
+    sent = [query(call.request) for call in route.calls]
+    assert [(q["skip"], q["take"]) for q in sent] == [("0", "2"), ("2", "2"), ("4", "2")]
+    assert all(q["orderbyfieldids"] == "SalesRelation,SequenceNo" for q in sent)
+    assert all("filterfieldids" not in q for q in sent)
+
+
+@respx.mock
+async def test_a_full_page_then_an_empty_page_ends_the_listing(mapping: Mapping) -> None:
+    route = respx.get(GC).mock(
+        side_effect=[
+            httpx.Response(200, json={"rows": [row("1", 1), row("1", 2)]}),
+            httpx.Response(200, json={"rows": []}),
+        ]
+    )
+    pages = await collect(make(mapping))
+    assert route.call_count == 2
+    assert sum(len(p.records) for p in pages) == 2
+
+
+@respx.mock
+async def test_the_same_page_twice_is_a_pagination_error(mapping: Mapping) -> None:
+    respx.get(GC).respond(json={"rows": [row("1", 1), row("1", 2)]})
+    with pytest.raises(PaginationError, match="same page"):
+        await collect(make(mapping))
+
+
+@respx.mock
+async def test_a_body_without_rows_is_a_pagination_error(mapping: Mapping) -> None:
+    respx.get(GC).respond(json={"skip": 0, "take": 2})
+    with pytest.raises(PaginationError, match="'rows'"):
+        await collect(make(mapping))
+
+
+@respx.mock
+async def test_incremental_filters_modified_ge_since_in_amsterdam_time(mapping: Mapping) -> None:
+    route = respx.get(GC).respond(json={"rows": [row("1", 1, modified="2025-07-01T14:30:00Z")]})
+    since = datetime(2025, 7, 1, 12, 0, 0, tzinfo=UTC)  # 14:00 in Amsterdam (summer time)
+    pages = await collect(make(mapping), since)
+    sent = query(route.calls.last.request)
+    assert sent["filterfieldids"] == "ModifiedDate"
+    assert sent["filtervalues"] == "2025-07-01T14:00:00"
+    assert sent["operatortypes"] == "2"
+    assert sent["orderbyfieldids"] == "SalesRelation,SequenceNo"
+    assert pages[0].checkpoint == datetime(2025, 7, 1, 12, 30, tzinfo=UTC)
+
+
+@respx.mock
+async def test_checkpoint_is_the_latest_modification_of_the_page_in_utc(mapping: Mapping) -> None:
+    rows = [row("1", 1, modified="2025-01-15T09:00:00Z"), row("1", 2, modified="2025-01-15T10:00:00Z")]
+    respx.get(GC).mock(side_effect=[httpx.Response(200, json={"rows": rows}), httpx.Response(200, json={"rows": []})])
+    pages = await collect(make(mapping))
+    assert pages[0].checkpoint == datetime(2025, 1, 15, 9, 0, tzinfo=UTC)  # winter time: UTC+1
+
+
+# -- time zones ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("afas", "utc"),
+    [
+        ("2025-01-15T12:00:00Z", datetime(2025, 1, 15, 11, 0, tzinfo=UTC)),
+        ("2025-07-15T12:00:00Z", datetime(2025, 7, 15, 10, 0, tzinfo=UTC)),
+        ("2025-03-30T03:30:00Z", datetime(2025, 3, 30, 1, 30, tzinfo=UTC)),  # just after the spring change
+        ("2025-10-26T01:59:59Z", datetime(2025, 10, 25, 23, 59, 59, tzinfo=UTC)),
+        ("2025-12-31T23:30:00", datetime(2025, 12, 31, 22, 30, tzinfo=UTC)),
+    ],
+)
+def test_afas_times_are_amsterdam_wall_clock(afas: str, utc: datetime) -> None:
+    assert parse_local(afas) == utc
+
+
+@pytest.mark.parametrize(
+    ("moment", "value"),
+    [
+        (datetime(2025, 1, 31, 23, 30, tzinfo=UTC), "2025-02-01T00:30:00"),
+        (datetime(2025, 8, 1, 0, 0, 0, 999, tzinfo=UTC), "2025-08-01T02:00:00"),
+    ],
+)
+def test_since_is_converted_to_amsterdam_for_the_filter(moment: datetime, value: str) -> None:
+    assert filter_value(moment) == value
+    assert format_local(moment) == value + "Z"
+    assert parse_local(format_local(moment)) == moment.replace(microsecond=0)
+
+
+def test_a_naive_filter_moment_is_refused() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        filter_value(datetime(2025, 1, 1))
+
+
+# -- hard deletes ---------------------------------------------------------------------------------------------
+
+
+@respx.mock
+async def test_incremental_reconcile_scans_only_the_key_connector(mapping: Mapping) -> None:
+    respx.get(GC).respond(json={"rows": [row("1", 2)]})
+    keys = respx.get(KEYS).mock(
+        side_effect=[
+            httpx.Response(
+                200, json={"rows": [{"SalesRelation": "1", "SequenceNo": 1}, {"SalesRelation": "1", "SequenceNo": 2}]}
+            ),
+            httpx.Response(200, json={"rows": [{"SalesRelation": "2", "SequenceNo": 1}]}),
+        ]
+    )
+    pages = await collect(make(mapping, key_page_size=2), datetime(2025, 1, 1, tzinfo=UTC), reconcile=True)
+    assert pages[-1].records == []
+    assert pages[-1].live_ids == ["1-1", "1-2", "2-1"]
+    assert all(p.live_ids is None for p in pages[:-1])
+    sent = [query(call.request) for call in keys.calls]
+    assert all(q["orderbyfieldids"] == "SalesRelation,SequenceNo" and "filterfieldids" not in q for q in sent)
+
+
+@respx.mock
+async def test_full_read_with_reconcile_reuses_the_ids_it_read(mapping: Mapping) -> None:
+    respx.get(GC).respond(json={"rows": [row("1", 1)]})
+    keys = respx.get(KEYS).respond(json={"rows": []})
+    pages = await collect(make(mapping), None, reconcile=True)
+    assert pages[-1].live_ids == ["1-1"]
+    assert keys.call_count == 0
+
+
+@respx.mock
+async def test_without_key_connector_the_scan_reads_the_forecast_connector(mapping: Mapping) -> None:
+    options = {k: v for k, v in mapping.options.items() if k != "key_connector"}
+    route = respx.get(GC).respond(json={"rows": [row("7", 3)]})
+    pages = await collect(make(mapping.model_copy(update={"options": options})), datetime(2025, 1, 1, tzinfo=UTC), True)
+    assert pages[-1].live_ids == ["7-3"]
+    assert "filterfieldids" not in query(route.calls.last.request)
+
+
+@respx.mock
+async def test_no_reconcile_no_key_scan(mapping: Mapping) -> None:
+    respx.get(GC).respond(json={"rows": []})
+    keys = respx.get(KEYS).respond(json={"rows": []})
+    pages = await collect(make(mapping), datetime(2025, 1, 1, tzinfo=UTC))
+    assert all(p.live_ids is None for p in pages)
+    assert keys.call_count == 0
+
+
+# -- 500 and 503 -------------------------------------------------------------------------------------------------
+
+VALIDATION = {
+    "externalMessage": "De ingevulde waarde bij 'Medewerker' bestaat niet.",
+    "errorNumber": -2147220469,
+    "profitLogReference": "B8213AF1C0DE",
+}
+
+
+@respx.mock
+async def test_500_validation_error_is_not_retried_and_names_the_reference(mapping: Mapping) -> None:
+    route = respx.get(GC).respond(500, json=VALIDATION)
+    with pytest.raises(ApiError) as info:
+        await collect(make(mapping))
+    assert route.call_count == 1
+    assert info.value.status == 500
+    assert "bestaat niet" in str(info.value)
+    assert "profitLogReference B8213AF1C0DE" in str(info.value)
+
+
+@respx.mock
+async def test_a_bare_500_page_is_retried(mapping: Mapping) -> None:
+    route = respx.get(GC).mock(
+        side_effect=[httpx.Response(500, html="<html>Server Error</html>"), httpx.Response(200, json={"rows": []})]
+    )
+    await collect(make(mapping))
+    assert route.call_count == 2
+
+
+@respx.mock
+async def test_503_is_retried_after_the_body_retry_after(mapping: Mapping, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    connector = make(mapping)
+    original = connector.client._wait
+
+    def spy(state: Any) -> float:
+        waits.append(original(state))
+        return 0.0
+
+    monkeypatch.setattr(connector.client, "_wait", spy)
+    body = {"error": {"code": "503", "message": "Profit is in onderhoud."}, "retry_after": 3}
+    route = respx.get(GC).mock(side_effect=[httpx.Response(503, json=body), httpx.Response(200, json={"rows": []})])
+    await collect(connector)
+    assert route.call_count == 2
+    assert waits == [3.0]
+
+
+@respx.mock
+async def test_503_longer_than_max_wait_fails_with_a_clear_message(mapping: Mapping) -> None:
+    body = {"error": {"code": "503", "message": "Profit is in onderhoud."}, "retry_after": 7200}
+    route = respx.get(GC).respond(503, json=body)
+    with pytest.raises(ApiError) as info:
+        await collect(make(mapping, max_wait_seconds=60))
+    assert route.call_count == 1
+    assert "retry after 7200 s" in str(info.value)
+    assert "onderhoud" in str(info.value)
+
+
+@respx.mock
+async def test_404_explains_the_query_string_limit(mapping: Mapping) -> None:
+    respx.get(GC).respond(404, html="<h2>404 - File or directory not found.</h2>")
+    with pytest.raises(ApiError, match="2049 characters"):
+        await collect(make(mapping))
+
+
+# -- to_deal -----------------------------------------------------------------------------------------------------
+
+
+def test_to_deal_open_forecast(mapping: Mapping) -> None:
+    connector = make(mapping)
+    raw = {"id": "10178-4", **row("10178", 4, Forecastcategorie="Commit")}
+    deal = connector.to_deal(raw, reference(mapping))
+    assert deal.source_id == "10178-4"
+    assert deal.status is DealStatus.OPEN
+    assert deal.stage.id == "OFF"
+    assert deal.stage.probability == Decimal("0.5")
+    assert deal.amount == Decimal("12500.0")
+    assert deal.close_date == date(2025, 6, 30)
+    assert deal.updated_at == datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+    assert deal.owner is not None
+    assert deal.owner.name == "Kees de Zwart"
+    assert deal.remote_category == "Commit"
+    assert deal.remote_probability == Decimal("50.0")
+    assert deal.group == "NIEUW"
+    assert deal.probability_writable
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "stage"), [("G", DealStatus.WON, "result:G"), ("N", DealStatus.LOST, "result:N")]
+)
+def test_to_deal_closed_forecasts_land_in_result_stages(
+    mapping: Mapping, result: str, status: DealStatus, stage: str
+) -> None:
+    raw = row("1", 1, Result=result, ActualEndDate="2025-05-02T00:00:00Z", Reason="PRIJS")
+    deal = make(mapping).to_deal(raw, reference(mapping))
+    assert deal.status is status
+    assert deal.stage.id == stage
+    assert deal.stage.closed
+    assert deal.extra["status"] == "OFF"
+    assert deal.closed_at == datetime(2025, 5, 1, 22, 0, tzinfo=UTC)
+    assert (deal.lost_reason == "PRIJS") is (status is DealStatus.LOST)
+
+
+def test_linked_chance_is_not_writable(mapping: Mapping) -> None:
+    linked = mapping.model_copy(update={"options": {**mapping.options, "chance_linked_to_status": True}})
+    ref = reference(mapping)
+    assert not make(linked).to_deal(row("1", 1), ref).probability_writable
+    assert make(linked).to_deal(row("1", 1, Progress="INT"), ref).probability_writable
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"SalesRelation": None}, None),
+        ({"Result": "X"}, "Result"),
+        ({"Progress": "NOPE"}, "Progress"),
+        ({"ModifiedDate": None}, "ModifiedDate"),
+        ({"ModifiedDate": "gisteren"}, "ModifiedDate"),
+        ({"ExpectedAmount": "veel"}, "ExpectedAmount"),
+        ({"ExpectedEndDate": "31-12-2025"}, "ExpectedEndDate"),
+    ],
+)
+def test_bad_rows_raise_record_error(mapping: Mapping, change: dict[str, Any], field: str | None) -> None:
+    with pytest.raises(RecordError) as info:
+        make(mapping).to_deal(row("1", 1, **change), reference(mapping))
+    assert info.value.field == field
+
+
+# -- writes --------------------------------------------------------------------------------------------------------
+
+
+@respx.mock
+async def test_write_puts_key_chance_and_category_and_reports_per_forecast(mapping: Mapping) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        fields = json.loads(request.content)["CmForecast"]["Element"]["Fields"]
+        if fields["PrId"] == "999":
+            return httpx.Response(500, json=VALIDATION)
+        return httpx.Response(201, json={"results": {"CmForecast": {"SqNo": str(fields["SqNo"])}}})
+
+    route = respx.put(f"{BASE}/connectors/CmForecast").mock(side_effect=answer)
+    updates = [
+        DealUpdate(source_id="10178-4", category="Commit", probability=Decimal("75")),
+        DealUpdate(source_id="999-1", category="Pijplijn"),
+        DealUpdate(source_id="not-an-id"),
+        DealUpdate(source_id="10178-5"),
+        DealUpdate(source_id="10178-6", clear_probability=True, category=""),
+    ]
+    outcomes = {o.source_id: o for o in await make(mapping).write(updates)}
+    assert outcomes["10178-4"].status == "written"
+    assert outcomes["999-1"].status == "failed"
+    assert (
+        outcomes["999-1"].reason
+        == "De ingevulde waarde bij 'Medewerker' bestaat niet. (profitLogReference B8213AF1C0DE)"
+    )
+    assert outcomes["not-an-id"].status == "failed"
+    assert outcomes["10178-5"].status == "skipped"
+    assert outcomes["10178-6"].status == "written"
+    bodies = {json.loads(c.request.content)["CmForecast"]["Element"]["Fields"]["SqNo"]: c for c in route.calls}
+    first = json.loads(bodies[4].request.content)["CmForecast"]["Element"]["Fields"]
+    assert first == {"PrId": "10178", "SqNo": 4, "U6C0D3A9E4B2F4A7C8E1D5B3A2F6C9E01": "Commit", "Pc": 75}
+    cleared = json.loads(bodies[6].request.content)["CmForecast"]["Element"]["Fields"]
+    assert cleared["Pc"] is None
+    assert cleared["U6C0D3A9E4B2F4A7C8E1D5B3A2F6C9E01"] == ""
+    assert route.call_count == 3  # the 500 validation error was not retried
+
+
+@respx.mock
+async def test_write_keeps_at_most_five_requests_in_flight(mapping: Mapping) -> None:
+    import asyncio
+
+    in_flight = peak = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(201, json={"results": {"CmForecast": {}}})
+
+    respx.put(f"{BASE}/connectors/CmForecast").mock(side_effect=answer)
+    outcomes = await make(mapping).write([DealUpdate(source_id=f"1-{i}", probability=Decimal(10)) for i in range(20)])
+    assert [o.status for o in outcomes] == ["written"] * 20
+    assert peak == 5
