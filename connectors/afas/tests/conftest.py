@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from crmsync.mapping import Mapping, load_mapping
 from crmsync.sandbox.server import RunningServer, serve
 from crmsync_afas.sandbox import AfasSandbox
 
@@ -31,3 +33,8 @@ def http(server: RunningServer, sandbox: AfasSandbox) -> Iterator[httpx.Client]:
     settings: dict[str, Any] = sandbox.settings(server.base_url)
     with httpx.Client(base_url=settings["base_url"], headers=auth_header(settings["token"])) as client:
         yield client
+
+
+@pytest.fixture
+def mapping() -> Mapping:
+    return load_mapping(Path(__file__).resolve().parents[3] / "mappings" / "afas.toml")

@@ -4,85 +4,18 @@ Profit's 500/503 answers, settings and writes."""
 from __future__ import annotations
 
 import base64
-import json
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 import respx
+from afas_testkit import BASE, GC, KEYS, STATUSES, TOKEN, VALIDATION, collect, make, query, row
 
-from crmsync.connector import DealUpdate, Page, Reference
-from crmsync.errors import ApiError, AuthError, MappingError, PaginationError, RecordError
-from crmsync.mapping import Mapping, load_mapping
-from crmsync.model import DealStatus
+from crmsync.errors import ApiError, AuthError, MappingError, PaginationError
+from crmsync.mapping import Mapping
 from crmsync_afas.amsterdam import filter_value, format_local, parse_local
-from crmsync_afas.connector import AfasConnector
 from crmsync_afas.settings import AfasSettings
-
-ROOT = Path(__file__).resolve().parents[3]
-BASE = "https://12345.rest.afas.online/ProfitRestServices"
-GC = f"{BASE}/connectors/crmsync_verkoopkansen"
-KEYS = f"{BASE}/connectors/crmsync_verkoopkansen_sleutels"
-STATUSES = f"{BASE}/connectors/crmsync_verkoopkansstatussen"
-TOKEN = "<token><version>1</version><data>ABC123DEF456</data></token>"
-
-
-@pytest.fixture
-def mapping() -> Mapping:
-    return load_mapping(ROOT / "mappings" / "afas.toml")
-
-
-def make(mapping: Mapping, **settings: Any) -> AfasConnector:
-    values = {"environment": "12345", "token": TOKEN, "max_retries": 2, "page_size": 2, **settings}
-    connector = AfasConnector("afas-test", AfasSettings.model_validate(values), mapping)
-    connector.client.backoff = 0.001
-    return connector
-
-
-def row(relation: str, sequence: int, modified: str = "2025-03-01T10:00:00Z", **extra: Any) -> dict[str, Any]:
-    return {
-        "SalesRelation": relation,
-        "SequenceNo": sequence,
-        "Description": "Website redesign",
-        "Employee": "KEESZ",
-        "EmployeeName": "Kees de Zwart",
-        "Progress": "OFF",
-        "ScoringChance": 50.0,
-        "ExpectedAmount": 12500.0,
-        "Currency": "EUR",
-        "ExpectedEndDate": "2025-06-30T00:00:00Z",
-        "Result": "O",
-        "ForecastGroup": "NIEUW",
-        "ModifiedDate": modified,
-        "Forecastcategorie": None,
-        **extra,
-    }
-
-
-def query(request: httpx.Request) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlparse(str(request.url)).query, keep_blank_values=True).items()}
-
-
-def reference(mapping: Mapping) -> Reference:
-    from crmsync_afas.fields import FieldMap
-    from crmsync_afas.translate import PIPELINE, stages_from_statuses
-
-    rows = [
-        {"Code": "OFF", "Omschrijving": "Offerte uitgebracht", "Scoringskans": 50.0},
-        {"Code": "INT", "Omschrijving": "Intern overleg", "Scoringskans": None},
-    ]
-    return Reference(
-        pipelines={PIPELINE.id: PIPELINE}, stages=stages_from_statuses(rows, FieldMap.from_mapping(mapping))
-    )
-
-
-async def collect(connector: AfasConnector, since: datetime | None = None, reconcile: bool = False) -> list[Page]:
-    return [page async for page in connector.deals(since, reconcile=reconcile)]
-
 
 # -- settings and auth ---------------------------------------------------------------------------------------
 
@@ -319,12 +252,6 @@ async def test_no_reconcile_no_key_scan(mapping: Mapping) -> None:
 
 # -- 500 and 503 -------------------------------------------------------------------------------------------------
 
-VALIDATION = {
-    "externalMessage": "De ingevulde waarde bij 'Medewerker' bestaat niet.",
-    "errorNumber": -2147220469,
-    "profitLogReference": "B8213AF1C0DE",
-}
-
 
 @respx.mock
 async def test_500_validation_error_is_not_retried_and_names_the_reference(mapping: Mapping) -> None:
@@ -380,124 +307,3 @@ async def test_404_explains_the_query_string_limit(mapping: Mapping) -> None:
     respx.get(GC).respond(404, html="<h2>404 - File or directory not found.</h2>")
     with pytest.raises(ApiError, match="2049 characters"):
         await collect(make(mapping))
-
-
-# -- to_deal -----------------------------------------------------------------------------------------------------
-
-
-def test_to_deal_open_forecast(mapping: Mapping) -> None:
-    connector = make(mapping)
-    raw = {"id": "10178-4", **row("10178", 4, Forecastcategorie="Commit")}
-    deal = connector.to_deal(raw, reference(mapping))
-    assert deal.source_id == "10178-4"
-    assert deal.status is DealStatus.OPEN
-    assert deal.stage.id == "OFF"
-    assert deal.stage.probability == Decimal("0.5")
-    assert deal.amount == Decimal("12500.0")
-    assert deal.close_date == date(2025, 6, 30)
-    assert deal.updated_at == datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-    assert deal.owner is not None
-    assert deal.owner.name == "Kees de Zwart"
-    assert deal.remote_category == "Commit"
-    assert deal.remote_probability == Decimal("50.0")
-    assert deal.group == "NIEUW"
-    assert deal.probability_writable
-
-
-@pytest.mark.parametrize(
-    ("result", "status", "stage"), [("G", DealStatus.WON, "result:G"), ("N", DealStatus.LOST, "result:N")]
-)
-def test_to_deal_closed_forecasts_land_in_result_stages(
-    mapping: Mapping, result: str, status: DealStatus, stage: str
-) -> None:
-    raw = row("1", 1, Result=result, ActualEndDate="2025-05-02T00:00:00Z", Reason="PRIJS")
-    deal = make(mapping).to_deal(raw, reference(mapping))
-    assert deal.status is status
-    assert deal.stage.id == stage
-    assert deal.stage.closed
-    assert deal.extra["status"] == "OFF"
-    assert deal.closed_at == datetime(2025, 5, 1, 22, 0, tzinfo=UTC)
-    assert (deal.lost_reason == "PRIJS") is (status is DealStatus.LOST)
-
-
-def test_linked_chance_is_not_writable(mapping: Mapping) -> None:
-    linked = mapping.model_copy(update={"options": {**mapping.options, "chance_linked_to_status": True}})
-    ref = reference(mapping)
-    assert not make(linked).to_deal(row("1", 1), ref).probability_writable
-    assert make(linked).to_deal(row("1", 1, Progress="INT"), ref).probability_writable
-
-
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"SalesRelation": None}, None),
-        ({"Result": "X"}, "Result"),
-        ({"Progress": "NOPE"}, "Progress"),
-        ({"ModifiedDate": None}, "ModifiedDate"),
-        ({"ModifiedDate": "gisteren"}, "ModifiedDate"),
-        ({"ExpectedAmount": "veel"}, "ExpectedAmount"),
-        ({"ExpectedEndDate": "31-12-2025"}, "ExpectedEndDate"),
-    ],
-)
-def test_bad_rows_raise_record_error(mapping: Mapping, change: dict[str, Any], field: str | None) -> None:
-    with pytest.raises(RecordError) as info:
-        make(mapping).to_deal(row("1", 1, **change), reference(mapping))
-    assert info.value.field == field
-
-
-# -- writes --------------------------------------------------------------------------------------------------------
-
-
-@respx.mock
-async def test_write_puts_key_chance_and_category_and_reports_per_forecast(mapping: Mapping) -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        fields = json.loads(request.content)["CmForecast"]["Element"]["Fields"]
-        if fields["PrId"] == "999":
-            return httpx.Response(500, json=VALIDATION)
-        return httpx.Response(201, json={"results": {"CmForecast": {"SqNo": str(fields["SqNo"])}}})
-
-    route = respx.put(f"{BASE}/connectors/CmForecast").mock(side_effect=answer)
-    updates = [
-        DealUpdate(source_id="10178-4", category="Commit", probability=Decimal("75")),
-        DealUpdate(source_id="999-1", category="Pijplijn"),
-        DealUpdate(source_id="not-an-id"),
-        DealUpdate(source_id="10178-5"),
-        DealUpdate(source_id="10178-6", clear_probability=True, category=""),
-    ]
-    outcomes = {o.source_id: o for o in await make(mapping).write(updates)}
-    assert outcomes["10178-4"].status == "written"
-    assert outcomes["999-1"].status == "failed"
-    assert (
-        outcomes["999-1"].reason
-        == "De ingevulde waarde bij 'Medewerker' bestaat niet. (profitLogReference B8213AF1C0DE)"
-    )
-    assert outcomes["not-an-id"].status == "failed"
-    assert outcomes["10178-5"].status == "skipped"
-    assert outcomes["10178-6"].status == "written"
-    bodies = {json.loads(c.request.content)["CmForecast"]["Element"]["Fields"]["SqNo"]: c for c in route.calls}
-    first = json.loads(bodies[4].request.content)["CmForecast"]["Element"]["Fields"]
-    assert first == {"PrId": "10178", "SqNo": 4, "U6C0D3A9E4B2F4A7C8E1D5B3A2F6C9E01": "Commit", "Pc": 75}
-    cleared = json.loads(bodies[6].request.content)["CmForecast"]["Element"]["Fields"]
-    assert cleared["Pc"] is None
-    assert cleared["U6C0D3A9E4B2F4A7C8E1D5B3A2F6C9E01"] == ""
-    assert route.call_count == 3  # the 500 validation error was not retried
-
-
-@respx.mock
-async def test_write_keeps_at_most_five_requests_in_flight(mapping: Mapping) -> None:
-    import asyncio
-
-    in_flight = peak = 0
-
-    async def answer(request: httpx.Request) -> httpx.Response:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.01)
-        in_flight -= 1
-        return httpx.Response(201, json={"results": {"CmForecast": {}}})
-
-    respx.put(f"{BASE}/connectors/CmForecast").mock(side_effect=answer)
-    outcomes = await make(mapping).write([DealUpdate(source_id=f"1-{i}", probability=Decimal(10)) for i in range(20)])
-    assert [o.status for o in outcomes] == ["written"] * 20
-    assert peak == 5

@@ -27,19 +27,31 @@ def make(mapping: Mapping) -> HubSpotConnector:
 
 
 def deal(deal_id: str, modified: str = "2026-03-01T10:00:00.000Z", **props: Any) -> dict[str, Any]:
-    base = {"dealname": f"Deal {deal_id}", "pipeline": "default", "dealstage": "qualifiedtobuy",
-            "hs_lastmodifieddate": modified, "createdate": "2026-01-01T00:00:00.000Z"}
-    return {"id": deal_id, "properties": {**base, **props}, "createdAt": "2026-01-01T00:00:00.000Z",
-            "updatedAt": modified, "archived": False}
+    base = {
+        "dealname": f"Deal {deal_id}",
+        "pipeline": "default",
+        "dealstage": "qualifiedtobuy",
+        "hs_lastmodifieddate": modified,
+        "createdate": "2026-01-01T00:00:00.000Z",
+    }
+    return {
+        "id": deal_id,
+        "properties": {**base, **props},
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "updatedAt": modified,
+        "archived": False,
+    }
 
 
 REFERENCE = Reference(
     pipelines={"default": Pipeline(id="default", label="Sales Pipeline")},
     stages={
-        "qualifiedtobuy": Stage(id="qualifiedtobuy", label="Qualified", pipeline_id="default", order=1,
-                                probability=Decimal("0.4")),
-        "closedwon": Stage(id="closedwon", label="Won", pipeline_id="default", order=5, probability=Decimal(1),
-                           closed=True, won=True),
+        "qualifiedtobuy": Stage(
+            id="qualifiedtobuy", label="Qualified", pipeline_id="default", order=1, probability=Decimal("0.4")
+        ),
+        "closedwon": Stage(
+            id="closedwon", label="Won", pipeline_id="default", order=5, probability=Decimal(1), closed=True, won=True
+        ),
     },
 )
 
@@ -50,11 +62,13 @@ async def collect(connector: HubSpotConnector, since: datetime | None) -> list[s
 
 @respx.mock
 async def test_full_read_follows_the_after_cursor(mapping: Mapping) -> None:
-    route = respx.get(DEALS).mock(side_effect=[
-        httpx.Response(200, json={"results": [deal("1"), deal("2")], "paging": {"next": {"after": "2"}}}),
-        httpx.Response(200, json={"results": [deal("3")]}),
-        httpx.Response(200, json={"results": []}),  # archived sweep
-    ])
+    route = respx.get(DEALS).mock(
+        side_effect=[
+            httpx.Response(200, json={"results": [deal("1"), deal("2")], "paging": {"next": {"after": "2"}}}),
+            httpx.Response(200, json={"results": [deal("3")]}),
+            httpx.Response(200, json={"results": []}),  # archived sweep
+        ]
+    )
     assert await collect(make(mapping), None) == ["1", "2", "3"]
     first, second, sweep = (call.request.url.params for call in route.calls)
     assert first["limit"] == "100" and "after" not in first
@@ -65,8 +79,9 @@ async def test_full_read_follows_the_after_cursor(mapping: Mapping) -> None:
 
 @respx.mock
 async def test_a_repeated_cursor_stops_the_read(mapping: Mapping) -> None:
-    respx.get(DEALS).mock(return_value=httpx.Response(
-        200, json={"results": [deal("1")], "paging": {"next": {"after": "1"}}}))
+    respx.get(DEALS).mock(
+        return_value=httpx.Response(200, json={"results": [deal("1")], "paging": {"next": {"after": "1"}}})
+    )
     with pytest.raises(PaginationError, match="twice"):
         await collect(make(mapping), None)
 
@@ -86,8 +101,9 @@ async def test_search_starts_a_new_window_before_the_cap(mapping: Mapping) -> No
             return httpx.Response(200, json={"total": 2, "results": [deal("9", later), deal("10", later)]})
         # first window: 20,000 matches, of which search serves only the first 10,000
         results = [deal(str(after + i), stamp if after + i < 9_999 else later) for i in range(200)]
-        return httpx.Response(200, json={"total": 20_000, "results": results,
-                                         "paging": {"next": {"after": str(after + 200)}}})
+        return httpx.Response(
+            200, json={"total": 20_000, "results": results, "paging": {"next": {"after": str(after + 200)}}}
+        )
 
     respx.post(f"{DEALS}/search").mock(side_effect=answer)
     ids = await collect(make(mapping), datetime(2026, 3, 1, tzinfo=UTC))
@@ -99,12 +115,21 @@ async def test_search_starts_a_new_window_before_the_cap(mapping: Mapping) -> No
 
 
 def test_to_deal_maps_strings_and_history(mapping: Mapping) -> None:
-    raw = deal("7", amount="1500.50", deal_currency_code="USD", closedate="2026-04-30T00:00:00Z",
-               hubspot_owner_id="101", hs_manual_forecast_category="COMMIT", hs_forecast_probability="0.7")
-    raw["propertiesWithHistory"] = {"hs_manual_forecast_category": [
-        {"value": "COMMIT", "timestamp": "2026-03-01T09:00:00Z", "sourceType": "CRM_UI"},
-        {"value": "PIPELINE", "timestamp": "2026-02-01T09:00:00Z", "sourceType": "INTEGRATION"},
-    ]}
+    raw = deal(
+        "7",
+        amount="1500.50",
+        deal_currency_code="USD",
+        closedate="2026-04-30T00:00:00Z",
+        hubspot_owner_id="101",
+        hs_manual_forecast_category="COMMIT",
+        hs_forecast_probability="0.7",
+    )
+    raw["propertiesWithHistory"] = {
+        "hs_manual_forecast_category": [
+            {"value": "COMMIT", "timestamp": "2026-03-01T09:00:00Z", "sourceType": "CRM_UI"},
+            {"value": "PIPELINE", "timestamp": "2026-02-01T09:00:00Z", "sourceType": "INTEGRATION"},
+        ]
+    }
     mapped = make(mapping).to_deal(raw, REFERENCE)
     assert mapped.amount == Decimal("1500.50") and mapped.currency == "USD"
     assert mapped.close_date is not None and mapped.close_date.isoformat() == "2026-04-30"
@@ -135,20 +160,38 @@ def test_bad_records_raise_record_errors_naming_the_field(
 
 @respx.mock
 async def test_207_marks_only_the_missing_deals_failed(mapping: Mapping) -> None:
-    route = respx.post(f"{DEALS}/batch/update").mock(return_value=httpx.Response(207, json={
-        "status": "COMPLETE", "results": [{"id": "1", "properties": {}}], "numErrors": 1,
-        "errors": [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "not found",
-                    "context": {"ids": ["2"]}}]}))
-    outcomes = await make(mapping).write([
-        DealUpdate(source_id="1", category="COMMIT", probability=Decimal("0.90")),
-        DealUpdate(source_id="2", category="PIPELINE"),
-    ])
+    route = respx.post(f"{DEALS}/batch/update").mock(
+        return_value=httpx.Response(
+            207,
+            json={
+                "status": "COMPLETE",
+                "results": [{"id": "1", "properties": {}}],
+                "numErrors": 1,
+                "errors": [
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": "not found",
+                        "context": {"ids": ["2"]},
+                    }
+                ],
+            },
+        )
+    )
+    outcomes = await make(mapping).write(
+        [
+            DealUpdate(source_id="1", category="COMMIT", probability=Decimal("0.90")),
+            DealUpdate(source_id="2", category="PIPELINE"),
+        ]
+    )
     by_id = {o.source_id: o for o in outcomes}
     assert by_id["1"].status == "written"
     assert by_id["2"].status == "failed" and "OBJECT_NOT_FOUND" in (by_id["2"].reason or "")
     sent = json.loads(route.calls[0].request.content)
-    assert sent["inputs"][0]["properties"] == {"hs_manual_forecast_category": "COMMIT",
-                                               "hs_forecast_probability": "0.90"}
+    assert sent["inputs"][0]["properties"] == {
+        "hs_manual_forecast_category": "COMMIT",
+        "hs_forecast_probability": "0.90",
+    }
 
 
 @respx.mock
@@ -156,13 +199,19 @@ async def test_a_refused_batch_is_retried_deal_by_deal(mapping: Mapping) -> None
     def answer(request: httpx.Request) -> httpx.Response:
         inputs = json.loads(request.content)["inputs"]
         if any(i["id"] == "bad" for i in inputs):
-            return httpx.Response(400, json={"status": "error", "category": "VALIDATION_ERROR",
-                                             "message": "Property values were not valid"})
+            return httpx.Response(
+                400,
+                json={"status": "error", "category": "VALIDATION_ERROR", "message": "Property values were not valid"},
+            )
         return httpx.Response(200, json={"status": "COMPLETE", "results": [{"id": i["id"]} for i in inputs]})
 
     respx.post(f"{DEALS}/batch/update").mock(side_effect=answer)
-    outcomes = {o.source_id: o for o in await make(mapping).write(
-        [DealUpdate(source_id="ok", category="COMMIT"), DealUpdate(source_id="bad", category="COMMIT")])}
+    outcomes = {
+        o.source_id: o
+        for o in await make(mapping).write(
+            [DealUpdate(source_id="ok", category="COMMIT"), DealUpdate(source_id="bad", category="COMMIT")]
+        )
+    }
     assert outcomes["ok"].status == "written"
     assert outcomes["bad"].status == "failed"
     assert "VALIDATION_ERROR" in (outcomes["bad"].reason or "")
@@ -170,13 +219,21 @@ async def test_a_refused_batch_is_retried_deal_by_deal(mapping: Mapping) -> None
 
 @respx.mock
 async def test_429_with_hubspot_headers_is_waited_out(mapping: Mapping) -> None:
-    route = respx.get(f"{BASE}/crm/v3/pipelines/deals").mock(side_effect=[
-        httpx.Response(429, headers={"X-HubSpot-RateLimit-Remaining": "0",
-                                     "X-HubSpot-RateLimit-Interval-Milliseconds": "50"},
-                       json={"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
-                             "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}),
-        httpx.Response(200, json={"results": []}),
-    ])
+    route = respx.get(f"{BASE}/crm/v3/pipelines/deals").mock(
+        side_effect=[
+            httpx.Response(
+                429,
+                headers={"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "50"},
+                json={
+                    "status": "error",
+                    "message": "You have reached your ten_secondly_rolling limit.",
+                    "errorType": "RATE_LIMIT",
+                    "policyName": "TEN_SECONDLY_ROLLING",
+                },
+            ),
+            httpx.Response(200, json={"results": []}),
+        ]
+    )
     respx.get(f"{BASE}/crm/v3/properties/deals").mock(return_value=httpx.Response(200, json={"results": []}))
     reference = await make(mapping).reference()
     assert reference.pipelines == {}
@@ -185,8 +242,16 @@ async def test_429_with_hubspot_headers_is_waited_out(mapping: Mapping) -> None:
 
 @respx.mock
 async def test_the_token_is_sent_but_never_shown(mapping: Mapping) -> None:
-    route = respx.get(DEALS).mock(return_value=httpx.Response(401, json={
-        "status": "error", "message": "Authentication credentials not found.", "category": "INVALID_AUTHENTICATION"}))
+    route = respx.get(DEALS).mock(
+        return_value=httpx.Response(
+            401,
+            json={
+                "status": "error",
+                "message": "Authentication credentials not found.",
+                "category": "INVALID_AUTHENTICATION",
+            },
+        )
+    )
     connector = make(mapping)
     with pytest.raises(Exception) as info:
         await connector.check()

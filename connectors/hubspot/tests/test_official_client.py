@@ -48,8 +48,13 @@ def test_official_client_searches_and_batch_updates(served: tuple[HubSpotSandbox
     assert stamps == sorted(stamps)
 
     target = found.results[0].id
-    batch = BatchInputSimplePublicObjectBatchInput(inputs=[SimplePublicObjectBatchInput(
-        id=target, properties={"hs_manual_forecast_category": "COMMIT", "hs_forecast_probability": "0.8"})])
+    batch = BatchInputSimplePublicObjectBatchInput(
+        inputs=[
+            SimplePublicObjectBatchInput(
+                id=target, properties={"hs_manual_forecast_category": "COMMIT", "hs_forecast_probability": "0.8"}
+            )
+        ]
+    )
     answer = api.crm.deals.batch_api.update(batch_input_simple_public_object_batch_input=batch)
     assert answer.status == "COMPLETE"
     assert box.remote_values(target) == ("COMMIT", "0.8")
@@ -59,8 +64,9 @@ def test_official_client_sees_validation_errors(served: tuple[HubSpotSandbox, st
     box, url = served
     api = client(url, box.token)
     target = box.deal_ids()[0]
-    batch = BatchInputSimplePublicObjectBatchInput(inputs=[SimplePublicObjectBatchInput(
-        id=target, properties={"hs_manual_forecast_category": "MAYBE"})])
+    batch = BatchInputSimplePublicObjectBatchInput(
+        inputs=[SimplePublicObjectBatchInput(id=target, properties={"hs_manual_forecast_category": "MAYBE"})]
+    )
     with pytest.raises(ApiException) as info:
         api.crm.deals.batch_api.update(batch_input_simple_public_object_batch_input=batch)
     assert info.value.status == 400

@@ -64,7 +64,7 @@ def _legend(y: float, items: Sequence[tuple[str, str]]) -> list[str]:
 def category_bars(categories: Sequence[CategoryFigure], currency: str) -> str:
     """One row per category: the amount as a light bar, the weighted amount as a dark bar inside it."""
     label_w, row_h, top = 150, 34, 30
-    span = WIDTH - label_w - 150
+    span = WIDTH - label_w - 230
     k = _scale([c.amount for c in categories], span)
     body = _legend(18, [(AMOUNT, f"amount ({currency})"), (WEIGHTED, "weighted")])
     for i, c in enumerate(categories):
@@ -94,7 +94,7 @@ def category_bars(categories: Sequence[CategoryFigure], currency: str) -> str:
 
 def month_columns(months: Sequence[MonthFigure], currency: str) -> str:
     """Columns per month: amount behind, weighted in front; the "no date" bucket in its own colour."""
-    height, base, left = 300, 250, 60
+    height, base, left = 300, 250, 90
     n = max(len(months), 1)
     slot = (WIDTH - left - 10) / n
     k = _scale([m.amount for m in months] + [m.weighted for m in months], base - 40)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -165,8 +166,7 @@ class HubSpotApi:
         names = _names(q.getlist("properties"))
         history = _names(q.getlist("propertiesWithHistory"))
         with self.sandbox.lock:
-            rows = sorted((r for r in self.state.records.values() if r.archived == archived), key=lambda r: int(r.id))
-            rows = [r for r in rows if int(r.id) > after]
+            rows = self.state.after(archived, after)
             page = rows[:limit]
             body: dict[str, Any] = {"results": [self.state.to_json(r, names, history) for r in page]}
         if len(rows) > limit:
@@ -250,20 +250,13 @@ class HubSpotApi:
                 if flt.get("operator") not in SEARCH_OPERATORS:
                     return validation_error(f"Invalid operator {flt.get('operator')!r}")
         with self.sandbox.lock:
-            rows = [
-                r
-                for r in self.state.live()
-                if not groups or any(all(_filter_ok(r, f) for f in g.get("filters", [])) for g in groups)
-            ]
-            for sort in reversed(body.get("sorts", []) or [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]):
-                name = sort.get("propertyName", "hs_object_id")
-                rows.sort(
-                    key=lambda r, n=name: (
-                        _key(n, r.properties.get(n) if n != "hs_object_id" else r.id) is None,
-                        _key(n, r.properties.get(n) if n != "hs_object_id" else r.id) or 0,
-                    ),
-                    reverse=sort.get("direction") == "DESCENDING",
-                )
+            key = json.dumps([groups, body.get("sorts")], sort_keys=True)
+            cached = self.state.search_cache.get(key)
+            if cached is not None and cached[0] == self.state.version:
+                rows = cached[1]
+            else:
+                rows = self._search_rows(groups, body.get("sorts") or [])
+                self.state.search_cache = {key: (self.state.version, rows)}
             page = rows[after : after + limit]
             out: dict[str, Any] = {
                 "total": len(rows),
@@ -272,6 +265,22 @@ class HubSpotApi:
         if after + limit < len(rows):
             out["paging"] = {"next": {"after": str(after + limit)}}
         return self.ok(out)
+
+    def _search_rows(self, groups: list[dict[str, Any]], sorts: list[dict[str, Any]]) -> list[Record]:
+        rows = [
+            r
+            for r in self.state.live()
+            if not groups or any(all(_filter_ok(r, f) for f in g.get("filters", [])) for g in groups)
+        ]
+        for sort in reversed(sorts or [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]):
+            name = sort.get("propertyName", "hs_object_id")
+
+            def sort_key(record: Record, name: str = name) -> tuple[bool, Any]:
+                value = _key(name, record.properties.get(name) if name != "hs_object_id" else record.id)
+                return (value is None, value if value is not None else 0)
+
+            rows.sort(key=sort_key, reverse=sort.get("direction") == "DESCENDING")
+        return rows
 
     async def patch_deal(self, request: Request) -> Response:
         if (denied := self.authorized(request)) is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -82,9 +83,15 @@ class HubSpotState:
             self._derive(record)
             self.records[record.id] = record
         self._clock = self.now
+        self.version = 0  # bumped on every change, so cached listings and searches stay correct
+        self._sorted_key: tuple[bool, int] | None = None
+        self._sorted: list[Record] = []
+        self._sorted_ids: list[int] = []
+        self.search_cache: dict[str, tuple[int, list[Record]]] = {}
 
     def tick(self) -> datetime:
         """A strictly increasing clock at HubSpot's millisecond resolution: every edit gets its own time."""
+        self.version += 1
         now = datetime.now(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         if now <= self._clock:
@@ -99,6 +106,20 @@ class HubSpotState:
         props["hs_deal_stage_probability"] = stage["metadata"]["probability"]
         props["hs_is_closed"] = stage["metadata"]["isClosed"]
         props["hs_is_closed_won"] = "true" if stage["metadata"]["probability"] == "1.0" else "false"
+
+    def by_id(self, archived: bool) -> list[Record]:
+        """Live (or archived) records in id order, cached until the next edit or archive."""
+        key = (archived, self.version)
+        if self._sorted_key != key:
+            self._sorted = sorted((r for r in self.records.values() if r.archived == archived), key=lambda r: int(r.id))
+            self._sorted_ids = [int(r.id) for r in self._sorted]
+            self._sorted_key = key
+        return self._sorted
+
+    def after(self, archived: bool, after: int) -> list[Record]:
+        """Records with an id above `after`, in id order."""
+        rows = self.by_id(archived)
+        return rows[bisect.bisect_right(self._sorted_ids, after) :]
 
     def live(self) -> list[Record]:
         return [r for r in self.records.values() if not r.archived]

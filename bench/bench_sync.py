@@ -1,0 +1,103 @@
+"""Benchmark: full sync and no-change rerun against a connector's sandbox (a benchmark, not a test).
+
+The sandbox runs in a child process (`crmsync sandbox`), so the peak RSS printed is crmsync's own.
+
+    uv run python bench/bench_sync.py hubspot --deals 1000 10000 100000
+
+Prints per size: wall time, requests made against the minimum the API allows (listing pages + reference
+requests + write batches), deals per second, peak RSS, and the same for a rerun with no remote changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from crmsync.mapping import load_mapping
+from crmsync.registry import Registry
+from crmsync.store import Store
+from crmsync.sync import SyncEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+# Settings that lift the client-side limiter for a benchmark; the rate-limit bound is reported separately.
+FAST = {"hubspot": {"requests_per_10s": 1000}}
+# Requests the CRM allows per second at its usual plan (HubSpot Pro: 190 per 10 s).
+PLAN_RATE = {"hubspot": 19.0, "pipedrive": 40.0, "simplicate": 1.0, "afas": 5.0}
+
+
+def start_sandbox(connector: str, deals: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmsync.cli", "sandbox", connector, "--deals", str(deals)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    settings: dict[str, Any] = {}
+    for line in proc.stdout:
+        if match := re.match(rf"{connector}\s+(http://\S+)", line):
+            settings["base_url"] = match.group(1)
+        elif match := re.match(r"\s+(\w+) = (.*)$", line):
+            settings[match.group(1)] = match.group(2).strip()
+        elif line.startswith("Serving"):
+            return proc, settings
+    raise RuntimeError("sandbox did not start")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def one_run(store: Store, registry: Registry, connector: str, settings: dict[str, Any]) -> dict[str, Any]:
+    mapping = load_mapping(ROOT / "mappings" / f"{connector}.toml")
+    built = registry.build(connector, "bench", {**settings, **FAST.get(connector, {})}, mapping)
+    started = time.perf_counter()
+    async with built:
+        result = await SyncEngine(store, built).run()
+    elapsed = time.perf_counter() - started
+    return {"result": result, "seconds": elapsed, "rss": peak_rss_mb(), "batch": built.capabilities.write_batch_size,
+            "page": built.capabilities.page_size}
+
+
+def minimum(row: dict[str, Any], deals: int, first: bool) -> int:
+    result = row["result"]
+    pages = max(1, math.ceil(deals / row["page"])) if first else max(1, math.ceil(result.fetched / 200))
+    writes = math.ceil(result.written / row["batch"]) if result.written else 0
+    return pages + writes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("connector", nargs="?", default="hubspot")
+    parser.add_argument("--deals", type=int, nargs="+", default=[1000, 10000, 100000])
+    args = parser.parse_args()
+    registry = Registry()
+    print(f"{'deals':>7} {'run':<8} {'wall s':>8} {'requests':>9} {'minimum':>8} {'deals/s':>9} "
+          f"{'rss MB':>7} {'written':>8} {'plan-rate bound s':>18}")
+    for deals in args.deals:
+        proc, settings = start_sandbox(args.connector, deals)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                store = Store(f"sqlite:///{tmp}/bench.db")
+                for label in ("full", "rerun"):
+                    row = asyncio.run(one_run(store, registry, args.connector, settings))
+                    result = row["result"]
+                    bound = result.requests / PLAN_RATE.get(args.connector, 10.0)
+                    print(f"{deals:>7} {label:<8} {row['seconds']:>8.2f} {result.requests:>9} "
+                          f"{minimum(row, deals, label == 'full'):>8} {result.fetched / row['seconds']:>9.0f} "
+                          f"{row['rss']:>7.0f} {result.written:>8} {bound:>18.1f}", flush=True)
+                store.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Fixtures shared by the core test suite: the HubSpot mapping, a served HubSpot sandbox, SQLite stores.
+
+Everything runs on loopback; no test reaches a host outside this machine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crmsync.mapping import Mapping, load_mapping
+from crmsync.sandbox import serve
+from crmsync.store import Store
+from crmsync_hubspot.sandbox import HubSpotSandbox
+from support import Served
+
+ROOT = Path(__file__).resolve().parents[1]
+HUBSPOT_MAPPING = ROOT / "mappings" / "hubspot.toml"
+
+
+@pytest.fixture(autouse=True)
+def _reset_crmsync_logging() -> Iterator[None]:
+    """`crmsync.logs.configure` (run by every CLI call) stops propagation; undo it so caplog keeps working."""
+    logger = logging.getLogger("crmsync")
+    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
+
+
+@pytest.fixture
+def hubspot_mapping() -> Mapping:
+    return load_mapping(HUBSPOT_MAPPING)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    box = HubSpotSandbox(deals=40, seed=11)
+    with serve(box.app()) as server:
+        yield Served(box, server.base_url)
