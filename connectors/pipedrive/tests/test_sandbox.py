@@ -52,7 +52,16 @@ def test_list_envelope_and_cursor_paging(http: httpx.Client, sandbox: PipedriveS
 
 def test_deal_shape_has_v2_fields_and_hash_keyed_custom_fields(http: httpx.Client, sandbox: PipedriveSandbox) -> None:
     deal = http.get("/api/v2/deals/1").json()["data"]
-    for key in ("owner_id", "pipeline_id", "stage_id", "value", "currency", "update_time", "is_archived", "probability"):
+    for key in (
+        "owner_id",
+        "pipeline_id",
+        "stage_id",
+        "value",
+        "currency",
+        "update_time",
+        "is_archived",
+        "probability",
+    ):
         assert key in deal
     assert parse_rfc3339(deal["update_time"]).tzinfo is not None and deal["update_time"].endswith("Z")
     assert sandbox.state.forecast_key in deal["custom_fields"]
@@ -202,7 +211,9 @@ def test_unknown_path_wrong_method_and_retired_v1(http: httpx.Client) -> None:
 def test_patch_updates_fields_and_update_time(http: httpx.Client, sandbox: PipedriveSandbox) -> None:
     before = sandbox.deal("2")["update_time"]
     commit = sandbox.state.option_id(sandbox.state.forecast_key, "Commit")
-    answer = http.patch("/api/v2/deals/2", json={"probability": 70, "custom_fields": {sandbox.state.forecast_key: commit}})
+    answer = http.patch(
+        "/api/v2/deals/2", json={"probability": 70, "custom_fields": {sandbox.state.forecast_key: commit}}
+    )
     assert answer.status_code == 200
     data = answer.json()["data"]
     assert data["probability"] == 70 and data["custom_fields"][sandbox.state.forecast_key] == commit
@@ -262,9 +273,10 @@ def test_every_answer_carries_rate_limit_headers(http: httpx.Client) -> None:
 
 def test_burst_limit_answers_429_with_reset() -> None:
     limited = PipedriveSandbox(deals=5, seed=3, burst=3)
-    with serve(limited.app()) as server, httpx.Client(
-        base_url=server.base_url, headers={"x-api-token": limited.state.api_token}
-    ) as client:
+    with (
+        serve(limited.app()) as server,
+        httpx.Client(base_url=server.base_url, headers={"x-api-token": limited.state.api_token}) as client,
+    ):
         answers = [client.get("/api/v2/pipelines") for _ in range(4)]
     assert [a.status_code for a in answers[:3]] == [200, 200, 200]
     assert [a.headers["x-ratelimit-remaining"] for a in answers[:3]] == ["2", "1", "0"]

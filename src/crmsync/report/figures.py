@@ -236,14 +236,14 @@ def _months_between(start: date, end: date) -> int:
     return (end.year - start.year) * 12 + end.month - start.month + 1
 
 
-def _share(start: date, end: date, t_start: date, t_end: date) -> Decimal:
-    """The part of a target period [t_start, t_end] that overlaps [start, end]: by months when whole."""
+def _prorate(amount: Decimal, start: date, end: date, t_start: date, t_end: date) -> Decimal:
+    """The part of a target for [t_start, t_end] that falls in [start, end]: by months when whole, else days."""
     lo, hi = max(start, t_start), min(end, t_end)
     if lo > hi:
         return ZERO
     if lo.day == 1 and hi == month_end(hi):
-        return Decimal(_months_between(lo, hi)) / Decimal(_months_between(t_start, t_end))
-    return Decimal((hi - lo).days + 1) / Decimal((t_end - t_start).days + 1)
+        return amount * _months_between(lo, hi) / _months_between(t_start, t_end)
+    return amount * ((hi - lo).days + 1) / ((t_end - t_start).days + 1)
 
 
 def target_for(email: str, targets: Sequence[Target], period: Period) -> Decimal | None:
@@ -267,7 +267,7 @@ def target_for(email: str, targets: Sequence[Target], period: Period) -> Decimal
     if not overlapping:
         return None
     grain = max(inside) if inside else min(overlapping)
-    return sum((amount * _share(period.start, period.end, s, e) for g, (s, e), amount in mine if g == grain), ZERO)
+    return sum((_prorate(amount, period.start, period.end, s, e) for g, (s, e), amount in mine if g == grain), ZERO)
 
 
 def owners(entries: Sequence[Entry], config: Config, period: Period, filters: Filters) -> list[OwnerFigure]:

@@ -23,6 +23,26 @@ DEFAULT_FIELDS: dict[str, str] = {
     "lost_reason": "lost_reason",
     "group": "",
 }
+# Pipedrive's own top-level deal properties, valid in [fields] whatever dealFields lists
+SYSTEM_FIELDS = frozenset(
+    {
+        "title",
+        "value",
+        "currency",
+        "expected_close_date",
+        "owner_id",
+        "lost_reason",
+        "status",
+        "stage_id",
+        "pipeline_id",
+        "probability",
+        "org_id",
+        "person_id",
+        "creator_user_id",
+        "origin",
+        "channel",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -98,7 +118,7 @@ def mapping_problems(mapping: Mapping, reference: Reference) -> list[str]:
         if wb.probability_scale != 100:
             problems.append("writeback.probability_scale must be 100: Pipedrive's probability is a percentage")
     for canonical, remote in mapping.fields.items():
-        if remote and resolve(reference, remote) is None:
+        if remote and remote not in SYSTEM_FIELDS and resolve(reference, remote) is None:
             problems.append(
                 f"fields.{canonical} names {remote!r}, which is not a Pipedrive deal field; "
                 f"custom fields: {_custom_names(reference)}"

@@ -1,0 +1,184 @@
+"""The renderers: terminal tables, JSON, CSV and the self-contained HTML page (opened in Chromium if present)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from report_dataset import ALPHA, TODAY
+from rich.console import Console
+
+from crmsync.config import Config
+from crmsync.report import Report, build_report, resolve_period
+from crmsync.report.export import to_csv, to_json
+from crmsync.report.html import to_html
+from crmsync.report.terminal import render_terminal
+from crmsync.store import Store
+
+
+@pytest.fixture(scope="module")
+def quarter(store: Store) -> Report:
+    from report_dataset import make_config
+
+    return build_report(store, make_config(), period=resolve_period("this_quarter", today=TODAY), today=TODAY)
+
+
+@pytest.fixture(scope="module")
+def everything(store: Store) -> Report:
+    from report_dataset import make_config
+
+    return build_report(store, make_config(), today=TODAY)
+
+
+def test_json_has_every_section_with_exact_amounts(quarter: Report) -> None:
+    data = json.loads(to_json(quarter))
+    assert data["base_currency"] == "EUR"
+    assert data["period"] == {"label": "2026-Q2", "start": "2026-04-01", "end": "2026-06-30"}
+    assert data["categories"][0] == {
+        "category": "pipeline",
+        "label": "Pijplijn",
+        "count": 2,
+        "amount": "3600.00",
+        "weighted": "720.00",
+    }
+    assert [m["weighted"] for m in data["months"]] == ["9000.00", "13000.00", "720.00"]
+    anna = data["owners"][0]
+    assert anna["owner"]["name"] == "Anna Jansen"
+    assert (anna["target"], anna["commit_and_closed"], anna["commit_attainment"]) == ("10000.00", "6000.00", "0.6000")
+    hub = next(p for p in data["funnel"]["pipelines"] if p["connection"] == "hubspot")
+    assert hub["basis"] == "stage history"
+    assert [s["conversion_to_next"] for s in hub["stages"]] == ["0.6000", "0.6667", "0.5000"]
+    assert data["funnel"]["totals"]["average_days_to_won"] == "54.0"
+    assert data["results"]["years"][1] == {
+        "year": 2026,
+        "won": {"count": 3, "amount": "11600.00"},
+        "open": {"count": 5, "amount": "20300.00"},
+        "lost": {"count": 1, "amount": "3000.00"},
+    }
+    assert set(data["results"]["sections"]) == {"connection", "pipeline", "forecast group", "owner"}
+    assert [f["source_id"] for f in data["flags"]] == ["H2", "H7", "A1"]
+    assert data["moves"][0]["old_label"] == "Pijplijn"
+    assert data["moves"][0]["new_label"] == "Beste kans"
+    assert data["moves"][0]["deal"] == ALPHA
+    assert data["unconverted"] == [
+        {"connection": "pipedrive", "source_id": "P2", "deal": "Theta", "amount": "50000.00", "currency": "SEK"}
+    ]
+
+
+def test_json_no_date_bucket_is_null(everything: Report) -> None:
+    months = json.loads(to_json(everything))["months"]
+    assert months[-1] == {"month": None, "count": 2, "amount": "2500.00", "weighted": "1000.00"}
+
+
+def test_csv_is_one_long_table(quarter: Report) -> None:
+    rows = list(csv.DictReader(io.StringIO(to_csv(quarter))))
+    assert list(rows[0]) == ["section", "key", "label", "owner", "metric", "value"]
+    find = {(r["section"], r["key"], r["metric"]): r["value"] for r in rows}
+    assert find[("category", "commit", "weighted")] == "5400.00"
+    assert find[("month", "2026-05", "weighted")] == "13000.00"
+    assert find[("owner", "bram@example.com", "won_attainment")] == "0.7200"
+    assert find[("funnel", "afas/fc", "basis")] == "current stage order"
+    assert find[("funnel_stage", "hubspot/default/s1", "average_days_to_won")] == "70.0"
+    assert find[("results_year", "2025", "won_amount")] == "5000.00"
+    assert find[("results_by_connection", "hubspot", "earlier_years_won_amount")] == "5000.00"
+    assert find[("move", "hubspot/H1", "rule_ids")] == "stage:default/s2"
+    assert find[("unconverted", "pipedrive/P2", "SEK")] == "50000.00"
+    flags = [(r["owner"], r["label"], r["value"]) for r in rows if r["section"] == "flag"]
+    assert ("Bram de Vries", "Mu", "missing_close_date") in flags
+
+
+def test_csv_neutralises_formulas(quarter: Report) -> None:
+    from crmsync.report.export import _safe
+
+    assert _safe("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert _safe("-12.50") == "-12.50"
+    assert _safe("@SUM") == "'@SUM"
+
+
+def test_terminal_tables(quarter: Report) -> None:
+    console = Console(record=True, width=200, color_system=None)
+    render_terminal(quarter, console)
+    text = console.export_text()
+    for expected in (
+        "Forecast by category",
+        "Pijplijn",
+        "Gesloten",
+        "34,900.00",
+        "22,720.00",
+        "Weighted forecast per month",
+        "13,000.00",
+        "Carl Vreemd (unassigned to a configured owner)",
+        "72.0 %",
+        "conversion from stage history",
+        "conversion from current stage order",
+        "Ter ondertekening verzonden",
+        "2026 (this year)",
+        "Results per forecast group",
+        "missing_amount, missing_close_date",
+        "stage:default/s2",
+        "50,000.00 SEK",
+        "SEK (1)",
+        '<script>alert("x")</script>',  # shown literally, not taken for markup
+    ):
+        assert expected in text, expected
+
+
+def test_html_is_self_contained_and_escaped(quarter: Report) -> None:
+    page = to_html(quarter)
+    assert "<script" not in page  # the deal named <script>… is escaped
+    assert "Alpha &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co" in page
+    urls = set(re.findall(r"https?://[^\s\"'<>]+", page))
+    assert urls == {"http://www.w3.org/2000/svg"}  # a namespace, never fetched
+    assert "Content-Security-Policy" in page
+    assert page.count("<svg") == 3 + len(quarter.funnels)  # categories, months, owners, one funnel each
+    for text in ("Pijplijn", "Beste kans", "Ter ondertekening verzonden", "2026-05", "Dana Smit"):
+        assert text in page
+
+
+def test_html_no_date_bucket(everything: Report) -> None:
+    page = to_html(everything)
+    assert "no date" in page
+    assert ">2,500.00<" in page
+
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_html_opens_in_headless_chromium_without_console_errors(quarter: Report, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(to_html(quarter), encoding="utf-8")
+    shot = tmp_path / "report.png"
+    assert CHROMIUM is not None
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--screenshot={shot}",
+            "--window-size=1280,2400",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 50_000  # a blank 1280×2400 page is a few kB; charts and tables are not

@@ -1,0 +1,369 @@
+"""End to end: real HTTP over loopback against the HubSpot sandbox, into a SQLite store.
+
+These are the issue's "done means": exact write-back, idempotence, manual overrides, rollback, dry run,
+quarantine, crash recovery, mapping changes and fault injection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import Served, same_values
+
+from crmsync.connector import DealUpdate, WriteOutcome
+from crmsync.mapping import Mapping, Overrides, StageRule
+from crmsync.model import ForecastCategory
+from crmsync.sandbox import serve
+from crmsync.store import Store
+from crmsync.sync import SyncEngine
+from crmsync.sync.engine import RunResult, rollback
+from crmsync_hubspot.connector import HubSpotConnector
+from crmsync_hubspot.sandbox import HubSpotSandbox
+from crmsync_hubspot.sandbox.state import Record
+
+
+async def sync(served: Served, store: Store, mapping: Mapping, **options: Any) -> RunResult:
+    async with served.connector(mapping) as connector:
+        return await SyncEngine(store, connector, **options).run()
+
+
+def set_remote(served: Served, deal_id: str, category: str | None, probability: str | None, source: str) -> None:
+    """Set the deal's forecast fields as an integration ('INTEGRATION') or a person ('CRM_UI') would."""
+    with served.box.lock:
+        record = served.box.state.records[deal_id]
+        served.box.state.update(
+            record, {"hs_manual_forecast_category": category, "hs_forecast_probability": probability}, source
+        )
+
+
+def other_category(value: str) -> str:
+    return "COMMIT" if value != "COMMIT" else "PIPELINE"
+
+
+async def test_first_sync_writes_exactly_the_deals_whose_values_differ(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    today = date.today()
+    reference = await served.reference(hubspot_mapping)
+    wanted = served.expected(hubspot_mapping, reference, today)
+    ids = sorted(wanted)
+    already_right, category_only_right = ids[:5], ids[5:8]
+    for deal_id in already_right:  # set by an integration: not a person's override
+        set_remote(served, deal_id, wanted[deal_id][0], str(wanted[deal_id][1]), "INTEGRATION")
+    for deal_id in category_only_right:
+        set_remote(served, deal_id, wanted[deal_id][0], None, "INTEGRATION")
+    before = served.remote()
+    history_before = {i: len(served.box.state.records[i].history.get("hs_manual_forecast_category", [])) for i in ids}
+
+    result = await sync(served, sqlite_store, hubspot_mapping, today=today)
+    after = served.remote()
+
+    assert result.status == "ok"
+    assert all(same_values(after[i], wanted[i]) for i in ids), "every deal ends with the rules' values"
+    changed = {i for i in ids if before[i] != after[i]}
+    assert changed == set(ids) - set(already_right)
+    assert result.written == len(changed)
+    # the deals whose category was already right only received the probability
+    ledger = sqlite_store.ledger(result.run_id)
+    written_fields = {(row["source_id"], row["field"]) for row in ledger if row["outcome"] == "written"}
+    assert {row["outcome"] for row in ledger} == {"written"}
+    for deal_id in category_only_right:
+        assert (deal_id, "probability") in written_fields
+        assert (deal_id, "category") not in written_fields
+        history = served.box.state.records[deal_id].history["hs_manual_forecast_category"]
+        assert len(history) == history_before[deal_id], "the category was not written again"
+    assert not {i for i, _ in written_fields} & set(already_right)
+    assert result.fetched == result.stored == len(ids)
+
+
+async def test_second_sync_writes_nothing_and_lists_once(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    first = await sync(served, sqlite_store, hubspot_mapping)
+    assert first.written == len(served.box.deal_ids())
+    writes, listings, remote = served.box.requests["write"], served.box.listing_requests(), served.remote()
+
+    second = await sync(served, sqlite_store, hubspot_mapping)
+
+    assert (second.status, second.full, second.planned, second.written, second.failed) == ("ok", False, 0, 0, 0)
+    assert served.box.requests["write"] == writes
+    assert served.box.listing_requests() - listings == 1
+    assert served.remote() == remote
+    assert sqlite_store.ledger(second.run_id) == []
+
+
+async def test_manual_override_is_respected_then_enforced(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    today = date.today()
+    await sync(served, sqlite_store, hubspot_mapping, today=today)
+    deal_id = served.box.deal_ids()[0]
+    ours_category, ours_probability = served.box.remote_values(deal_id)
+    assert ours_category is not None
+    assert ours_probability is not None
+    by_hand = other_category(ours_category)
+    served.box.edit_by_hand(deal_id, category=by_hand)
+
+    respected = await sync(served, sqlite_store, hubspot_mapping, today=today)
+
+    assert served.box.remote_values(deal_id) == (by_hand, ours_probability)
+    assert respected.written == 0
+    rows = [row for row in sqlite_store.ledger(respected.run_id) if row["source_id"] == deal_id]
+    assert [(r["field"], r["outcome"], r["old_value"], r["new_value"]) for r in rows] == [
+        ("category", "skipped", by_hand, ours_category)
+    ]
+    assert "set by hand" in rows[0]["reason"]
+    assert "respect" in rows[0]["reason"]
+    # the store keeps the forecast as it stands in the CRM: the person's category
+    enforce = hubspot_mapping.model_copy(update={"overrides": Overrides(category="enforce", probability="enforce")})
+    enforced = await sync(served, sqlite_store, enforce, today=today)
+
+    assert enforced.full, "a changed mapping re-reads every deal"
+    assert served.box.remote_values(deal_id) == (ours_category, ours_probability)
+    assert enforced.written == 1
+    history = served.box.state.records[deal_id].history["hs_manual_forecast_category"]
+    assert history[0]["sourceType"] == "INTEGRATION"
+    assert history[0]["value"] == ours_category
+
+
+async def test_respected_override_is_what_the_store_forecasts(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    from sqlalchemy import select
+
+    from crmsync.store import schema as t
+
+    await sync(served, sqlite_store, hubspot_mapping)
+    deal_id = served.box.deal_ids()[1]
+    ours = served.box.remote_values(deal_id)[0]
+    assert ours is not None
+    by_hand = other_category(ours)
+    served.box.edit_by_hand(deal_id, category=by_hand)
+    await sync(served, sqlite_store, hubspot_mapping)
+    with sqlite_store.engine.connect() as conn:
+        row = conn.execute(select(t.forecasts).where(t.forecasts.c.source_id == deal_id)).one()
+    assert row.category == hubspot_mapping.writeback.canonical_category(by_hand)
+    assert "manual-override" in row.rule_ids
+
+
+async def test_rollback_restores_the_previous_values(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    ids = served.box.deal_ids()
+    set_remote(served, ids[0], "OMIT", "0.05", "INTEGRATION")  # values the rules will overwrite
+    set_remote(served, ids[1], None, "0.33", "INTEGRATION")
+    before = served.remote()
+    run = await sync(served, sqlite_store, hubspot_mapping)
+    assert served.remote() != before
+
+    async with served.connector(hubspot_mapping) as connector:
+        undo = await rollback(sqlite_store, connector, run.run_id)
+
+    assert served.remote() == before
+    assert undo.status == "ok"
+    assert undo.failed == 0
+    assert undo.written == run.written
+    stored = sqlite_store.run(undo.run_id)
+    assert stored is not None
+    assert (stored["kind"], stored["rollback_of"]) == ("rollback", run.run_id)
+    assert {row["outcome"] for row in sqlite_store.ledger(undo.run_id)} == {"written"}
+
+
+async def test_rollback_leaves_fields_written_again_by_a_later_run(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    ids = served.box.deal_ids()
+    first = await sync(served, sqlite_store, hubspot_mapping)
+    # a person resets one deal; under enforce the next run writes it again
+    served.box.edit_by_hand(ids[0], category="OMIT", probability="0.01")
+    enforce = hubspot_mapping.model_copy(update={"overrides": Overrides(category="enforce", probability="enforce")})
+    second = await sync(served, sqlite_store, enforce)
+    assert second.written == 1
+    rewritten = served.box.remote_values(ids[0])
+
+    async with served.connector(enforce) as connector:
+        undo = await rollback(sqlite_store, connector, first.run_id)
+
+    assert served.box.remote_values(ids[0]) == rewritten
+    assert served.box.remote_values(ids[1]) == (None, None)
+    skipped = [row for row in sqlite_store.ledger(undo.run_id) if row["outcome"] == "skipped"]
+    assert {(row["source_id"], row["field"]) for row in skipped} == {(ids[0], "category"), (ids[0], "probability")}
+    assert all(f"after run {first.run_id}" in row["reason"] for row in skipped)
+
+
+async def test_dry_run_writes_nothing_and_records_the_plan(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    before = served.remote()
+
+    result = await sync(served, sqlite_store, hubspot_mapping, mode="dry-run")
+
+    assert served.box.requests["write"] == 0
+    assert served.remote() == before
+    ledger = sqlite_store.ledger(result.run_id)
+    assert {row["outcome"] for row in ledger} == {"planned"}
+    assert len(ledger) == 2 * len(before), "category and probability of every deal differ from the empty remote"
+    assert result.planned == len(before)
+    assert result.written == 0
+    assert sqlite_store.cursor("hubspot") is None, "a dry run does not advance the cursor"
+    run = sqlite_store.run(result.run_id)
+    assert run is not None
+    assert run["mode"] == "dry-run"
+    # planned rows are not "our last write": a later real run still writes everything
+    real = await sync(served, sqlite_store, hubspot_mapping)
+    assert real.full
+    assert real.written == len(before)
+
+
+async def test_malformed_records_are_quarantined_with_their_reason(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    state = served.box.state
+    template = state.records[served.box.deal_ids()[0]]
+
+    def inject(deal_id: str, **changes: str) -> None:
+        properties = {**template.properties, **changes, "hs_object_id": deal_id}
+        state.records[deal_id] = Record(deal_id, properties, template.created_at, template.updated_at)
+
+    inject("99000001", amount="abc")
+    inject("99000002", dealstage="nosuchstage")
+
+    result = await sync(served, sqlite_store, hubspot_mapping)
+
+    assert result.quarantined == 2
+    assert result.fetched == result.stored + result.quarantined
+    assert result.status == "partial"
+    reasons = {row["source_id"]: row["reason"] for row in sqlite_store.quarantined(result.run_id)}
+    assert reasons["99000001"] == "amount: 'abc' is not a number"
+    assert reasons["99000002"].startswith("dealstage: unknown stage 'nosuchstage'")
+    payloads = {row["source_id"]: row["payload"] for row in sqlite_store.quarantined(result.run_id)}
+    assert payloads["99000001"]["properties"]["amount"] == "abc"
+    assert served.box.remote_values("99000001") == (None, None), "a quarantined deal is never written"
+    assert sqlite_store.count_deals("hubspot") == result.stored
+
+
+class DiesAfterFirstBatch(HubSpotConnector):
+    """Writes in batches of 10 and 'dies' (a non-crmsync exception) on the second batch."""
+
+    capabilities = HubSpotConnector.capabilities.model_copy(update={"write_batch_size": 10})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches = 0
+
+    async def _write_batch(self, batch: Sequence[DealUpdate]) -> list[WriteOutcome]:
+        self.batches += 1
+        if self.batches > 1:
+            raise RuntimeError("the process was killed")
+        return await super()._write_batch(batch)
+
+
+async def test_a_run_that_dies_half_way_converges_when_started_again(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping, tmp_path: Path
+) -> None:
+    # the reference: an identical sandbox (same seed as the `served` fixture) synced without trouble
+    box = HubSpotSandbox(deals=40, seed=11)
+    with serve(box.app()) as server:
+        clean = Served(box, server.base_url)
+        clean_store = Store(f"sqlite:///{tmp_path / 'clean.db'}")
+        await sync(clean, clean_store, hubspot_mapping)
+        clean_store.close()
+        expected = clean.remote()
+
+    before = served.remote()
+    async with served.connector(hubspot_mapping, cls=DiesAfterFirstBatch) as connector:
+        with pytest.raises(RuntimeError, match="killed"):
+            await SyncEngine(sqlite_store, connector).run()
+    half = served.remote()
+    assert 0 < sum(half[i] != before[i] for i in half) < len(half), "the first batch reached the CRM, not more"
+    died = sqlite_store.runs("hubspot")[0]
+    assert died["status"] == "failed"
+    assert "killed" in died["error"]
+    assert sqlite_store.cursor("hubspot") is None, "the cursor does not move past unrecorded writes"
+
+    again = await sync(served, sqlite_store, hubspot_mapping)
+
+    assert again.status == "ok"
+    assert again.failed == 0
+    assert served.remote() == expected
+    assert again.written == len(half) - 10, "the deals the dead run wrote are already right"
+    assert (await sync(served, sqlite_store, hubspot_mapping)).written == 0
+
+
+async def test_a_run_whose_writes_fail_is_partial_and_the_next_run_repairs_it(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    class FailingWrites(HubSpotConnector):
+        async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
+            return [WriteOutcome(source_id=u.source_id, status="failed", reason="503 from the CRM") for u in updates]
+
+    async with served.connector(hubspot_mapping, cls=FailingWrites) as connector:
+        failed = await SyncEngine(sqlite_store, connector).run()
+    assert failed.status == "partial"
+    assert failed.failed == len(served.box.deal_ids())
+    assert {row["outcome"] for row in sqlite_store.ledger(failed.run_id)} == {"failed"}
+    assert all(value == (None, None) for value in served.remote().values())
+
+    repaired = await sync(served, sqlite_store, hubspot_mapping)
+
+    assert repaired.written == len(served.box.deal_ids())
+    assert all(value != (None, None) for value in served.remote().values())
+
+
+async def test_a_mapping_change_recomputes_every_deal(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    today = date.today()
+    await sync(served, sqlite_store, hubspot_mapping, today=today)
+    incremental = await sync(served, sqlite_store, hubspot_mapping, today=today, overlap=timedelta(0))
+    assert not incremental.full
+    assert incremental.written == 0
+
+    stages = [
+        rule.model_copy(update={"probability": Decimal("0.95")}) if rule.stage == "contractsent" else rule
+        for rule in hubspot_mapping.stages
+    ]
+    stages.append(StageRule(pipeline="*", stage="Consultatie gepland", category=ForecastCategory.COMMIT))
+    changed = hubspot_mapping.model_copy(update={"stages": stages})
+    assert changed.digest() != hubspot_mapping.digest()
+    listings = served.box.requests["list"]
+
+    recomputed = await sync(served, sqlite_store, changed, today=today, overlap=timedelta(0))
+
+    assert recomputed.full
+    assert served.box.requests["list"] > listings, "a full re-read lists instead of searching"
+    assert recomputed.fetched == len(served.box.deal_ids())
+    assert recomputed.written > 0
+    reference = await served.reference(changed)
+    wanted = served.expected(changed, reference, today)
+    remote = served.remote()
+    assert all(same_values(remote[i], wanted[i]) for i in wanted)
+    stored = sqlite_store.run(recomputed.run_id)
+    assert stored is not None
+    assert stored["mapping_digest"] == changed.digest()
+
+
+async def test_fault_injection_still_converges(served: Served, sqlite_store: Store, hubspot_mapping: Mapping) -> None:
+    today = date.today()
+    reference = await served.reference(hubspot_mapping)
+    wanted = served.expected(hubspot_mapping, reference, today)
+    served.box.faults.rate_limit_rate = 0.2
+    served.box.faults.error_rate = 0.15
+    served.box.faults.drop_rate = 0.05
+    served.box.faults.script = ["429", "503", "429-retry-after", "drop"]  # at least one of each, up front
+
+    async with served.connector(hubspot_mapping, max_retries=12) as connector:
+        result = await SyncEngine(sqlite_store, connector, today=today).run()
+        retried = connector.client.stats["retried"]
+
+    assert retried >= 3
+    assert result.failed == 0
+    remote = served.remote()
+    assert all(same_values(remote[i], wanted[i]) for i in wanted)
+    again = await sync(served, sqlite_store, hubspot_mapping, today=today)
+    assert again.written == 0
