@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from crmsync.registry import Registry
 from crmsync.rules import find_stage_rule
 from crmsync.store import Store
 from crmsync.sync import RunResult, SyncEngine
+from crmsync.sync.engine import Mode
 
 log = logging.getLogger("crmsync.app")
 
@@ -91,10 +93,10 @@ class App:
         outcomes = []
         for name in names:
             connection = self.config.connection(name)
-            mode = "dry-run" if dry_run or connection.writeback == "dry-run" else "apply"
+            mode: Mode = "dry-run" if dry_run or connection.writeback == "dry-run" else "apply"
             every = connection.reconcile_every
             reconcile = full or (every > 0 and self.store.count_runs(name) % every == 0)
-            progress = (lambda n, name=name: on_progress(name, n)) if on_progress else None  # type: ignore[misc]
+            progress = functools.partial(on_progress, name) if on_progress else None
             try:
                 async with self.connector(name) as connector:
                     engine = SyncEngine(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +29,8 @@ from crmsync.registry import Registry, discover
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CONNECTION = 0, 1, 2, 3
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console()
+# Piped output (cron mail, CI logs) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True)
 T = TypeVar("T")
 
@@ -146,7 +148,7 @@ def check(
         names = app.names(connection)
         app.validate(names)
         for name in names:
-            report = run_async(lambda name=name: app.check(name))
+            report = asyncio.run(app.check(name))
             if report.error is not None:
                 errors.print(f"[red]✗ {name}[/]: {report.error}", highlight=False)
                 worst = max(worst, EXIT_CONNECTION if isinstance(report.error, AuthError | TransportError) else 1)
@@ -296,6 +298,70 @@ def run_scheduler() -> None:
         except LockedError as exc:
             errors.print(f"[red]refusing to start:[/] another `crmsync run` uses this store ({exc})", highlight=False)
             raise typer.Exit(EXIT_PARTIAL) from None
+
+
+@cli.command()
+def report(
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            help="this_month, this_quarter, this_year, last_month, "
+            "last_quarter, last_year, 2026, 2026-Q2, 2026-05 or all",
+        ),
+    ] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
+    connection: Annotated[list[str] | None, typer.Option("--connection", "-n", help="only these connections")] = None,
+    pipeline: Annotated[list[str] | None, typer.Option("--pipeline", help="pipeline id or label")] = None,
+    owner: Annotated[list[str] | None, typer.Option("--owner", help="configured owner email or name")] = None,
+    team: Annotated[list[str] | None, typer.Option("--team", help="configured team")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="terminal, json, csv or html")] = "terminal",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+) -> None:
+    """The unified forecast across every connection, in the base currency."""
+    from datetime import date
+
+    from crmsync.report import Filters, build_report, render_terminal, resolve_period, to_csv, to_html, to_json
+
+    if fmt not in ("terminal", "json", "csv", "html"):
+        errors.print(f"--format must be terminal, json, csv or html, not {fmt!r}")
+        raise typer.Exit(EXIT_CONFIG)
+    with opened_app() as app:
+        try:
+            start = date.fromisoformat(date_from) if date_from else None
+            end = date.fromisoformat(date_to) if date_to else None
+        except ValueError as exc:
+            raise fail(ConfigError(f"--from/--to must be YYYY-MM-DD: {exc}")) from None
+        today = _today(app)
+        chosen = resolve_period(period, today=today, start=start, end=end) if (period or start or end) else None
+        filters = Filters(
+            connections=frozenset(connection or ()),
+            pipelines=frozenset(pipeline or ()),
+            owners=frozenset(owner or ()),
+            teams=frozenset(team or ()),
+        )
+        built = build_report(app.store, app.config, period=chosen, filters=filters, today=today)
+        if fmt == "terminal" and output is None:
+            render_terminal(built, console)
+            return
+        text = {"json": to_json, "csv": to_csv, "html": to_html}.get(fmt, to_json)(built)
+        if fmt == "terminal" and output is not None:
+            with output.open("w", encoding="utf-8") as handle:
+                render_terminal(built, Console(file=handle, width=140))
+        elif output is not None:
+            output.write_text(text, encoding="utf-8")
+        else:
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+        if output is not None:
+            errors.print(f"report written to {output}")
+
+
+def _today(app: App) -> Any:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(app.config.timezone)).date()
 
 
 @cli.command()

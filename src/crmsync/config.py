@@ -11,7 +11,8 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -120,7 +121,10 @@ class Config(_Model):
         emails = {owner.email for owner in self.owners}
         for index, target in enumerate(self.targets):
             if target.owner not in emails:
-                raise ValueError(f"targets[{index}].owner {target.owner!r} is not the email of any [[owners]] entry")
+                known = ", ".join(sorted(emails)) or "none"
+                raise ValueError(
+                    f"targets[{index}].owner {target.owner!r} is not the email of any [[owners]] entry; known: {known}"
+                )
         return self
 
     def label(self, category: ForecastCategory) -> str:
@@ -158,10 +162,50 @@ def _expand(value: Any, key: str, file: str, environ: dict[str, str] | os._Envir
     return value
 
 
+def _unwrap(annotation: Any) -> Any:
+    """X from `X | None`."""
+    if get_origin(annotation) in (Union, UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def allowed_keys(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> list[str] | None:
+    """The keys the table at `loc` (the location of an unknown key) accepts, when `model` tells."""
+    current: Any = model
+    for part in loc[:-1]:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+            continue
+        args = get_args(current)
+        if get_origin(current) in (list, tuple, set, frozenset) and args:
+            current = args[0]
+        elif get_origin(current) is dict and len(args) == 2:
+            current = args[1]
+        else:
+            return None
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(name for name, field in current.model_fields.items() if not field.exclude)
+    return None
+
+
 def error_from_validation(
-    exc: ValidationError, file: str, prefix: str = "", cls: type[ConfigError] = ConfigError
+    exc: ValidationError,
+    file: str,
+    prefix: str = "",
+    cls: type[ConfigError] = ConfigError,
+    model: type[BaseModel] | None = None,
 ) -> ConfigError:
-    """Turn pydantic's error into a ConfigError naming the first bad key and what is allowed."""
+    """Turn pydantic's error into a ConfigError naming the first bad key and what is allowed.
+
+    Give the validated `model` so an unknown key's message can list the keys that are allowed.
+    """
     first = exc.errors()[0]
     parts = [prefix] if prefix else []
     for loc in first["loc"]:
@@ -169,9 +213,10 @@ def error_from_validation(
             parts[-1:] = [f"{parts[-1]}[{loc}]"] if parts else [f"[{loc}]"]
         else:
             parts.append(str(loc))
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown key"
+        allowed = allowed_keys(model, tuple(first["loc"]))
+        message = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
     elif first["type"] == "missing":
         message = "required key is missing"
     more = len(exc.errors()) - 1
@@ -205,5 +250,5 @@ def load_config(path: Path | str, environ: dict[str, str] | None = None) -> Conf
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise error_from_validation(exc, str(path)) from None
+        raise error_from_validation(exc, str(path), model=Config) from None
     return config.model_copy(update={"path": path.resolve()})

@@ -171,7 +171,11 @@ def _written_table(console: Console, app: App, outcomes: list) -> None:  # type:
 
 
 def _summary(console: Console, app: App, directory: Path) -> None:
-    from crmsync.summary import print_summary
+    from crmsync.report import build_report, render_terminal, to_html
 
-    console.rule("Forecast")
-    print_summary(console, app, directory)
+    console.rule("Forecast across every CRM")
+    report = build_report(app.store, app.config)
+    render_terminal(report, console)
+    path = directory / "report.html"
+    path.write_text(to_html(report), encoding="utf-8")
+    console.print(f"\nHTML report written to {path}", highlight=False)

@@ -257,7 +257,12 @@ class ApiClient:
                 raise ApiError(f"{message}; the CRM asks to retry after {hint:.0f} s", **where)  # type: ignore[arg-type]
             if status == 429:
                 self.limiter.pause(hint if hint is not None else self.backoff)
-            log.info("%s; retrying%s", message, f" after {hint:.1f} s" if hint is not None else "")
+            log.info(
+                "%s; retrying%s",
+                message,
+                f" after {hint:.1f} s" if hint is not None else "",
+                extra={"connection": self.connection},
+            )
             raise RetriableApiError(message, retry_after=hint, **where)
         raise ApiError(message, **where)  # type: ignore[arg-type]
 

@@ -25,6 +25,8 @@ class JsonFormatter(logging.Formatter):
             entry["connection"] = connection
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
+        elif record.exc_text:  # RedactingFilter already formatted (and redacted) the traceback
+            entry["exception"] = redact(record.exc_text)
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -159,7 +159,7 @@ def parse_mapping(data: dict[str, Any], file: str) -> Mapping:
     try:
         mapping = Mapping.model_validate(data)
     except ValidationError as exc:
-        raise error_from_validation(exc, file, cls=MappingError) from None
+        raise error_from_validation(exc, file, cls=MappingError, model=Mapping) from None
     return mapping.model_copy(update={"path": file})
 
 

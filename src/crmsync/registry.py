@@ -78,7 +78,7 @@ class Registry:
         try:
             settings = cls.Settings.model_validate(raw)
         except ValidationError as exc:
-            raise error_from_validation(exc, file or "settings", prefix=key) from None
+            raise error_from_validation(exc, file or "settings", prefix=key, model=cls.Settings) from None
         redact.register_model(settings)
         return settings
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from report_dataset import fill, make_config
+from report.report_dataset import fill, make_config
 
 from crmsync.config import Config
 from crmsync.store import Store

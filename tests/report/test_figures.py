@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from report_dataset import ALPHA, TODAY, make_config
+from report.report_dataset import ALPHA, TODAY, make_config
 
 from crmsync.config import Config
 from crmsync.model import ForecastCategory as C

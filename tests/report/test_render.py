@@ -11,12 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from report_dataset import ALPHA, TODAY
+from report.report_dataset import ALPHA, TODAY, make_config
 from rich.console import Console
 
-from crmsync.config import Config
 from crmsync.report import Report, build_report, resolve_period
-from crmsync.report.export import to_csv, to_json
+from crmsync.report.export import _safe, to_csv, to_json
 from crmsync.report.html import to_html
 from crmsync.report.terminal import render_terminal
 from crmsync.store import Store
@@ -24,15 +23,11 @@ from crmsync.store import Store
 
 @pytest.fixture(scope="module")
 def quarter(store: Store) -> Report:
-    from report_dataset import make_config
-
     return build_report(store, make_config(), period=resolve_period("this_quarter", today=TODAY), today=TODAY)
 
 
 @pytest.fixture(scope="module")
 def everything(store: Store) -> Report:
-    from report_dataset import make_config
-
     return build_report(store, make_config(), today=TODAY)
 
 
@@ -93,9 +88,7 @@ def test_csv_is_one_long_table(quarter: Report) -> None:
     assert ("Bram de Vries", "Mu", "missing_close_date") in flags
 
 
-def test_csv_neutralises_formulas(quarter: Report) -> None:
-    from crmsync.report.export import _safe
-
+def test_csv_neutralises_formulas() -> None:
     assert _safe("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert _safe("-12.50") == "-12.50"
     assert _safe("@SUM") == "'@SUM"

@@ -77,7 +77,8 @@ class Store:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {exc.orig or exc}") from None
+            cause = getattr(exc, "orig", None) or exc
+            raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {cause}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -180,7 +181,7 @@ class Store:
                     requests=0,
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return _new_id(result)
 
     def finish_run(
         self,
@@ -294,6 +295,20 @@ class Store:
         query = select(t.ledger.c.source_id, t.ledger.c.new_value).where(t.ledger.c.id.in_(latest))
         with self.tx() as conn:
             return {row.source_id: row.new_value for row in conn.execute(query)}
+
+    def written_after(self, connection: str, run_id: int) -> set[tuple[str, str]]:
+        """(deal, field) pairs a run later than `run_id` wrote (or was about to write)."""
+        query = (
+            select(t.ledger.c.source_id, t.ledger.c.field)
+            .where(
+                t.ledger.c.connection == connection,
+                t.ledger.c.run_id > run_id,
+                t.ledger.c.outcome.in_(("written", "pending")),
+            )
+            .distinct()
+        )
+        with self.tx() as conn:
+            return {(row.source_id, row.field) for row in conn.execute(query)}
 
     def save_page(
         self,
@@ -436,7 +451,7 @@ class Store:
         with self.tx() as conn:
             for row in rows:
                 result = conn.execute(insert(t.ledger).values(**row.__dict__, at=now))
-                ids.append(int(result.inserted_primary_key[0]))
+                ids.append(_new_id(result))
         return ids
 
     def settle_ledger(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
@@ -491,6 +506,12 @@ def _deal_row(deal: Deal, run_id: int, now: datetime) -> dict[str, Any]:
         "last_run_id": run_id,
         "synced_at": now,
     }
+
+
+def _new_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -119,6 +119,8 @@ class SyncEngine:
         self.on_progress = on_progress
         self.batch_size = max(1, connector.capabilities.write_batch_size)
         self._buffer: list[tuple[DealPlan, str | None]] = []
+        self._modified: dict[str, datetime | None] = {}  # modification time of each deal with a planned write
+        self._failed_at: list[datetime | None] = []  # modification times of deals whose write failed
 
     async def run(self) -> RunResult:
         """Run the sync; the returned result says how it ended. Raises on auth, transport or store errors."""
@@ -138,7 +140,7 @@ class SyncEngine:
         full = self.full or cursor is None or (previous_digest is not None and previous_digest != digest)
         if previous_digest is not None and previous_digest != digest and not self.full:
             log.info("[%s] mapping changed since the last run: recomputing every deal", self.connection)
-        since = None if full else cursor - self.overlap  # type: ignore[operator]
+        since = None if full or cursor is None else cursor - self.overlap
         run_id = self.store.start_run(
             self.connection, kind="sync", mode=self.mode, full=full, digest=digest, cursor_before=cursor
         )
@@ -152,6 +154,13 @@ class SyncEngine:
             self.store.finish_run(run_id, "failed", result.counts(), error=result.error)
             raise
         new_cursor = max(filter(None, (cursor, latest)), default=None)
+        if self._failed_at:
+            # hold the cursor back so the next run reads the deals whose writes failed again, and retries them
+            if None in self._failed_at:
+                new_cursor = cursor
+            else:
+                hold = min(filter(None, self._failed_at))
+                new_cursor = hold if new_cursor is None else min(new_cursor, hold)
         if self.mode == "apply" and new_cursor is not None:
             self.store.set_cursor(self.connection, new_cursor, run_id)
         result.status = "partial" if (result.failed or result.quarantined) else "ok"
@@ -195,6 +204,7 @@ class SyncEngine:
             pairs.append((deal, effective_forecast(forecast, plan, self.mapping, deal.amount)))
             if plan.changes:
                 self._buffer.append((plan, forecast.category.value))
+                self._modified[deal.source_id] = deal.updated_at
         result.stored += self.store.save_page(result.run_id, self.mapping.digest(), pairs, previous)
         gone = list(page.deleted_ids)
         if page.live_ids is not None:
@@ -293,6 +303,7 @@ class SyncEngine:
                 result.skipped += 1
             else:
                 result.failed += 1
+                self._failed_at.append(self._modified.get(item.update.source_id))
                 log.warning("[%s] write of deal %s failed: %s", self.connection, item.update.source_id, reason)
             settled.extend((ledger_id, status, reason) for ledger_id in item.ledger_ids.values())
         self.store.settle_ledger(settled)
@@ -312,7 +323,7 @@ async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult
     lock = f"run:{connector.connection}"
     store.acquire_lock(lock, holder, LOCK_STALE_AFTER)
     try:
-        rows = [row for row in store.ledger(run_id) if row["outcome"] == "written"]
+        written = [entry for entry in store.ledger(run_id) if entry["outcome"] == "written"]
         new_run = store.start_run(
             connector.connection,
             kind="rollback",
@@ -325,9 +336,10 @@ async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult
         result = RunResult(new_run, connector.connection, "apply")
         values: dict[str, dict[str, Any]] = {}
         ledger_rows: list[LedgerRow] = []
-        for row in rows:
-            later = store.last_written(connector.connection, [row["source_id"]], row["field"])
-            if later.get(row["source_id"]) != row["new_value"]:
+        later = store.written_after(connector.connection, run_id)
+        for row in written:
+            # a later run wrote the field again (possibly the same value, over a person's edit): leave it
+            if (row["source_id"], row["field"]) in later:
                 ledger_rows.append(
                     LedgerRow(
                         new_run,
@@ -356,9 +368,9 @@ async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult
         ids = store.add_ledger(ledger_rows)
         pending: list[_Pending] = []
         by_deal: dict[str, dict[str, int]] = {}
-        for ledger_id, row in zip(ids, ledger_rows, strict=True):
-            if row.outcome == "pending":
-                by_deal.setdefault(row.source_id, {})[row.field] = ledger_id
+        for ledger_id, entry in zip(ids, ledger_rows, strict=True):
+            if entry.outcome == "pending":
+                by_deal.setdefault(entry.source_id, {})[entry.field] = ledger_id
             else:
                 result.skipped += 1
         for source_id, fields in values.items():

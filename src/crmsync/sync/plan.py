@@ -34,7 +34,7 @@ class DealPlan:
         for change in self.changes:
             if change.write:
                 values[change.field] = Decimal(change.new) if change.field == "probability" else change.new
-        return DealUpdate(source_id=self.source_id, **values) if values else None  # type: ignore[arg-type]
+        return DealUpdate(source_id=self.source_id, **values) if values else None
 
 
 def is_manual(remote: str | None, connector_says: bool | None, last_written: str | None) -> bool:

@@ -79,7 +79,7 @@ def _filter_ok(record: Record, flt: dict[str, Any]) -> bool:
         return actual is None
     if op in ("IN", "NOT_IN"):
         values = [_key(name, str(v)) for v in flt.get("values", [])]
-        return (actual in values) == (op == "IN")
+        return bool((actual in values) == (op == "IN"))
     if op == "BETWEEN":
         low, high = _key(name, str(flt.get("value"))), _key(name, str(flt.get("highValue")))
         return actual is not None and low <= actual <= high

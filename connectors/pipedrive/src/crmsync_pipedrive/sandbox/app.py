@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import math
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -257,11 +255,3 @@ class _Api:
 
     async def deal_fields(self, request: Request) -> Response:
         return self._deny(request, "reference") or self._paged(request, [dict(f) for f in self.state.fields])
-
-
-def reset_seconds(window_start: float | None, window: float, now: float | None = None) -> int:
-    """Whole seconds until the burst window frees a slot, as Pipedrive sends x-ratelimit-reset."""
-    if window_start is None:
-        return math.ceil(window)
-    current = time.monotonic() if now is None else now
-    return max(1, math.ceil(window - (current - window_start)))

@@ -43,7 +43,8 @@ def test_list_envelope_and_cursor_paging(http: httpx.Client, sandbox: PipedriveS
     assert first.status_code == 200
     body = first.json()
     assert set(body) == {"success", "data", "additional_data"}
-    assert len(body["data"]) == 7 and isinstance(body["additional_data"]["next_cursor"], str)
+    assert len(body["data"]) == 7
+    assert isinstance(body["additional_data"]["next_cursor"], str)
     ids = [d["id"] for d in all_deals(http, limit=7)]
     assert ids == sorted(ids)
     assert [str(i) for i in ids] == sandbox.deal_ids()
@@ -63,7 +64,8 @@ def test_deal_shape_has_v2_fields_and_hash_keyed_custom_fields(http: httpx.Clien
         "probability",
     ):
         assert key in deal
-    assert parse_rfc3339(deal["update_time"]).tzinfo is not None and deal["update_time"].endswith("Z")
+    assert parse_rfc3339(deal["update_time"]).tzinfo is not None
+    assert deal["update_time"].endswith("Z")
     assert sandbox.state.forecast_key in deal["custom_fields"]
     assert all(len(key) == 40 for key in deal["custom_fields"])
 
@@ -71,7 +73,8 @@ def test_deal_shape_has_v2_fields_and_hash_keyed_custom_fields(http: httpx.Clien
 def test_sort_by_update_time_pages_in_order(http: httpx.Client) -> None:
     deals = all_deals(http, limit=4, sort_by="update_time", sort_direction="asc")
     keys = [(d["update_time"], d["id"]) for d in deals]
-    assert keys == sorted(keys) and len(keys) == 30
+    assert keys == sorted(keys)
+    assert len(keys) == 30
     desc = all_deals(http, limit=4, sort_by="update_time", sort_direction="desc")
     assert [d["id"] for d in desc] == [d["id"] for d in reversed(deals)]
 
@@ -89,11 +92,13 @@ def test_updated_since_is_inclusive_and_until_exclusive(http: httpx.Client) -> N
 
 def test_filters_by_status_pipeline_owner_and_ids(http: httpx.Client) -> None:
     won = all_deals(http, status="won", limit=500)
-    assert won and all(d["status"] == "won" for d in won)
+    assert won
+    assert all(d["status"] == "won" for d in won)
     several = all_deals(http, status="won,lost", limit=500)
     assert {d["status"] for d in several} == {"won", "lost"}
     partner = all_deals(http, pipeline_id=2, limit=500)
-    assert partner and all(d["pipeline_id"] == 2 for d in partner)
+    assert partner
+    assert all(d["pipeline_id"] == 2 for d in partner)
     some = all_deals(http, ids="3,5,999")
     assert [d["id"] for d in some] == [3, 5]
 
@@ -102,7 +107,8 @@ def test_deleted_deals_only_with_status_deleted(http: httpx.Client, sandbox: Pip
     sandbox.delete("4")
     assert 4 not in {d["id"] for d in all_deals(http, limit=500)}
     deleted = all_deals(http, status="deleted", limit=500)
-    assert [d["id"] for d in deleted] == [4] and deleted[0]["is_deleted"] is True
+    assert [d["id"] for d in deleted] == [4]
+    assert deleted[0]["is_deleted"] is True
     assert "4" not in sandbox.deal_ids()
 
 
@@ -116,7 +122,8 @@ def test_archived_deals_move_to_their_own_endpoint(http: httpx.Client, sandbox: 
     sandbox.archive("6")
     assert 6 not in {d["id"] for d in all_deals(http, limit=500)}
     archived = all_deals(http, "/api/v2/deals/archived", limit=500)
-    assert [d["id"] for d in archived] == [6] and archived[0]["is_archived"] is True
+    assert [d["id"] for d in archived] == [6]
+    assert archived[0]["is_archived"] is True
     assert sandbox.requests["list_archived"] == 1
 
 
@@ -129,10 +136,12 @@ def test_pipelines_stages_and_deal_fields(http: httpx.Client, sandbox: Pipedrive
     assert [s["deal_probability"] for s in stages] == [10, 20, 40, 60, 80]
     fields = http.get("/api/v2/dealFields").json()["data"]
     forecast = next(f for f in fields if f["field_name"] == "Forecast category")
-    assert forecast["field_code"] == sandbox.state.forecast_key and forecast["field_type"] == "enum"
+    assert forecast["field_code"] == sandbox.state.forecast_key
+    assert forecast["field_type"] == "enum"
     assert [o["label"] for o in forecast["options"]] == ["Pipeline", "Best case", "Commit", "Closed", "Omitted"]
     paged = http.get("/api/v2/dealFields", params={"limit": 5}).json()
-    assert len(paged["data"]) == 5 and paged["additional_data"]["next_cursor"]
+    assert len(paged["data"]) == 5
+    assert paged["additional_data"]["next_cursor"]
     assert sandbox.requests["reference"] == 4
 
 
@@ -190,8 +199,10 @@ def test_invalid_list_parameters_are_400(http: httpx.Client, params: dict[str, A
     answer = http.get("/api/v2/deals", params=params)
     assert answer.status_code == 400
     body = answer.json()
-    assert body["success"] is False and fragment in body["error"]
-    assert body["error"].startswith("Validation failed: ") and body["data"] is None
+    assert body["success"] is False
+    assert fragment in body["error"]
+    assert body["error"].startswith("Validation failed: ")
+    assert body["data"] is None
 
 
 def test_unknown_deal_is_404_deal_not_found(http: httpx.Client, sandbox: PipedriveSandbox) -> None:
@@ -205,7 +216,8 @@ def test_unknown_path_wrong_method_and_retired_v1(http: httpx.Client) -> None:
     assert http.get("/api/v2/nothing").status_code == 404
     assert http.delete("/api/v2/pipelines").status_code == 405
     gone = http.get("/v1/deals")
-    assert gone.status_code == 410 and gone.json()["success"] is False
+    assert gone.status_code == 410
+    assert gone.json()["success"] is False
 
 
 def test_patch_updates_fields_and_update_time(http: httpx.Client, sandbox: PipedriveSandbox) -> None:
@@ -216,7 +228,8 @@ def test_patch_updates_fields_and_update_time(http: httpx.Client, sandbox: Piped
     )
     assert answer.status_code == 200
     data = answer.json()["data"]
-    assert data["probability"] == 70 and data["custom_fields"][sandbox.state.forecast_key] == commit
+    assert data["probability"] == 70
+    assert data["custom_fields"][sandbox.state.forecast_key] == commit
     assert data["update_time"] >= before
     assert sandbox.remote_values("2") == ("Commit", "70")
     assert sandbox.requests["write"] == 1
@@ -257,10 +270,13 @@ def test_archived_and_deleted_deals_refuse_edits(http: httpx.Client, sandbox: Pi
     sandbox.archive("3")
     sandbox.delete("5")
     archived = http.patch("/api/v2/deals/3", json={"probability": 77})
-    assert archived.status_code == 400 and "Archived" in archived.json()["error"]
+    assert archived.status_code == 400
+    assert "Archived" in archived.json()["error"]
     deleted = http.patch("/api/v2/deals/5", json={"probability": 77})
-    assert deleted.status_code == 400 and "deleted" in deleted.json()["error"]
-    assert sandbox.deal("3")["probability"] != 77 and sandbox.deal("5")["probability"] != 77
+    assert deleted.status_code == 400
+    assert "deleted" in deleted.json()["error"]
+    assert sandbox.deal("3")["probability"] != 77
+    assert sandbox.deal("5")["probability"] != 77
 
 
 # -- rate limit and faults ------------------------------------------------------------------------------------------
@@ -282,17 +298,21 @@ def test_burst_limit_answers_429_with_reset() -> None:
     assert [a.headers["x-ratelimit-remaining"] for a in answers[:3]] == ["2", "1", "0"]
     over = answers[3]
     assert over.status_code == 429
-    assert over.json()["error"] == "Request over limit" and over.json()["errorCode"] == 429
-    assert over.headers["x-ratelimit-limit"] == "3" and over.headers["x-ratelimit-remaining"] == "0"
+    assert over.json()["error"] == "Request over limit"
+    assert over.json()["errorCode"] == 429
+    assert over.headers["x-ratelimit-limit"] == "3"
+    assert over.headers["x-ratelimit-remaining"] == "0"
     assert 1 <= int(over.headers["x-ratelimit-reset"]) <= 2
 
 
 def test_injected_faults(http: httpx.Client, sandbox: PipedriveSandbox) -> None:
     sandbox.faults.script = ["503", "429"]
     unavailable = http.get("/api/v2/pipelines")
-    assert unavailable.status_code == 503 and unavailable.json()["success"] is False
+    assert unavailable.status_code == 503
+    assert unavailable.json()["success"] is False
     limited = http.get("/api/v2/pipelines")
-    assert limited.status_code == 429 and limited.headers["x-ratelimit-reset"] == "2"
+    assert limited.status_code == 429
+    assert limited.headers["x-ratelimit-reset"] == "2"
     assert http.get("/api/v2/pipelines").status_code == 200
 
 

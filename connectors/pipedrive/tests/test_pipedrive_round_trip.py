@@ -42,14 +42,17 @@ async def test_round_trip_writes_once_and_respects_hand_edits(
         i: sandbox.deal(i)["probability"] for i in sandbox.deal_ids() if sandbox.deal(i)["pipeline_id"] == 2
     }
     first = await SyncEngine(store, factory()).run()  # type: ignore[operator]
-    assert first.status == "ok" and first.written > 0 and first.failed == 0
+    assert first.status == "ok"
+    assert first.written > 0
+    assert first.failed == 0
     assert first.fetched == len(sandbox.deal_ids())
     labels = {"Pipeline", "Best case", "Commit", "Closed", "Omitted"}
     for deal_id in sandbox.deal_ids():
         category, probability = sandbox.remote_values(deal_id)
         assert category in labels, f"deal {deal_id} got no category"
         if sandbox.deal(deal_id)["pipeline_id"] == 1:
-            assert probability is not None and probability.isdigit(), "probability is an integer percent"
+            assert probability is not None
+            assert probability.isdigit(), "probability is an integer percent"
     # probability disabled on the partner pipeline: the deals' own probability is never written
     assert {i: sandbox.deal(i)["probability"] for i in partner_before} == partner_before
     won = next(i for i in sandbox.deal_ids() if sandbox.deal(i)["status"] == "won")
@@ -58,7 +61,8 @@ async def test_round_trip_writes_once_and_respects_hand_edits(
     writes = sandbox.requests["write"]
     lists = sandbox.listing_requests()
     second = await SyncEngine(store, factory()).run()  # type: ignore[operator]
-    assert second.planned == 0 and second.written == 0
+    assert second.planned == 0
+    assert second.written == 0
     assert sandbox.requests["write"] == writes
     assert sandbox.listing_requests() - lists == 2  # /deals and /deals/archived, one page each
 

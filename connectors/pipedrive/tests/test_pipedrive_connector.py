@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -108,7 +108,7 @@ async def read(connector: PipedriveConnector, since: datetime | None = None, rec
     return [page async for page in connector.deals(since, reconcile=reconcile)]
 
 
-# -- settings -------------------------------------------------------------------------------------------------------
+# -- settings ------------------------------------------------------------------------------------------------
 
 
 def test_settings_need_exactly_one_credential() -> None:
@@ -129,7 +129,7 @@ async def test_token_goes_in_the_x_api_token_header(connector: PipedriveConnecto
     assert "api_token" not in str(request.url)
 
 
-# -- paging and incremental reads -------------------------------------------------------------------------------------
+# -- paging and incremental reads ----------------------------------------------------------------------------
 
 
 @respx.mock
@@ -143,10 +143,13 @@ async def test_full_read_follows_next_cursor_with_500_per_page(connector: Pipedr
     respx.get(f"{BASE}/api/v2/deals/archived").mock(return_value=ok([]))
     pages = await read(connector)
     assert [[r["id"] for r in p.records] for p in pages] == [[1, 2], [3]]
-    assert pages[0].checkpoint == datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
+    assert pages[0].checkpoint == datetime(2026, 3, 2, 10, tzinfo=UTC)
     first, second = (call.request.url.params for call in route.calls)
-    assert first["limit"] == "500" and "cursor" not in first and "updated_since" not in first
-    assert first["sort_by"] == "update_time" and first["sort_direction"] == "asc"
+    assert first["limit"] == "500"
+    assert "cursor" not in first
+    assert "updated_since" not in first
+    assert first["sort_by"] == "update_time"
+    assert first["sort_direction"] == "asc"
     assert first["status"] == "open,won,lost,deleted"
     assert second["cursor"] == "c1"
     assert first["updated_until"] == second["updated_until"]
@@ -177,7 +180,8 @@ async def test_deleted_and_archived_deals_are_reported_not_mapped(connector: Pip
     patch = respx.patch(f"{BASE}/api/v2/deals/3").mock(return_value=ok({}))
     mock_reference(respx.mock)
     [outcome] = await connector.write([DealUpdate(source_id="3", category="Commit")])
-    assert outcome.status == "skipped" and "archived" in (outcome.reason or "")
+    assert outcome.status == "skipped"
+    assert "archived" in (outcome.reason or "")
     assert not patch.called
 
 
@@ -212,7 +216,7 @@ async def test_a_body_that_is_not_an_envelope_is_a_pagination_error(connector: P
         await read(connector)
 
 
-# -- reference data and custom field resolution --------------------------------------------------------------------------
+# -- reference data and custom field resolution --------------------------------------------------------------
 
 
 @respx.mock
@@ -220,12 +224,15 @@ async def test_reference_converts_percent_and_adds_closing_stages(connector: Pip
     mock_reference(respx.mock)
     reference = await connector.reference()
     assert reference.stages["4"].probability == Decimal("0.6")
-    assert reference.stages["1:won"].won and reference.stages["1:won"].closed
-    assert reference.stages["2:lost"].closed and not reference.stages["2:lost"].won
+    assert reference.stages["1:won"].won
+    assert reference.stages["1:won"].closed
+    assert reference.stages["2:lost"].closed
+    assert not reference.stages["2:lost"].won
     assert reference.extra["probability_enabled"] == {"1": True, "2": False}
     assert reference.fields["Forecast category"]["code"] == KEY
     problems = connector.mapping_problems(reference)
-    assert problems and all(p.startswith("stages[") for p in problems)  # only 2 of the mapping's stages exist here
+    assert problems
+    assert all(p.startswith("stages[") for p in problems)
 
 
 @respx.mock
@@ -264,7 +271,7 @@ async def test_mapping_problems_name_unknown_stages_and_fields(connector: Pipedr
     assert any("pipeline 'Sales funnel' does not exist" in p for p in problems)
 
 
-# -- to_deal ------------------------------------------------------------------------------------------------------------
+# -- to_deal -------------------------------------------------------------------------------------------------
 
 
 @respx.mock
@@ -275,16 +282,25 @@ async def test_to_deal_maps_values_labels_and_probability_rights(connector: Pipe
         raw_deal(1, probability=70, custom_fields={KEY: 33, REGION: 51}, update_time="2026-03-01T14:00:00+02:00"),
         reference,
     )
-    assert deal.amount == Decimal("12000") and deal.currency == "EUR"
-    assert deal.close_date is not None and deal.close_date.isoformat() == "2026-04-30"
-    assert deal.remote_category == "Commit" and deal.remote_probability == Decimal("70")
-    assert deal.updated_at == datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
-    assert deal.probability_writable and deal.writable and deal.group == "EMEA"
+    assert deal.amount == Decimal("12000")
+    assert deal.currency == "EUR"
+    assert deal.close_date is not None
+    assert deal.close_date.isoformat() == "2026-04-30"
+    assert deal.remote_category == "Commit"
+    assert deal.remote_probability == Decimal("70")
+    assert deal.updated_at == datetime(2026, 3, 1, 12, tzinfo=UTC)
+    assert deal.probability_writable
+    assert deal.writable
+    assert deal.group == "EMEA"
     partner = connector.to_deal(raw_deal(2, pipeline_id=2, stage_id=8, value=0, expected_close_date=None), reference)
-    assert not partner.probability_writable and partner.amount is None and partner.close_date is None
+    assert not partner.probability_writable
+    assert partner.amount is None
+    assert partner.close_date is None
     won = connector.to_deal(raw_deal(3, status="won", won_time="2026-03-05T10:00:00Z"), reference)
-    assert won.status is DealStatus.WON and won.stage.won and won.extra["stage_id"] == "4"
-    assert won.closed_at == datetime(2026, 3, 5, 10, tzinfo=timezone.utc)
+    assert won.status is DealStatus.WON
+    assert won.stage.won
+    assert won.extra["stage_id"] == "4"
+    assert won.closed_at == datetime(2026, 3, 5, 10, tzinfo=UTC)
     archived = connector.to_deal(raw_deal(4, is_archived=True), reference)
     assert not archived.writable
 
@@ -309,10 +325,11 @@ async def test_to_deal_rejects_bad_records_naming_the_field(
     reference = await connector.reference()
     with pytest.raises(RecordError) as info:
         connector.to_deal(raw_deal(5, **overrides), reference)
-    assert info.value.field == field and info.value.source_id == "5"
+    assert info.value.field == field
+    assert info.value.source_id == "5"
 
 
-# -- write-back -----------------------------------------------------------------------------------------------------------
+# -- write-back ----------------------------------------------------------------------------------------------
 
 
 @respx.mock
@@ -349,12 +366,17 @@ async def test_write_reports_each_error_body_per_deal(connector: PipedriveConnec
     updates.append(DealUpdate(source_id="6", category="Maybe"))
     outcomes = {o.source_id: o for o in await connector.write(updates)}
     assert outcomes["1"].status == "written"
-    assert outcomes["2"].status == "failed" and outcomes["2"].reason == "404: Deal not found"
-    assert outcomes["3"].status == "failed" and "Option with id 9" in (outcomes["3"].reason or "")
+    assert outcomes["2"].status == "failed"
+    assert outcomes["2"].reason == "404: Deal not found"
+    assert outcomes["3"].status == "failed"
+    assert "Option with id 9" in (outcomes["3"].reason or "")
     assert "ERR_SCHEMA_VALIDATION_FAILED" in (outcomes["3"].reason or "")
-    assert outcomes["4"].status == "skipped" and "Archived" in (outcomes["4"].reason or "")
-    assert outcomes["5"].status == "failed" and "402" in (outcomes["5"].reason or "")
-    assert outcomes["6"].status == "failed" and "no option 'Maybe'" in (outcomes["6"].reason or "")
+    assert outcomes["4"].status == "skipped"
+    assert "Archived" in (outcomes["4"].reason or "")
+    assert outcomes["5"].status == "failed"
+    assert "402" in (outcomes["5"].reason or "")
+    assert outcomes["6"].status == "failed"
+    assert "no option 'Maybe'" in (outcomes["6"].reason or "")
 
 
 @respx.mock
@@ -365,7 +387,7 @@ async def test_write_raises_when_the_token_is_refused(connector: PipedriveConnec
         await connector.write([DealUpdate(source_id="1", probability=Decimal("10"))])
 
 
-# -- errors, 429 and 5xx ----------------------------------------------------------------------------------------------------
+# -- errors, 429 and 5xx -------------------------------------------------------------------------------------
 
 
 @respx.mock
