@@ -71,7 +71,9 @@ class Connection(_Model):
     timezone: str | None = None
     writeback: Literal["apply", "dry-run"] = "apply"
     overlap_minutes: int = Field(default=10, ge=0, le=1440)
-    reconcile_every: int = Field(default=1, ge=0, description="full id reconciliation every N runs (0 = never)")
+    reconcile_every: int = Field(
+        default=4, ge=0, description="every Nth run also sweeps for deleted deals (0 = only full runs)"
+    )
 
     @field_validator("schedule")
     @classmethod

@@ -307,3 +307,23 @@ async def test_404_explains_the_query_string_limit(mapping: Mapping) -> None:
     respx.get(GC).respond(404, html="<h2>404 - File or directory not found.</h2>")
     with pytest.raises(ApiError, match="2049 characters"):
         await collect(make(mapping))
+
+
+@respx.mock
+async def test_status_connector_without_mapped_fields_is_reported_not_queried(mapping: Mapping) -> None:
+    fields = list(mapping.fields.values())
+    respx.get(f"{BASE}/metainfo/get/crmsync_verkoopkansen").respond(json=_meta(*fields))
+    respx.get(f"{BASE}/metainfo/get/crmsync_verkoopkansen_sleutels").respond(json=_meta("SalesRelation", "SequenceNo"))
+    respx.get(f"{BASE}/metainfo/get/crmsync_verkoopkansstatussen").respond(json=_meta("StatusCode", "Omschrijving"))
+    respx.get(f"{BASE}/metainfo/update/CmForecast").respond(
+        json={"fields": [{"fieldId": f} for f in ("PrId", "SqNo", "Pc", "U6C0D3A9E4B2F4A7C8E1D5B3A2F6C9E01")]}
+    )
+    statuses = respx.get(STATUSES).respond(json={"rows": []})
+    connector = make(mapping)
+    reference = await connector.reference()
+    problems = connector.mapping_problems(reference)
+    assert statuses.call_count == 0
+    assert any(
+        "has no field 'Code' (options.status_id_field); its fields are: StatusCode, Omschrijving" in p for p in problems
+    )
+    assert not any("crmsync_verkoopkansen'" in p and "has no field" in p for p in problems)

@@ -163,6 +163,9 @@ async def test_incremental_read_sends_updated_since_in_utc(connector: PipedriveC
     await read(connector, since)
     params = route.calls.last.request.url.params
     assert params["updated_since"] == "2026-03-01T12:30:15Z"
+    assert not archived.called, "an incremental run that does not reconcile makes one listing request"
+    pages = [page async for page in connector.deals(since, reconcile=True)]
+    assert pages
     assert archived.calls.last.request.url.params["updated_since"] == "2026-03-01T12:30:15Z"
     until = datetime.fromisoformat(params["updated_until"].replace("Z", "+00:00"))
     assert until > since

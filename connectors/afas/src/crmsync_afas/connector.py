@@ -103,16 +103,19 @@ class AfasConnector(Connector):
         connectors = [self.fields.get_connector, self.fields.status_connector]
         if self.fields.key_connector:
             connectors.append(self.fields.key_connector)
-        fields_task = asyncio.gather(*(self._metainfo(c) for c in connectors))
-        metainfo_lists, update_fields, status_rows = await asyncio.gather(
-            fields_task, self._update_fields(), self._statuses()
+        metainfo_lists, update_fields = await asyncio.gather(
+            asyncio.gather(*(self._metainfo(c) for c in connectors)), self._update_fields()
         )
         metainfo = dict(zip(connectors, metainfo_lists, strict=True))
-        problems = self.fields.problems(metainfo)
-        stages = stages_from_statuses(status_rows, self.fields) if not any("status" in p for p in problems) else {}
+        status_fields = (self.fields.status_id, self.fields.status_label, self.fields.status_chance)
+        # Statuses only when their GetConnector has the mapped fields (else Profit refuses the order field with a
+        # 500); mapping_problems then reports what is missing.
+        status_rows: list[dict[str, Any]] = []
+        if all(f in metainfo[self.fields.status_connector] for f in status_fields):
+            status_rows = await self._statuses()
         return Reference(
             pipelines={PIPELINE.id: PIPELINE},
-            stages=stages or stages_from_statuses([], self.fields),
+            stages=stages_from_statuses(status_rows, self.fields),
             fields={field_id: {"get_connector": self.fields.get_connector} for field_id in metainfo[connectors[0]]},
             extra={"metainfo": metainfo, "update_fields": update_fields},
         )
@@ -191,7 +194,7 @@ class AfasConnector(Connector):
         relation, sequence = self.fields.key_fields
         seen: list[str] | None = [] if (reconcile and since is None) else None
         async for rows in self._pages(self.fields.get_connector, self.settings.page_size, extra):
-            records = [{"id": source_id(r.get(relation), r.get(sequence)), **r} for r in rows]
+            records = [{**r, "id": source_id(r.get(relation), r.get(sequence))} for r in rows]
             if seen is not None:
                 seen += [r["id"] for r in records]
             yield Page(records=records, checkpoint=self._checkpoint(rows))

@@ -160,7 +160,8 @@ class PipedriveConnector(Connector):
     # -- reading -----------------------------------------------------------------------------------------------
 
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
-        """Deals changed at or after `since`, oldest change first, then archived deals, then (reconcile) live ids.
+        """Deals changed at or after `since`, oldest change first; on full or reconciling runs also archived deals
+        and (reconcile) every live id.
 
         The listing stops at a signpost taken when it starts (`updated_until`, exclusive, rounded up to the next
         whole second): deals written back while the pages are read move past it and are read by the next run.
@@ -182,6 +183,8 @@ class PipedriveConnector(Connector):
             records = [d for d in fresh if not _deleted(d)]
             deleted = [str(d.get("id")) for d in fresh if _deleted(d)]
             yield Page(records=records, deleted_ids=deleted, checkpoint=_checkpoint(fresh))
+        if since is not None and not reconcile:
+            return  # archived deals live on their own endpoint: swept on full and reconciling runs only
         async for items in self.client.pages(ARCHIVED, params):
             ids = [str(d.get("id")) for d in items]
             self._archived.update(ids)
