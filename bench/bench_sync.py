@@ -37,7 +37,8 @@ PLAN_RATE = {"hubspot": 19.0, "pipedrive": 40.0, "simplicate": 1.0, "afas": 5.0}
 def start_sandbox(connector: str, deals: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "crmsync.cli", "sandbox", connector, "--deals", str(deals)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     settings: dict[str, Any] = {}
@@ -62,8 +63,13 @@ async def one_run(store: Store, registry: Registry, connector: str, settings: di
     async with built:
         result = await SyncEngine(store, built).run()
     elapsed = time.perf_counter() - started
-    return {"result": result, "seconds": elapsed, "rss": peak_rss_mb(), "batch": built.capabilities.write_batch_size,
-            "page": built.capabilities.page_size}
+    return {
+        "result": result,
+        "seconds": elapsed,
+        "rss": peak_rss_mb(),
+        "batch": built.capabilities.write_batch_size,
+        "page": built.capabilities.page_size,
+    }
 
 
 def minimum(row: dict[str, Any], deals: int, first: bool) -> int:
@@ -79,8 +85,10 @@ def main() -> None:
     parser.add_argument("--deals", type=int, nargs="+", default=[1000, 10000, 100000])
     args = parser.parse_args()
     registry = Registry()
-    print(f"{'deals':>7} {'run':<8} {'wall s':>8} {'requests':>9} {'minimum':>8} {'deals/s':>9} "
-          f"{'rss MB':>7} {'written':>8} {'plan-rate bound s':>18}")
+    print(
+        f"{'deals':>7} {'run':<8} {'wall s':>8} {'requests':>9} {'minimum':>8} {'deals/s':>9} "
+        f"{'rss MB':>7} {'written':>8} {'plan-rate bound s':>18}"
+    )
     for deals in args.deals:
         proc, settings = start_sandbox(args.connector, deals)
         try:
@@ -90,9 +98,12 @@ def main() -> None:
                     row = asyncio.run(one_run(store, registry, args.connector, settings))
                     result = row["result"]
                     bound = result.requests / PLAN_RATE.get(args.connector, 10.0)
-                    print(f"{deals:>7} {label:<8} {row['seconds']:>8.2f} {result.requests:>9} "
-                          f"{minimum(row, deals, label == 'full'):>8} {result.fetched / row['seconds']:>9.0f} "
-                          f"{row['rss']:>7.0f} {result.written:>8} {bound:>18.1f}", flush=True)
+                    print(
+                        f"{deals:>7} {label:<8} {row['seconds']:>8.2f} {result.requests:>9} "
+                        f"{minimum(row, deals, label == 'full'):>8} {result.fetched / row['seconds']:>9.0f} "
+                        f"{row['rss']:>7.0f} {result.written:>8} {bound:>18.1f}",
+                        flush=True,
+                    )
                 store.close()
         finally:
             proc.terminate()

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import Served
 
 from crmsync.mapping import Mapping, load_mapping
 from crmsync.sandbox import serve
 from crmsync.store import Store
 from crmsync_hubspot.sandbox import HubSpotSandbox
-from support import Served
 
 ROOT = Path(__file__).resolve().parents[1]
 HUBSPOT_MAPPING = ROOT / "mappings" / "hubspot.toml"

@@ -8,6 +8,7 @@ from typing import Any
 
 from crmsync.connector import Reference
 from crmsync.mapping import Mapping
+from crmsync.model import Deal, DealStatus, Pipeline, Stage
 from crmsync.rules import evaluate
 from crmsync_hubspot.connector import HubSpotConnector, HubSpotSettings
 from crmsync_hubspot.sandbox import HubSpotSandbox
@@ -54,3 +55,59 @@ class Served:
 def same_values(remote: tuple[str | None, str | None], wanted: tuple[str, Decimal]) -> bool:
     category, probability = remote
     return category == wanted[0] and probability is not None and Decimal(probability) == wanted[1]
+
+
+DEFAULT_PIPELINE = Pipeline(id="default", label="Sales Pipeline")
+STAGES = {
+    "appointmentscheduled": Stage(
+        id="appointmentscheduled",
+        label="Appointment scheduled",
+        pipeline_id="default",
+        order=0,
+        probability=Decimal("0.2"),
+    ),
+    "decisionmakerboughtin": Stage(
+        id="decisionmakerboughtin",
+        label="Decision maker bought-in",
+        pipeline_id="default",
+        order=3,
+        probability=Decimal("0.8"),
+    ),
+    "contractsent": Stage(
+        id="contractsent", label="Contract sent", pipeline_id="default", order=4, probability=Decimal("0.9")
+    ),
+    "closedwon": Stage(
+        id="closedwon",
+        label="Closed won",
+        pipeline_id="default",
+        order=5,
+        probability=Decimal(1),
+        closed=True,
+        won=True,
+    ),
+    "closedlost": Stage(
+        id="closedlost", label="Closed lost", pipeline_id="default", order=6, probability=Decimal(0), closed=True
+    ),
+    "mystery": Stage(id="mystery", label="Mystery", pipeline_id="default", order=9, probability=Decimal("0.35")),
+}
+
+
+def make_deal(stage: str = "contractsent", **fields: Any) -> Deal:
+    """A canonical HubSpot-like deal in the default pipeline; keyword arguments override any field."""
+    stage_obj = fields.pop("stage_obj", None) or STAGES[stage]
+    status = DealStatus.OPEN
+    if stage_obj.closed:
+        status = DealStatus.WON if stage_obj.won else DealStatus.LOST
+    values: dict[str, Any] = {
+        "connection": "hubspot",
+        "source_id": "42",
+        "name": "Acme — licenties",
+        "pipeline": fields.pop("pipeline", DEFAULT_PIPELINE),
+        "stage": stage_obj,
+        "status": status,
+        "amount": Decimal("10000"),
+        "currency": "EUR",
+        "close_date": None,
+        **fields,
+    }
+    return Deal(**values)

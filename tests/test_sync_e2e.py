@@ -328,7 +328,7 @@ async def test_a_mapping_change_recomputes_every_deal(
         rule.model_copy(update={"probability": Decimal("0.95")}) if rule.stage == "contractsent" else rule
         for rule in hubspot_mapping.stages
     ]
-    stages.append(StageRule(pipeline="*", stage="Consultatie gepland", category=ForecastCategory.COMMIT))
+    stages.insert(0, StageRule(pipeline="*", stage="Consultatie gepland", category=ForecastCategory.COMMIT))
     changed = hubspot_mapping.model_copy(update={"stages": stages})
     assert changed.digest() != hubspot_mapping.digest()
     listings = served.box.requests["list"]
@@ -367,3 +367,27 @@ async def test_fault_injection_still_converges(served: Served, sqlite_store: Sto
     assert all(same_values(remote[i], wanted[i]) for i in wanted)
     again = await sync(served, sqlite_store, hubspot_mapping, today=today)
     assert again.written == 0
+
+
+async def test_failed_writes_of_an_incremental_run_are_retried_by_the_next_run(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    class FailingWrites(HubSpotConnector):
+        async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
+            return [WriteOutcome(source_id=u.source_id, status="failed", reason="409 conflict") for u in updates]
+
+    await sync(served, sqlite_store, hubspot_mapping)
+    await sync(served, sqlite_store, hubspot_mapping, overlap=timedelta(0))  # settles past our own writes
+    moved = served.box.deal_ids()[:3]
+    for deal_id in moved:  # a person wipes the forecast fields: the rules want them back
+        set_remote(served, deal_id, None, None, "CRM_UI")
+
+    async with served.connector(hubspot_mapping, cls=FailingWrites) as connector:
+        failed = await SyncEngine(sqlite_store, connector, overlap=timedelta(0)).run()
+    assert not failed.full
+    assert failed.failed == len(moved)
+
+    retried = await sync(served, sqlite_store, hubspot_mapping, overlap=timedelta(0))
+
+    assert retried.written == len(moved), "the cursor was held back, so the failed deals were read again"
+    assert all(served.box.remote_values(deal_id) != (None, None) for deal_id in moved)

@@ -35,6 +35,11 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def utc(value: datetime | None) -> datetime | None:
+    """Normalise an aware timestamp to UTC before storing: SQLite drops the offset and keeps the wall time."""
+    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+
 @dataclass(frozen=True)
 class LedgerRow:
     run_id: int
@@ -168,7 +173,7 @@ class Store:
                     full=full,
                     started_at=utcnow(),
                     mapping_digest=digest,
-                    cursor_before=cursor_before,
+                    cursor_before=utc(cursor_before),
                     rollback_of=rollback_of,
                     fetched=0,
                     stored=0,
@@ -196,7 +201,7 @@ class Store:
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.id == run_id)
-                .values(status=status, finished_at=utcnow(), cursor_after=cursor_after, error=error, **counts)
+                .values(status=status, finished_at=utcnow(), cursor_after=utc(cursor_after), error=error, **counts)
             )
 
     def run(self, run_id: int) -> dict[str, Any] | None:
@@ -248,7 +253,7 @@ class Store:
             self._upsert(
                 t.cursors,
                 ["connection"],
-                [{"connection": connection, "value": value, "run_id": run_id, "updated_at": utcnow()}],
+                [{"connection": connection, "value": utc(value), "run_id": run_id, "updated_at": utcnow()}],
                 conn,
             )
 
@@ -367,7 +372,7 @@ class Store:
                         "pipeline_id": deal.pipeline.id,
                         "stage_id": deal.stage.id,
                         "stage_order": deal.stage.order,
-                        "entered_at": deal.updated_at or now,
+                        "entered_at": utc(deal.updated_at) or now,
                         "run_id": run_id,
                     }
                 )
@@ -497,9 +502,9 @@ def _deal_row(deal: Deal, run_id: int, now: datetime) -> dict[str, Any]:
         "owner_name": deal.owner.name if deal.owner else None,
         "owner_email": deal.owner.email if deal.owner else None,
         "group_name": deal.group,
-        "created_at": deal.created_at,
-        "updated_at": deal.updated_at,
-        "closed_at": deal.closed_at,
+        "created_at": utc(deal.created_at),
+        "updated_at": utc(deal.updated_at),
+        "closed_at": utc(deal.closed_at),
         "remote_category": deal.remote_category,
         "remote_probability": deal.remote_probability,
         "data": deal.model_dump(mode="json"),

@@ -1,0 +1,197 @@
+"""The `crmsync` command line against a served HubSpot sandbox, with a config written to tmp_path."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from support import Served
+from typer.testing import CliRunner, Result
+
+from crmsync.cli import cli
+from crmsync.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN_VAR = "CRMSYNC_TEST_HUBSPOT_TOKEN"
+
+
+def write_config(tmp_path: Path, base_url: str, *, mapping: Path | None = None, extra: str = "") -> Path:
+    path = tmp_path / "crmsync.toml"
+    path.write_text(
+        f"""
+[store]
+url = "sqlite:///{tmp_path / "state.db"}"
+
+[connections.hubspot]
+connector = "hubspot"
+mapping = "{mapping or ROOT / "mappings" / "hubspot.toml"}"
+{extra}
+[connections.hubspot.settings]
+base_url = "{base_url}"
+token = "${{{TOKEN_VAR}}}"
+max_retries = 0
+"""
+    )
+    return path
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Cli:
+    def __init__(self, config: Path, token: str) -> None:
+        self.config = config
+        self.token = token
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, token: str | None = None) -> Result:
+        env = {TOKEN_VAR: token or self.token, "COLUMNS": "250", "NO_COLOR": "1", "CRMSYNC_CONFIG": None}
+        result = self.runner.invoke(cli, ["--config", str(self.config), *args], env=env)
+        for stream in (result.stdout, result.stderr):
+            assert self.token not in stream, "the secret never appears in the output"
+        return result
+
+
+@pytest.fixture
+def run(served: Served, tmp_path: Path) -> Cli:
+    return Cli(write_config(tmp_path, served.base_url), served.box.token)
+
+
+def store_of(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+def test_connectors_lists_hubspot_with_its_version(run: Cli) -> None:
+    result = run("connectors")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines() if " hubspot " in line)
+    assert "crmsync-hubspot" in line
+    assert version("crmsync-hubspot") in line
+    assert "ok" in line
+
+
+def test_check_reports_ok(run: Cli) -> None:
+    result = run("check")
+    assert result.exit_code == 0, result.output
+    assert "✓ hubspot: reached the CRM" in result.stdout
+    assert "unmapped stage" not in result.stdout
+
+
+def test_check_lists_unmapped_stages(served: Served, tmp_path: Path) -> None:
+    text = (ROOT / "mappings" / "hubspot.toml").read_text()
+    without = re.sub(r'\[\[stages\]\]\npipeline = "default"\nstage = "contractsent"\n[^\[]*', "", text)
+    assert without != text
+    mapping = tmp_path / "hubspot.toml"
+    mapping.write_text(without)
+    run = Cli(write_config(tmp_path, served.base_url, mapping=mapping), served.box.token)
+
+    result = run("check")
+
+    assert result.exit_code == 0, result.output
+    assert "unmapped stage: Sales Pipeline / Contract sent (contractsent)" in result.stdout
+
+
+def test_sync_then_history_ledger_and_rollback(run: Cli, served: Served, tmp_path: Path) -> None:
+    before = served.remote()
+
+    synced = run("sync")
+
+    assert synced.exit_code == 0, synced.output
+    assert "Sync results" in synced.stdout
+    assert served.remote() != before
+    store = store_of(tmp_path)
+    [sync_run] = store.runs("hubspot")
+    assert sync_run["written"] == len(before)
+    run_id = str(sync_run["id"])
+
+    history = run("history")
+    assert history.exit_code == 0, history.output
+    assert re.search(rf"│ {run_id}\s+│ hubspot\s+│ sync\s+│ apply\s+│ ok", history.stdout)
+
+    ledger = run("ledger", run_id)
+    assert ledger.exit_code == 0, ledger.output
+    some_deal = next(iter(before))
+    assert re.search(rf"{some_deal}\s+│ category\s+│ ∅\s+│ \w+\s+│ written", ledger.stdout)
+    assert run("ledger", "999").exit_code == 1
+
+    undone = run("rollback", run_id, "--yes")
+    assert undone.exit_code == 0, undone.output
+    assert f"{len(before)} deal(s) restored" in undone.stdout
+    assert served.remote() == before
+    kinds = [r["kind"] for r in store.runs("hubspot")]
+    assert kinds == ["rollback", "sync"]
+    store.close()
+
+
+def test_sync_dry_run_prints_the_plan_and_writes_nothing(run: Cli, served: Served, tmp_path: Path) -> None:
+    result = run("sync", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert "(dry run: nothing written)" in result.stdout
+    assert re.search(r"\d+\s+│ category\s+│ ∅\s+│ \w+\s+│ planned", result.stdout)
+    assert served.box.requests["write"] == 0
+    store = store_of(tmp_path)
+    assert store.runs("hubspot")[0]["mode"] == "dry-run"
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [('schedule = "99 * * * *"\n', "connections.hubspot.schedule"), ("colour = 1\n", "connections.hubspot.colour")],
+)
+def test_broken_config_exits_2_naming_file_and_key(served: Served, tmp_path: Path, extra: str, key: str) -> None:
+    config = write_config(tmp_path, served.base_url, extra=extra)
+    result = Cli(config, served.box.token)("sync")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert str(config) in message
+    assert f"key '{key}'" in message
+    assert served.box.listing_requests() == 0, "nothing is fetched with a broken config"
+
+
+def test_missing_config_exits_2(tmp_path: Path) -> None:
+    result = Cli(tmp_path / "absent.toml", "unused-secret")("history")
+    assert result.exit_code == 2
+    assert "file not found" in result.stderr
+
+
+def test_wrong_credentials_exit_3(run: Cli) -> None:
+    result = run("sync", token="pat-eu1-wrong-token-1234")
+    assert result.exit_code == 3
+    assert "401" in result.stderr
+    assert "pat-eu1-wrong-token-1234" not in result.stdout + result.stderr
+    assert run("check", token="pat-eu1-wrong-token-1234").exit_code == 3
+
+
+def test_unreachable_host_exits_3(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"http://127.0.0.1:{closed_port()}")
+    run = Cli(config, "pat-eu1-unreachable-5678")
+    result = run("sync")
+    assert result.exit_code == 3
+    assert "cannot reach the CRM" in " ".join(result.stderr.split())
+
+
+def test_log_format_json_emits_json_lines(run: Cli) -> None:
+    result = run.runner.invoke(
+        cli,
+        ["--log-format", "json", "--log-level", "debug", "--config", str(run.config), "sync"],
+        env={TOKEN_VAR: run.token, "COLUMNS": "250"},
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("{")]
+    assert lines
+    entries = [json.loads(line) for line in lines]
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+    assert any(entry["logger"] == "crmsync.http" and entry.get("connection") == "hubspot" for entry in entries)
+    assert run.token not in result.stdout + result.stderr
+
+
+def test_bad_log_format_exits_2(run: Cli) -> None:
+    assert run("--log-format", "xml", "history").exit_code == 2
