@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +19,23 @@ from crmsync.config import load_config
 from crmsync.model import ForecastCategory
 from crmsync.registry import Registry
 from crmsync.sandbox import Sandbox, serve
+
+# One person across CRMs: the sandboxes' seeded owner ids per connector.
+DEMO_OWNERS = [
+    (
+        "Fatima El Amrani",
+        "fatima@example.com",
+        "Benelux",
+        {"afas": "FATIMAE", "simplicate": "employee:219c2f37292f88cf", "hubspot": "101"},
+    ),
+    ("Jan Jansen", "jan@example.com", "Benelux", {"simplicate": "employee:00bf02c36aa0a9dc", "hubspot": "102"}),
+    ("Sanne Bakker", "sanne@example.com", "Benelux", {"simplicate": "employee:5bffc1f93506ada0", "hubspot": "103"}),
+    ("Joris Bakker", "joris@example.com", "Benelux", {"afas": "JORISB", "hubspot": "104", "pipedrive": "104"}),
+    ("Anne Visser", "anne@example.com", "DACH", {"afas": "ANNEV", "pipedrive": "101"}),
+    ("Kees de Zwart", "kees@example.com", "DACH", {"afas": "KEESZ", "pipedrive": "102"}),
+    ("Pieter de Vries", "pieter@example.com", "DACH", {"simplicate": "employee:6208c3b06047320e", "pipedrive": "103"}),
+]
+DEMO_TARGET = 400_000
 
 DEMO_LABELS = {
     "pipeline": "Pijplijn",
@@ -43,10 +61,26 @@ def write_config(directory: Path, urls: dict[str, str], sandboxes: dict[str, San
         f'store = {{ url = "sqlite:///{(directory / "crmsync.db").as_posix()}" }}',
         'timezone = "Europe/Amsterdam"',
         'base_currency = "EUR"',
-        "rates = { USD = 0.92, GBP = 1.16 }",
+        "rates = { USD = 0.92, GBP = 1.16, SEK = 0.087 }",
         "labels = { " + ", ".join(f'{k} = "{v}"' for k, v in DEMO_LABELS.items()) + " }",
         "",
     ]
+    year = datetime.now().year
+    for person, email, team, ids in DEMO_OWNERS:
+        known = {f"{c}-demo": v for c, v in ids.items() if c in urls}
+        lines += [
+            "[[owners]]",
+            f'name = "{person}"',
+            f'email = "{email}"',
+            f'team = "{team}"',
+            "ids = { " + ", ".join(f'{k} = "{v}"' for k, v in known.items()) + " }",
+            "",
+            "[[targets]]",
+            f'owner = "{email}"',
+            f'period = "{year}"',
+            f"amount = {DEMO_TARGET}",
+            "",
+        ]
     for name, url in urls.items():
         settings = sandboxes[name].settings(url)
         lines.append(f"[connections.{name}-demo]")
@@ -171,10 +205,14 @@ def _written_table(console: Console, app: App, outcomes: list) -> None:  # type:
 
 
 def _summary(console: Console, app: App, directory: Path) -> None:
-    from crmsync.report import build_report, render_terminal, to_html
+    from zoneinfo import ZoneInfo
 
-    console.rule("Forecast across every CRM")
-    report = build_report(app.store, app.config)
+    from crmsync.report import build_report, render_terminal, resolve_period, to_html
+
+    console.rule("Forecast across every CRM, this year")
+    today = datetime.now(ZoneInfo(app.config.timezone)).date()
+    period = resolve_period("this_year", today=today)
+    report = build_report(app.store, app.config, period=period, today=today)
     render_terminal(report, console)
     path = directory / "report.html"
     path.write_text(to_html(report), encoding="utf-8")
