@@ -6,18 +6,57 @@ Everything runs on loopback; no test reaches a host outside this machine.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from support import Served
 
 from crmsync.mapping import Mapping, load_mapping
 from crmsync.sandbox import serve
 from crmsync.store import Store
+from crmsync.store import schema as t
 from crmsync_hubspot.sandbox import HubSpotSandbox
 
 ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get("CRMSYNC_TEST_POSTGRES_URL")
+
+
+def _drop_everything(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        t.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=pytest.mark.skipif(
+                not POSTGRES_URL, reason="set CRMSYNC_TEST_POSTGRES_URL to run the store tests against PostgreSQL"
+            ),
+        ),
+    ]
+)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        assert POSTGRES_URL is not None
+        url = POSTGRES_URL
+        _drop_everything(url)
+    store = Store(url)
+    yield store
+    store.close()
+    if request.param == "postgresql":
+        _drop_everything(url)
+
+
 HUBSPOT_MAPPING = ROOT / "mappings" / "hubspot.toml"
 
 

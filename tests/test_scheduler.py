@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,3 +116,51 @@ def test_stop_releases_the_lock(tmp_path: Path, served: Served) -> None:
     second.stop()
     first.app.close()
     second.app.close()
+
+
+def _start_run_process(config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "crmsync.cli", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_crmsync_run_refuses_a_second_scheduler_and_stops_cleanly_on_sigterm(tmp_path: Path, served: Served) -> None:
+    """Two real `crmsync run` processes on one store: the second refuses; SIGTERM stops the first and frees the lock."""
+    app = make_app(tmp_path, served)
+    config = tmp_path / "crmsync.toml"
+    first = _start_run_process(config)
+    try:
+        deadline = time.monotonic() + 60
+        while not _lock_holder(app):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first scheduler never took the lock"
+            time.sleep(0.2)
+        second = subprocess.run(
+            [sys.executable, "-m", "crmsync.cli", "--config", str(config), "run"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert "refusing to start" in second.stderr
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        assert _lock_holder(app) is None
+        assert served.box.token not in out + err + second.stdout + second.stderr
+    finally:
+        if first.poll() is None:
+            first.kill()
+        app.close()
+
+
+def _lock_holder(app: App) -> str | None:
+    from sqlalchemy import select
+
+    from crmsync.store.schema import locks
+
+    with app.store.tx() as conn:
+        return conn.execute(select(locks.c.holder).where(locks.c.name == LOCK)).scalar_one_or_none()

@@ -6,14 +6,11 @@ postgresql+psycopg://crmsync:crmsync@127.0.0.1/crmsync_test; every test drops cr
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text, update
+from sqlalchemy import inspect, select, update
 from support import make_deal
 
 from crmsync.errors import LockedError, StoreError
@@ -22,40 +19,6 @@ from crmsync.store import LedgerRow, Store
 from crmsync.store import schema as t
 
 D = Decimal
-POSTGRES_URL = os.environ.get("CRMSYNC_TEST_POSTGRES_URL")
-
-
-def _drop_everything(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        t.metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=pytest.mark.skipif(
-                not POSTGRES_URL, reason="set CRMSYNC_TEST_POSTGRES_URL to run the store tests against PostgreSQL"
-            ),
-        ),
-    ]
-)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        assert POSTGRES_URL is not None
-        url = POSTGRES_URL
-        _drop_everything(url)
-    store = Store(url)
-    yield store
-    store.close()
-    if request.param == "postgresql":
-        _drop_everything(url)
 
 
 def forecast(category: ForecastCategory = ForecastCategory.COMMIT, probability: str = "0.9") -> Forecast:

@@ -391,3 +391,20 @@ async def test_failed_writes_of_an_incremental_run_are_retried_by_the_next_run(
 
     assert retried.written == len(moved), "the cursor was held back, so the failed deals were read again"
     assert all(served.box.remote_values(deal_id) != (None, None) for deal_id in moved)
+
+
+async def test_a_full_round_trip_on_each_database(served: Served, store: Store, hubspot_mapping: Mapping) -> None:
+    """The same sync, rerun and rollback on SQLite and, when configured, PostgreSQL: the SQL stays portable."""
+    before = served.remote()
+    async with served.connector(hubspot_mapping) as connector:
+        first = await SyncEngine(store, connector).run()
+    assert first.written > 0
+    assert first.fetched == first.stored == len(before)
+    async with served.connector(hubspot_mapping) as connector:
+        second = await SyncEngine(store, connector).run()
+    assert second.planned == 0
+    assert second.written == 0
+    async with served.connector(hubspot_mapping) as connector:
+        undone = await rollback(store, connector, first.run_id)
+    assert undone.written == first.written
+    assert served.remote() == before

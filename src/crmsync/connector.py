@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crmsync.http import ApiClient
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, Pipeline, Stage
 
@@ -102,6 +103,7 @@ class Connector(abc.ABC):
     Settings: ClassVar[type[ConnectorSettings]]
     capabilities: ClassVar[Capabilities]
     canonical_fields: ClassVar[frozenset[str]] = frozenset()
+    client: ApiClient | None = None  # set by connectors built on crmsync.http; closed by aclose()
 
     def __init__(self, connection: str, settings: ConnectorSettings, mapping: Mapping) -> None:
         self.connection = connection
@@ -135,8 +137,10 @@ class Connector(abc.ABC):
         """Problems between the mapping and the live reference data (missing fields, options). Override."""
         return []
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release network resources."""
+        if self.client is not None:
+            await self.client.aclose()
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> Sandbox | None:

@@ -169,9 +169,8 @@ class SyncEngine:
         return result
 
     def _requests(self) -> int:
-        client = getattr(self.connector, "client", None)
-        stats = getattr(client, "stats", None)
-        return sum(v for k, v in stats.items() if k != "retried") if stats else 0
+        client = self.connector.client
+        return sum(v for k, v in client.stats.items() if k != "retried") if client is not None else 0
 
     async def _sync(self, result: RunResult, since: datetime | None) -> datetime | None:
         reference = await self.connector.reference()

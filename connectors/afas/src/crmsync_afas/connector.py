@@ -48,6 +48,7 @@ class AfasConnector(Connector):
     )
     canonical_fields: ClassVar[frozenset[str]] = CANONICAL
     settings: AfasSettings
+    client: AfasClient
 
     def __init__(
         self,
@@ -73,9 +74,6 @@ class AfasConnector(Connector):
             max_wait=settings.max_wait_seconds,
             transport=transport,
         )
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> AfasSandbox:

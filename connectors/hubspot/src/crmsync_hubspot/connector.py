@@ -70,6 +70,7 @@ class HubSpotConnector(Connector):
     )
     canonical_fields: ClassVar[frozenset[str]] = frozenset(DEFAULT_FIELDS)
     settings: HubSpotSettings
+    client: HubSpotClient
 
     def __init__(
         self,
@@ -93,9 +94,6 @@ class HubSpotConnector(Connector):
             max_concurrency=self.capabilities.max_concurrency,
             transport=transport,
         )
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> HubSpotSandbox:

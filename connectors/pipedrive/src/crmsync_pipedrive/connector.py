@@ -87,6 +87,7 @@ class PipedriveConnector(Connector):
     )
     canonical_fields: ClassVar[frozenset[str]] = frozenset(DEFAULT_FIELDS)
     settings: PipedriveSettings
+    client: PipedriveClient
 
     def __init__(
         self,
@@ -110,9 +111,6 @@ class PipedriveConnector(Connector):
         )
         self._reference: Reference | None = None
         self._archived: set[str] = set()
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> PipedriveSandbox:

@@ -80,6 +80,7 @@ class SimplicateConnector(Connector):
     )
     canonical_fields: ClassVar[frozenset[str]] = frozenset(DEFAULT_FIELDS)
     settings: SimplicateSettings
+    client: SimplicateClient
 
     def __init__(
         self,
@@ -107,9 +108,6 @@ class SimplicateConnector(Connector):
             backoff=1.0,
             transport=transport,
         )
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> SimplicateSandbox:
