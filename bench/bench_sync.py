@@ -29,14 +29,37 @@ from crmsync.sync import SyncEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 # Settings that lift the client-side limiter for a benchmark; the rate-limit bound is reported separately.
-FAST = {"hubspot": {"requests_per_10s": 1000}}
-# Requests the CRM allows per second at its usual plan (HubSpot Pro: 190 per 10 s).
-PLAN_RATE = {"hubspot": 19.0, "pipedrive": 40.0, "simplicate": 1.0, "afas": 5.0}
+FAST = {"hubspot": {"requests_per_10s": 1000}, "pipedrive": {"burst_limit": 120, "write_concurrency": 16}}
+# The sandbox's own limit, as the CRM's top plan enforces it: (requests, window in seconds).
+SANDBOX_LIMIT = {"pipedrive": (120, 2.0)}
+# Requests the CRM allows per second at that plan (HubSpot Pro: 190 per 10 s; Pipedrive: 120 per 2 s).
+PLAN_RATE = {"hubspot": 19.0, "pipedrive": 60.0, "simplicate": 1.0, "afas": 5.0}
+# Deals one write request carries (HubSpot batches 100; the others write one deal per request).
+DEALS_PER_WRITE = {"hubspot": 100}
+
+SERVE = """
+import sys, time
+from crmsync.registry import Registry
+from crmsync.sandbox import serve
+name, deals, limit = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+box = Registry().get(name).sandbox(deals=deals, seed=7)
+if limit:
+    requests, window = limit.split("/")
+    box.rate_limit = (int(requests), float(window))
+server = serve(box.app())
+print(name, server.base_url)
+for key, value in box.settings(server.base_url).items():
+    if key != "base_url":
+        print(f"    {key} = {value}")
+print("Serving", flush=True)
+while True:
+    time.sleep(3600)
+"""
 
 
 def start_sandbox(connector: str, deals: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crmsync.cli", "sandbox", connector, "--deals", str(deals)],
+        [sys.executable, "-c", SERVE, connector, str(deals), "/".join(map(str, SANDBOX_LIMIT.get(connector, ())))],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -72,10 +95,12 @@ async def one_run(store: Store, registry: Registry, connector: str, settings: di
     }
 
 
-def minimum(row: dict[str, Any], deals: int, first: bool) -> int:
+def minimum(connector: str, row: dict[str, Any], deals: int, first: bool) -> int:
+    """Listing pages at the largest page size plus write requests at the largest batch the API takes."""
     result = row["result"]
-    pages = max(1, math.ceil(deals / row["page"])) if first else max(1, math.ceil(result.fetched / 200))
-    writes = math.ceil(result.written / row["batch"]) if result.written else 0
+    page = row["page"] if first else {"hubspot": 200}.get(connector, row["page"])  # HubSpot's search pages are 200
+    pages = max(1, math.ceil((deals if first else result.fetched) / page))
+    writes = math.ceil(result.written / DEALS_PER_WRITE.get(connector, 1)) if result.written else 0
     return pages + writes
 
 
@@ -100,7 +125,7 @@ def main() -> None:
                     bound = result.requests / PLAN_RATE.get(args.connector, 10.0)
                     print(
                         f"{deals:>7} {label:<8} {row['seconds']:>8.2f} {result.requests:>9} "
-                        f"{minimum(row, deals, label == 'full'):>8} {result.fetched / row['seconds']:>9.0f} "
+                        f"{minimum(args.connector, row, deals, label == 'full'):>8} {result.fetched / row['seconds']:>9.0f} "
                         f"{row['rss']:>7.0f} {result.written:>8} {bound:>18.1f}",
                         flush=True,
                     )
