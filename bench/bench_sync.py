@@ -123,9 +123,10 @@ def main() -> None:
                     row = asyncio.run(one_run(store, registry, args.connector, settings))
                     result = row["result"]
                     bound = result.requests / PLAN_RATE.get(args.connector, 10.0)
+                    least = minimum(args.connector, row, deals, label == "full")
                     print(
                         f"{deals:>7} {label:<8} {row['seconds']:>8.2f} {result.requests:>9} "
-                        f"{minimum(args.connector, row, deals, label == 'full'):>8} {result.fetched / row['seconds']:>9.0f} "
+                        f"{least:>8} {result.fetched / row['seconds']:>9.0f} "
                         f"{row['rss']:>7.0f} {result.written:>8} {bound:>18.1f}",
                         flush=True,
                     )

@@ -393,6 +393,29 @@ async def test_failed_writes_of_an_incremental_run_are_retried_by_the_next_run(
     assert all(served.box.remote_values(deal_id) != (None, None) for deal_id in moved)
 
 
+async def test_a_deal_refused_twice_no_longer_holds_the_cursor(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    class FailingWrites(HubSpotConnector):
+        async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
+            return [WriteOutcome(source_id=u.source_id, status="failed", reason="refused") for u in updates]
+
+    await sync(served, sqlite_store, hubspot_mapping)
+    await sync(served, sqlite_store, hubspot_mapping, overlap=timedelta(0))
+    stuck, later = served.box.deal_ids()[:2]
+    set_remote(served, stuck, None, None, "CRM_UI")
+    served.box.touch(later)  # a change after the stuck deal's, so a held-back cursor is visible
+    cursors = []
+    for _ in range(2):
+        async with served.connector(hubspot_mapping, cls=FailingWrites) as connector:
+            run = await SyncEngine(sqlite_store, connector, overlap=timedelta(0)).run()
+        assert run.failed == 1
+        cursors.append(sqlite_store.cursor("hubspot"))
+    modified = served.box.state.records[stuck].updated_at
+    assert cursors[0] == modified, "the first failure holds the cursor back to the refused deal"
+    assert cursors[1] is not None and cursors[1] > modified, "a second failure in a row lets the cursor move on"
+
+
 async def test_a_full_round_trip_on_each_database(served: Served, store: Store, hubspot_mapping: Mapping) -> None:
     """The same sync, rerun and rollback on SQLite and, when configured, PostgreSQL: the SQL stays portable."""
     before = served.remote()

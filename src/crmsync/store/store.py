@@ -301,6 +301,25 @@ class Store:
         with self.tx() as conn:
             return {row.source_id: row.new_value for row in conn.execute(query)}
 
+    def failed_before(self, connection: str, ids: Iterable[str], run_id: int) -> set[str]:
+        """Deals whose latest write attempt before run `run_id` failed too."""
+        ids = list(ids)
+        if not ids:
+            return set()
+        latest = (
+            select(func.max(t.ledger.c.id))
+            .where(
+                t.ledger.c.connection == connection,
+                t.ledger.c.source_id.in_(ids),
+                t.ledger.c.run_id < run_id,
+                t.ledger.c.outcome.in_(("written", "failed")),
+            )
+            .group_by(t.ledger.c.source_id)
+        )
+        query = select(t.ledger.c.source_id).where(t.ledger.c.id.in_(latest), t.ledger.c.outcome == "failed")
+        with self.tx() as conn:
+            return set(conn.execute(query).scalars())
+
     def written_after(self, connection: str, run_id: int) -> set[tuple[str, str]]:
         """(deal, field) pairs a run later than `run_id` wrote (or was about to write)."""
         query = (

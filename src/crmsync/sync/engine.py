@@ -291,6 +291,12 @@ class SyncEngine:
         default: tuple[str, str],
     ) -> None:
         settled: list[tuple[int, str, str | None]] = []
+        failed_ids = [
+            item.update.source_id
+            for item in pending
+            if (o := outcomes.get(item.update.source_id)) is None or o.status == "failed"
+        ]
+        failed_again = self.store.failed_before(self.connection, failed_ids, result.run_id) if failed_ids else set()
         for item in pending:
             outcome = outcomes.get(item.update.source_id)
             status, reason = (outcome.status, outcome.reason) if outcome else default
@@ -302,7 +308,10 @@ class SyncEngine:
                 result.skipped += 1
             else:
                 result.failed += 1
-                self._failed_at.append(self._modified.get(item.update.source_id))
+                if item.update.source_id not in failed_again:
+                    # retried by the next run; a deal that failed twice in a row waits for its next remote change,
+                    # so one deal the CRM always refuses cannot pin the cursor for ever
+                    self._failed_at.append(self._modified.get(item.update.source_id))
                 log.warning("[%s] write of deal %s failed: %s", self.connection, item.update.source_id, reason)
             settled.extend((ledger_id, status, reason) for ledger_id in item.ledger_ids.values())
         self.store.settle_ledger(settled)
