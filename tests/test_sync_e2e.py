@@ -431,3 +431,26 @@ async def test_a_full_round_trip_on_each_database(served: Served, store: Store, 
         undone = await rollback(store, connector, first.run_id)
     assert undone.written == first.written
     assert served.remote() == before
+
+
+async def test_a_long_run_keeps_its_lock_fresh(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run refreshes its lock while it works, so a second process cannot take it over as stale."""
+    import crmsync.sync.engine as engine_module
+
+    beats: list[tuple[str, str]] = []
+    original = sqlite_store.heartbeat
+
+    def recording(name: str, holder: str) -> None:
+        beats.append((name, holder))
+        original(name, holder)
+
+    monkeypatch.setattr(engine_module, "HEARTBEAT_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite_store, "heartbeat", recording)
+    async with served.connector(hubspot_mapping) as connector:
+        engine = SyncEngine(sqlite_store, connector)
+        await engine.run()
+    assert beats, "the run never refreshed its lock"
+    assert {name for name, _ in beats} == {"run:hubspot"}
+    assert {holder for _, holder in beats} == {engine._holder}

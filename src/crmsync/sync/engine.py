@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ log = logging.getLogger("crmsync.sync")
 
 Mode = Literal["apply", "dry-run"]
 LOCK_STALE_AFTER = timedelta(minutes=30)
+HEARTBEAT_SECONDS = 60.0  # a running sync refreshes its lock at least this often (at page and batch boundaries)
 
 
 def holder_id() -> str:
@@ -119,14 +121,17 @@ class SyncEngine:
         self.on_progress = on_progress
         self.batch_size = max(1, connector.capabilities.write_batch_size)
         self._buffer: list[tuple[DealPlan, str | None]] = []
+        self._lock = f"run:{self.connection}"
+        self._holder = holder_id()
+        self._beat = time.monotonic()
         self._modified: dict[str, datetime | None] = {}  # modification time of each deal with a planned write
         self._failed_at: list[datetime | None] = []  # modification times of deals whose write failed
 
     async def run(self) -> RunResult:
         """Run the sync; the returned result says how it ended. Raises on auth, transport or store errors."""
-        holder = holder_id()
-        lock = f"run:{self.connection}"
+        lock, holder = self._lock, self._holder
         self.store.acquire_lock(lock, holder, LOCK_STALE_AFTER)
+        self._beat = time.monotonic()
         try:
             self.store.abandon_stale_runs(self.connection)
             return await self._run_locked()
@@ -184,7 +189,14 @@ class SyncEngine:
         await self._flush(result)
         return latest
 
+    def _heartbeat(self) -> None:
+        """Keep the run lock fresh during a long run, so no other process takes it over as stale."""
+        if time.monotonic() - self._beat >= HEARTBEAT_SECONDS:
+            self.store.heartbeat(self._lock, self._holder)
+            self._beat = time.monotonic()
+
     async def _page(self, result: RunResult, page: Page, reference: Reference) -> None:
+        self._heartbeat()
         result.fetched += len(page.records)
         deals: list[Deal] = []
         for raw in page.records:
@@ -268,6 +280,7 @@ class SyncEngine:
         await self._write(result, pending)
 
     async def _write(self, result: RunResult, pending: Sequence[_Pending]) -> None:
+        self._heartbeat()
         try:
             outcomes = await self.connector.write([p.update for p in pending])
         except (ApiError, ConnectorError) as exc:
@@ -327,8 +340,8 @@ async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult
         raise CrmsyncError(f"no run {run_id} in the store")
     if original["connection"] != connector.connection:
         raise CrmsyncError(f"run {run_id} belongs to connection {original['connection']!r}")
-    holder = holder_id()
-    lock = f"run:{connector.connection}"
+    engine = SyncEngine(store, connector)  # writes through the engine, so outcomes settle the same way
+    lock, holder = engine._lock, engine._holder
     store.acquire_lock(lock, holder, LOCK_STALE_AFTER)
     try:
         written = [entry for entry in store.ledger(run_id) if entry["outcome"] == "written"]
@@ -391,7 +404,6 @@ async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult
             )
             pending.append(_Pending(update, by_deal[source_id], fields.get("category")))
         result.planned = len(pending)
-        engine = SyncEngine(store, connector)
         try:
             if pending:
                 await engine._write(result, pending)
