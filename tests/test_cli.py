@@ -195,3 +195,47 @@ def test_log_format_json_emits_json_lines(run: Cli) -> None:
 
 def test_bad_log_format_exits_2(run: Cli) -> None:
     assert run("--log-format", "xml", "history").exit_code == 2
+
+
+def test_sandbox_command_serves_every_connector_on_loopback_with_credentials() -> None:
+    """`crmsync sandbox` prints each base URL and its credentials, and the URLs answer like the CRMs."""
+    import re
+    import subprocess
+    import sys
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmsync.cli", "sandbox", "hubspot", "pipedrive", "--deals", "5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        served: dict[str, dict[str, str]] = {}
+        current = ""
+        for line in proc.stdout:
+            if match := re.match(r"(\w+)\s+(http://127\.0\.0\.1:\d+)", line):
+                current = match.group(1)
+                served[current] = {"base_url": match.group(2)}
+            elif match := re.match(r"\s+(\w+) = (\S+)", line):
+                served[current][match.group(1)] = match.group(2)
+            elif line.startswith("Serving"):
+                break
+        assert set(served) == {"hubspot", "pipedrive"}
+        hubspot = served["hubspot"]
+        answer = httpx.get(
+            f"{hubspot['base_url']}/crm/v3/objects/deals",
+            params={"limit": 2},
+            headers={"Authorization": f"Bearer {hubspot['token']}"},
+        )
+        assert answer.status_code == 200
+        assert len(answer.json()["results"]) == 2
+        pipedrive = served["pipedrive"]
+        answer = httpx.get(f"{pipedrive['base_url']}/api/v2/deals", headers={"x-api-token": pipedrive["api_token"]})
+        assert answer.json()["success"] is True
+        refused = httpx.get(f"{pipedrive['base_url']}/api/v2/deals", headers={"x-api-token": "wrong"})
+        assert refused.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
