@@ -4,7 +4,7 @@ Profit's 500/503 answers, settings and writes."""
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +14,8 @@ from afas_testkit import BASE, GC, KEYS, STATUSES, TOKEN, VALIDATION, collect, m
 
 from crmsync.errors import ApiError, AuthError, MappingError, PaginationError
 from crmsync.mapping import Mapping
-from crmsync_afas.amsterdam import filter_value, format_local, parse_local
+from crmsync.redact import redact
+from crmsync_afas.amsterdam import filter_value, format_local, parse_local, since_value
 from crmsync_afas.settings import AfasSettings
 
 # -- settings and auth ---------------------------------------------------------------------------------------
@@ -113,9 +114,10 @@ async def test_paging_is_ordered_by_key_and_stops_at_a_short_page(mapping: Mappi
     result = await collect(make(mapping))
     assert [[r["id"] for r in p.records] for p in result] == [["100-1", "100-2"], ["101-1", "102-1"], ["103-1"]]
     sent = [query(call.request) for call in route.calls]
-    assert [(q["skip"], q["take"]) for q in sent] == [("0", "2"), ("2", "2"), ("4", "2")]
+    assert [(q["skip"], q["take"]) for q in sent] == [("0", "2"), ("0", "2"), ("0", "2")]  # keyset, never skip
     assert all(q["orderbyfieldids"] == "SalesRelation,SequenceNo" for q in sent)
-    assert all("filterfieldids" not in q for q in sent)
+    assert "filterfieldids" not in sent[0]
+    assert [q["filtervalues"] for q in sent[1:]] == ["100;100,2", "102;102,1"]  # after the last key of each page
 
 
 @respx.mock
@@ -133,8 +135,20 @@ async def test_a_full_page_then_an_empty_page_ends_the_listing(mapping: Mapping)
 
 @respx.mock
 async def test_the_same_page_twice_is_a_pagination_error(mapping: Mapping) -> None:
-    respx.get(GC).respond(json={"rows": [row("1", 1), row("1", 2)]})
-    with pytest.raises(PaginationError, match="same page"):
+    respx.get(GC).respond(json={"rows": [row("1", 1), row("1", 2)]})  # a server ignoring the keyset filter
+    with pytest.raises(PaginationError, match="forecast 1-1 again on the page after 1-2"):
+        await collect(make(mapping))
+
+
+@respx.mock
+async def test_a_row_before_the_cursor_on_a_later_page_is_a_pagination_error(mapping: Mapping) -> None:
+    respx.get(GC).mock(
+        side_effect=[
+            httpx.Response(200, json={"rows": [row("1", 1), row("1", 2)]}),
+            httpx.Response(200, json={"rows": [row("2", 1), row("1", 2)]}),
+        ]
+    )
+    with pytest.raises(PaginationError, match="paging loop"):
         await collect(make(mapping))
 
 
@@ -196,6 +210,36 @@ def test_since_is_converted_to_amsterdam_for_the_filter(moment: datetime, value:
     assert parse_local(format_local(moment)) == moment.replace(microsecond=0)
 
 
+@pytest.mark.parametrize(
+    ("since", "value"),
+    [
+        # 00:30 UTC is 02:30 in the first (summer-time) pass of the repeated hour of 26 October 2025: a row
+        # modified at 01:10 UTC, later, is stamped 02:10 in the second pass; the filter must reach back to it.
+        (datetime(2025, 10, 26, 0, 30, tzinfo=UTC), "2025-10-26T01:30:00"),
+        (datetime(2025, 10, 26, 1, 30, tzinfo=UTC), "2025-10-26T02:30:00"),  # second pass: nothing to fix
+        (datetime(2025, 3, 30, 1, 30, tzinfo=UTC), "2025-03-30T03:30:00"),  # spring: no repeated hour
+        (datetime(2025, 7, 1, 8, 0, 59, 999, tzinfo=UTC), "2025-07-01T10:00:59"),
+    ],
+)
+def test_since_filter_never_misses_a_row_of_the_repeated_autumn_hour(since: datetime, value: str) -> None:
+    assert since_value(since) == value
+    later = [since + timedelta(minutes=m) for m in range(0, 120, 5)]
+    assert all(format_local(moment)[:-1] >= value for moment in later)
+
+
+@respx.mock
+async def test_incremental_read_sends_the_dst_safe_since(mapping: Mapping) -> None:
+    route = respx.get(GC).respond(json={"rows": []})
+    await collect(make(mapping), datetime(2025, 10, 26, 0, 30, tzinfo=UTC))
+    assert query(route.calls.last.request)["filtervalues"] == "2025-10-26T01:30:00"
+
+
+def test_the_base64_authorization_is_masked_like_the_token() -> None:
+    header = AfasSettings.model_validate({"environment": "12345", "token": "FEEDC0FFEE42"}).authorization()
+    encoded = header.split(" ")[1]
+    assert encoded not in redact(f"sent {header}")
+
+
 def test_a_naive_filter_moment_is_refused() -> None:
     with pytest.raises(ValueError, match="time zone"):
         filter_value(datetime(2025, 1, 1))
@@ -220,7 +264,14 @@ async def test_incremental_reconcile_scans_only_the_key_connector(mapping: Mappi
     assert pages[-1].live_ids == ["1-1", "1-2", "2-1"]
     assert all(p.live_ids is None for p in pages[:-1])
     sent = [query(call.request) for call in keys.calls]
-    assert all(q["orderbyfieldids"] == "SalesRelation,SequenceNo" and "filterfieldids" not in q for q in sent)
+    assert all(q["orderbyfieldids"] == "SalesRelation,SequenceNo" and q["skip"] == "0" for q in sent)
+    assert "filterfieldids" not in sent[0]
+    # the key scan pages by key alone: no modified-date clause
+    assert (sent[1]["filterfieldids"], sent[1]["filtervalues"], sent[1]["operatortypes"]) == (
+        "SalesRelation;SalesRelation,SequenceNo",
+        "1;1,2",
+        "4;1,4",
+    )
 
 
 @respx.mock

@@ -71,7 +71,7 @@ async def test_round_trip(world: tuple[AfasSandbox, RunningServer], mapping: Map
     assert sandbox.remote_values(target) == (by_hand, "13")
     assert third["written"] == 0
     ledger = [r for r in store.ledger(run_id) if r["source_id"] == target]
-    assert {r["field"]: r["outcome"] for r in ledger} == {"category": "skipped", "probability": "skipped"}
+    assert {r["field"]: r["outcome"] for r in ledger} == {"category": "respected", "probability": "respected"}
 
     # A forecast deleted in Profit disappears from the store through the key scan.
     gone = sandbox.deal_ids()[5]

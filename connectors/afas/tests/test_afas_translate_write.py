@@ -113,7 +113,7 @@ async def test_write_puts_key_chance_and_category_and_reports_per_forecast(mappi
     first = json.loads(bodies[4].request.content)["CmForecast"]["Element"]["Fields"]
     assert first == {"PrId": "10178", "SqNo": 4, "U6C0D3A9E4B2F4A7C8E1D5B3A2F6C9E01": "Commit", "Pc": 75}
     cleared = json.loads(bodies[6].request.content)["CmForecast"]["Element"]["Fields"]
-    assert cleared["Pc"] is None
+    assert cleared["Pc"] == ""
     assert cleared["U6C0D3A9E4B2F4A7C8E1D5B3A2F6C9E01"] == ""
     assert route.call_count == 3  # the 500 validation error was not retried
 
@@ -136,3 +136,17 @@ async def test_write_keeps_at_most_five_requests_in_flight(mapping: Mapping) -> 
     outcomes = await make(mapping).write([DealUpdate(source_id=f"1-{i}", probability=Decimal(10)) for i in range(20)])
     assert [o.status for o in outcomes] == ["written"] * 20
     assert peak == 5
+
+
+@respx.mock
+async def test_an_unreachable_forecast_fails_alone_and_the_written_ones_stay_written(mapping: Mapping) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["CmForecast"]["Element"]["Fields"]["PrId"] == "2":
+            raise httpx.ConnectError("connection refused")
+        return httpx.Response(201, json={"results": {"CmForecast": {}}})
+
+    respx.put(f"{BASE}/connectors/CmForecast").mock(side_effect=answer)
+    updates = [DealUpdate(source_id=f"{i}-1", probability=Decimal(10)) for i in (1, 2, 3)]
+    outcomes = {o.source_id: o for o in await make(mapping).write(updates)}
+    assert {k: o.status for k, o in outcomes.items()} == {"1-1": "written", "2-1": "failed", "3-1": "written"}
+    assert "cannot reach" in (outcomes["2-1"].reason or "")

@@ -76,7 +76,7 @@ async def test_round_trip_writes_once_and_respects_hand_edits(
     assert sandbox.remote_values(target) == (by_hand, "3")
     rows = [r for r in store.ledger(third.run_id) if r["source_id"] == target]
     assert {r["field"] for r in rows} == {"category", "probability"}
-    assert all(r["outcome"] == "skipped" for r in rows)
+    assert all(r["outcome"] == "respected" for r in rows)
     assert sandbox.requests["write"] == writes
     store.close()
 

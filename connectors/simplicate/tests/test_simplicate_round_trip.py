@@ -74,7 +74,7 @@ async def test_round_trip(served: tuple[SimplicateSandbox, RunningServer], store
         and r["field"] == "probability"
     ]
     assert skipped
-    assert {r["outcome"] for r in skipped} == {"skipped"}
+    assert {r["outcome"] for r in skipped} == {"respected"}
     # every other open sale got the forecast category
     open_ids = [s["id"] for s in sandbox.state.list_sales() if s["status"]["label"] == "OpportunityStatus_open"]
     assert all(sandbox.remote_values(i)[0] is not None for i in open_ids)
@@ -93,7 +93,7 @@ async def test_round_trip(served: tuple[SimplicateSandbox, RunningServer], store
     third = await run(sandbox, server, store)
     assert sandbox.remote_values(target)[1] == "42"
     rows = [r for r in store.ledger(third.run_id) if r["source_id"] == target]  # type: ignore[attr-defined]
-    assert [(r["field"], r["outcome"]) for r in rows] == [("probability", "skipped")]
+    assert [(r["field"], r["outcome"]) for r in rows] == [("probability", "respected")]
 
 
 async def test_deleted_sale_is_found_by_reconciliation(

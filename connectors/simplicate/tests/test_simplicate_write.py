@@ -83,3 +83,19 @@ async def test_clearing_the_chance_is_skipped_with_a_reason(
     assert outcome.status == "skipped"
     assert outcome.reason == "Simplicate cannot empty chance_to_score"
     assert route.call_count == 0
+
+
+async def test_an_unreachable_sale_fails_alone_and_the_written_ones_stay_written(
+    connector: SimplicateConnector, router: respx.MockRouter
+) -> None:
+    router.put("/sales/sales/sales:0001").mock(return_value=ok({"id": "sales:0001"}))
+    router.put("/sales/sales/sales:0002").mock(side_effect=httpx.ConnectError("connection refused"))
+    router.put("/sales/sales/sales:0003").mock(return_value=ok({"id": "sales:0003"}))
+    updates = [DealUpdate(source_id=f"sales:000{i}", probability=Decimal(40)) for i in (1, 2, 3)]
+    outcomes = {o.source_id: o for o in await connector.write(updates)}
+    assert {k: o.status for k, o in outcomes.items()} == {
+        "sales:0001": "written",
+        "sales:0002": "failed",
+        "sales:0003": "written",
+    }
+    assert "cannot reach" in (outcomes["sales:0002"].reason or "")

@@ -1,9 +1,11 @@
 """AFAS Profit connector: forecasts ("verkoopkansen") read through a customer's GetConnector, written with
 the CmForecast UpdateConnector.
 
-Reading pages with skip/take, always ordered by the key fields (Profit drops or repeats rows otherwise) and
-stopping at a short page; incremental reads filter the modified field with operator 2 (>=) on Amsterdam wall
-clock. Profit deletes hard, so `reconcile=True` ends with a key scan whose ids come back as `Page.live_ids`.
+Reading pages by keyset, always ordered by the key fields (Profit drops or repeats rows otherwise): every page
+after the first asks for the rows after the last key read, with skip 0, so deletes and inserts during a read
+shift nothing; a short page ends the listing. Incremental reads filter the modified field with operator 2 (>=)
+on Amsterdam wall clock. Profit deletes hard, so `reconcile=True` ends with a key scan whose ids come back as
+`Page.live_ids`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import Any, ClassVar
 import httpx
 
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
-from crmsync.errors import ApiError, PaginationError
+from crmsync.errors import ApiError, AuthError, ConnectorError, PaginationError
 from crmsync.mapping import Mapping
 from crmsync.model import Deal
-from crmsync_afas.amsterdam import filter_value, parse_local
+from crmsync_afas.amsterdam import parse_local, since_value
 from crmsync_afas.client import AfasClient
 from crmsync_afas.fields import CANONICAL, FieldMap, field_ids
 from crmsync_afas.sandbox import AfasSandbox
@@ -28,7 +30,7 @@ from crmsync_afas.settings import AfasSettings
 from crmsync_afas.translate import LOST, NO_STATUS, PIPELINE, WON, source_id, split_id, stages_from_statuses, to_deal
 
 UPDATE_CONNECTOR = "CmForecast"
-GE = 2  # Profit's operator type for >=
+EQ, GE, GT = 1, 2, 4  # Profit's operator types for =, >= and >
 MAX_IN_FLIGHT = 5
 
 
@@ -142,32 +144,72 @@ class AfasConnector(Connector):
     def _order(self) -> str:
         return ",".join(self.fields.key_fields)
 
-    async def _pages(self, connector: str, take: int, extra: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every page of a GetConnector, ordered by the key; stops at the first short page."""
-        skip = 0
-        previous: list[str] | None = None
+    def _after(self, connector: str, row: dict[str, Any]) -> tuple[str, int]:
+        """The key of a page's last row, as the next page's keyset filter sends it back to Profit.
+
+        The relation is a string in Profit and goes back verbatim: Profit compares it with the same (string)
+        collation it sorted the page by, so the connector never orders keys itself. It must survive the filter
+        syntax, though: a `,` or `;` would split the value and surrounding spaces could be trimmed, and either would
+        silently skip rows, so such a key stops the read instead.
+        """
+        relation_field, sequence_field = self.fields.key_fields
+        relation, sequence = row.get(relation_field), row.get(sequence_field)
+        text = "" if relation is None else str(relation)
+        if isinstance(sequence, float) and sequence.is_integer():
+            sequence = int(sequence)
+        if not text or text != text.strip() or "," in text or ";" in text:
+            raise PaginationError(
+                f"GET /connectors/{connector}: forecast relation {relation!r} cannot be sent back in a keyset "
+                "filter (empty, surrounding spaces, ',' or ';'); stopping rather than skipping rows",
+                connection=self.connection,
+            )
+        if not isinstance(sequence, int) or isinstance(sequence, bool):
+            raise PaginationError(
+                f"GET /connectors/{connector}: forecast {text} has no whole sequence number ({sequence!r}) "
+                "to page after",
+                connection=self.connection,
+            )
+        return text, sequence
+
+    async def _pages(self, connector: str, take: int, since: str | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every page of a GetConnector in key order, by keyset; stops at the first short page.
+
+        Each page after the first asks for the rows after the last key seen (`keyset_filter`), always with skip 0,
+        so a forecast deleted or inserted during the read shifts nothing: no surviving row is skipped or read
+        twice. `since` (the modified-date filter value, operator 2) is combined with every part of that filter.
+        """
+        after: tuple[str, int] | None = None
+        seen: set[str] = set()
         relation, sequence = self.fields.key_fields
+        modified = self.fields.fields["modified"]
         while True:
-            params = {"skip": skip, "take": take, "orderbyfieldids": self._order(), **extra}
+            params = {
+                "skip": 0,
+                "take": take,
+                "orderbyfieldids": self._order(),
+                **keyset_filter(relation, sequence, after, (modified, since) if since is not None else None),
+            }
             body = (await self.client.request("GET", f"/connectors/{connector}", params=params)).json()
             rows = body.get("rows") if isinstance(body, dict) else None
+            where = "the first page" if after is None else f"the page after {source_id(*after)}"
             if not isinstance(rows, list):
                 raise PaginationError(
-                    f"GET /connectors/{connector} (skip {skip}) answered without a 'rows' list",
+                    f"GET /connectors/{connector} ({where}) answered without a 'rows' list",
                     connection=self.connection,
                 )
             keys = [source_id(r.get(relation), r.get(sequence)) for r in rows]
-            if rows and keys == previous:
+            repeated = next((key for key in keys if key in seen), None)
+            if repeated is not None:
                 raise PaginationError(
-                    f"GET /connectors/{connector} returned the same page for skip {skip - take} and {skip}; "
+                    f"GET /connectors/{connector} returned forecast {repeated} again on {where}; "
                     "stopping to avoid a paging loop",
                     connection=self.connection,
                 )
+            seen.update(keys)
             yield rows
             if len(rows) < take:
                 return
-            previous = keys
-            skip += take
+            after = self._after(connector, rows[-1])
 
     def _checkpoint(self, rows: list[dict[str, Any]]) -> datetime | None:
         field_id = self.fields.fields["modified"]
@@ -182,16 +224,10 @@ class AfasConnector(Connector):
         return max(stamps, default=None)
 
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
-        extra: dict[str, Any] = {}
-        if since is not None:
-            extra = {
-                "filterfieldids": self.fields.fields["modified"],
-                "filtervalues": filter_value(since),
-                "operatortypes": str(GE),
-            }
+        since_filter = since_value(since) if since is not None else None
         relation, sequence = self.fields.key_fields
         seen: list[str] | None = [] if (reconcile and since is None) else None
-        async for rows in self._pages(self.fields.get_connector, self.settings.page_size, extra):
+        async for rows in self._pages(self.fields.get_connector, self.settings.page_size, since_filter):
             records = [{**r, "id": source_id(r.get(relation), r.get(sequence))} for r in rows]
             if seen is not None:
                 seen += [r["id"] for r in records]
@@ -207,7 +243,7 @@ class AfasConnector(Connector):
         connector = self.fields.key_connector or self.fields.get_connector
         relation, sequence = self.fields.key_fields
         ids: list[str] = []
-        async for rows in self._pages(connector, self.settings.key_page_size, {}):
+        async for rows in self._pages(connector, self.settings.key_page_size):
             ids += [source_id(r.get(relation), r.get(sequence)) for r in rows]
         return ids
 
@@ -225,7 +261,7 @@ class AfasConnector(Connector):
             if update.probability is not None:
                 fields[wb.probability_field] = _json_number(update.probability)
             elif update.clear_probability:
-                fields[wb.probability_field] = None
+                fields[wb.probability_field] = ""  # Profit's UpdateConnectors clear a field given as ""
         return {"PrId": relation, "SqNo": sequence, **fields} if fields else {}
 
     async def _write_one(self, update: DealUpdate) -> WriteOutcome:
@@ -240,13 +276,51 @@ class AfasConnector(Connector):
         body = {UPDATE_CONNECTOR: {"Element": {"Fields": fields}}}
         try:
             await self.client.request("PUT", f"/connectors/{UPDATE_CONNECTOR}", json_body=body, ok=(200, 201))
+        except AuthError:
+            raise
         except ApiError as exc:
             return WriteOutcome(source_id=update.source_id, status="failed", reason=exc.detail or str(exc))
+        except ConnectorError as exc:  # Profit unreachable after every retry: this forecast only
+            return WriteOutcome(source_id=update.source_id, status="failed", reason=str(exc))
         return WriteOutcome(source_id=update.source_id, status="written")
 
     async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
-        """One PUT per forecast (an element fails or succeeds alone), at most 5 in flight."""
-        return list(await asyncio.gather(*(self._write_one(update) for update in updates)))
+        """One PUT per forecast (an element fails or succeeds alone), at most 5 in flight.
+
+        Every PUT runs to its end before the outcomes are returned, so a forecast that could not be reached never
+        hides those already written; only a refused token ends the batch.
+        """
+        results = await asyncio.gather(*(self._write_one(update) for update in updates), return_exceptions=True)
+        outcomes: list[WriteOutcome] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            outcomes.append(result)
+        return outcomes
+
+
+def keyset_filter(
+    relation: str, sequence: str, after: tuple[str, int] | None, since: tuple[str, str] | None = None
+) -> dict[str, str]:
+    """The filter triple of one page: the rows after key `after`, modified at or after `since` (field, value).
+
+    Profit's triple is three parallel lists, `,` joining the clauses of a group (AND) and `;` the groups (OR):
+    `(relation > r) OR (relation = r AND sequence > s)`, with `modified >= since` inside every group. The first
+    page (`after` None) has only the `since` clause, or no filter at all.
+    """
+    groups: list[list[tuple[str, str, int]]] = [[]]
+    if after is not None:
+        groups = [[(relation, after[0], GT)], [(relation, after[0], EQ), (sequence, str(after[1]), GT)]]
+    if since is not None:
+        for group in groups:
+            group.append((since[0], since[1], GE))
+    if not groups[0]:
+        return {}
+    return {
+        "filterfieldids": ";".join(",".join(field for field, _, _ in group) for group in groups),
+        "filtervalues": ";".join(",".join(value for _, value, _ in group) for group in groups),
+        "operatortypes": ";".join(",".join(str(op) for _, _, op in group) for group in groups),
+    }
 
 
 def _json_number(value: Decimal) -> int | float:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from crmsync.connector import ConnectorSettings
+from crmsync.redact import register
 
 HOSTS = {"production": "rest", "test": "resttest", "accept": "restaccept"}
 
@@ -38,8 +39,14 @@ class AfasSettings(ConnectorSettings):
         return self
 
     def authorization(self) -> str:
-        """The Authorization header value: `AfasToken <base64 of the token XML>`. Never log it."""
+        """The Authorization header value: `AfasToken <base64 of the token XML>`. Never log it.
+
+        The base64 form is a secret of its own (the redactor knows only the token as configured), so it is
+        registered for masking too.
+        """
         token = self.token.get_secret_value().strip()
         if not token.startswith("<token>"):
             token = f"<token><version>1</version><data>{token}</data></token>"
-        return "AfasToken " + base64.b64encode(token.encode("utf-8")).decode("ascii")
+        encoded = base64.b64encode(token.encode("utf-8")).decode("ascii")
+        register(encoded)
+        return f"AfasToken {encoded}"

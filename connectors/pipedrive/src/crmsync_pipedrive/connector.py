@@ -241,9 +241,7 @@ class PipedriveConnector(Connector):
     async def _write_one(self, update: DealUpdate, field: FieldRef | None) -> WriteOutcome:
         deal_id = update.source_id
         if deal_id in self._archived:
-            return WriteOutcome(
-                source_id=deal_id, status="skipped", reason="archived in Pipedrive, which refuses edits"
-            )
+            return WriteOutcome(source_id=deal_id, status="skipped", reason=ARCHIVED_REASON)
         if not deal_id.isdigit():
             return WriteOutcome(source_id=deal_id, status="failed", reason="not a Pipedrive deal id")
         body = self._body(update, field)

@@ -45,25 +45,23 @@ class SimplicateClient(ApiClient):
     async def get_list(self, path: str, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int | None]:
         """One list page: its records and the `metadata.count` total when the body has one."""
         response = await self.request("GET", path, params=params)
-        try:
-            body = response.json()
-        except ValueError:
-            raise ApiError(
-                f"GET {path} answered 200 with a non-JSON body",
-                status=200,
-                method="GET",
-                path=path,
-                connection=self.connection,
-            ) from None
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-            raise ApiError(
-                f"GET {path} answered 200 without a 'data' list of records",
-                status=200,
+
+        def broken(what: str) -> ApiError:
+            return ApiError(
+                f"GET {path} answered {response.status_code} {what}",
+                status=response.status_code,
                 method="GET",
                 path=path,
                 connection=self.connection,
             )
+
+        try:
+            body = response.json()
+        except ValueError:
+            raise broken("with a non-JSON body") from None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            raise broken("without a 'data' list of records")
         metadata = body.get("metadata")
         count = metadata.get("count") if isinstance(metadata, dict) else None
         return data, int(count) if isinstance(count, int | str) and str(count).isdigit() else None

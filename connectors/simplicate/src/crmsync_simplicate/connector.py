@@ -23,7 +23,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
-from crmsync.errors import ApiError
+from crmsync.errors import ApiError, AuthError, ConnectorError
 from crmsync.http import RateLimiter
 from crmsync.mapping import Mapping
 from crmsync.model import Deal
@@ -286,16 +286,22 @@ class SimplicateConnector(Connector):
             return WriteOutcome(source_id=update.source_id, status="skipped", reason=reason)
         try:
             await self.client.request("PUT", f"{SALES}/{update.source_id}", json_body=body)
+        except AuthError:
+            raise
         except ApiError as exc:
-            if exc.status in (401, 403):
-                raise
             return WriteOutcome(
                 source_id=update.source_id, status="failed", reason=f"{exc.status}: {exc.detail or exc}"
             )
+        except ConnectorError as exc:  # unreachable after every retry: this sale is unwritten, the others stand
+            return WriteOutcome(source_id=update.source_id, status="failed", reason=str(exc))
         return WriteOutcome(source_id=update.source_id, status="written")
 
     async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
-        """PUT each sale (Simplicate has no batch endpoint), concurrently within the rate limit."""
+        """PUT each sale (Simplicate has no batch endpoint), concurrently within the rate limit.
+
+        Every sale gets its own outcome, so one that cannot be reached never hides those already written; only
+        refused credentials end the batch (nothing else could be written either).
+        """
         results = await asyncio.gather(*(self._write_one(u) for u in updates), return_exceptions=True)
         outcomes: list[WriteOutcome] = []
         for result in results:

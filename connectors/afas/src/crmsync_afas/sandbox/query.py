@@ -36,6 +36,12 @@ def _typed(field: FieldDef, text: str) -> Value:
 
 
 def _comparable(value: Value) -> Any:
+    """The value as both `orderbyfieldids` and the comparison operators (1-5, 7) see it.
+
+    Strings compare case-insensitively, as in Profit's SQL Server collation, and the same function serves the
+    order and the filter: so `(relation > r) OR (relation = r AND sequence > s)` returns exactly the rows sorted
+    after key (r, s), with relation compared as a string ("9001" > "10199") and the sequence as a number.
+    """
     if isinstance(value, datetime):
         return value
     if isinstance(value, date):

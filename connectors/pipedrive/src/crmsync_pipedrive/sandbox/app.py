@@ -135,17 +135,18 @@ class _Api:
     async def list_archived(self, request: Request) -> Response:
         return self._deny(request, "list_archived") or self._listing(request, archived=True)
 
-    def _deal_id(self, request: Request) -> int | Response:
+    def _deal_id(self, request: Request, counter: str) -> int | Response:
+        """The deal id of an authorised /deals/{id} request, or the answer refusing it."""
+        denied = self._deny(request, counter)
+        if denied is not None:
+            return denied
         raw = request.path_params["deal_id"]
         if not raw.isdigit():
             return responses.validation("id: Expected number, received string")
         return int(raw)
 
     async def get_deal(self, request: Request) -> Response:
-        denied = self._deny(request, "get")
-        if denied is not None:
-            return denied
-        deal_id = self._deal_id(request)
+        deal_id = self._deal_id(request, "get")
         if isinstance(deal_id, Response):
             return deal_id
         with self.sandbox.lock:
@@ -153,10 +154,7 @@ class _Api:
             return responses.not_found() if deal is None else responses.ok(dict(deal))
 
     async def patch_deal(self, request: Request) -> Response:
-        denied = self._deny(request, "write")
-        if denied is not None:
-            return denied
-        deal_id = self._deal_id(request)
+        deal_id = self._deal_id(request, "write")
         if isinstance(deal_id, Response):
             return deal_id
         if "json" not in request.headers.get("content-type", ""):

@@ -103,22 +103,26 @@ class SimplicateApp:
             return error(422, "Validation", exc.messages)
         return envelope({"id": sale_id})
 
-    async def list_reference(self, request: Request) -> Response:
+    def _reference_kind(self, request: Request) -> str | Response:
+        """The reference list a /sales/{kind} path names, or the answer refusing the request."""
         if (denied := self._denied(request)) is not None:
             return denied
         kind = REFERENCE_PATHS.get(request.path_params["kind"])
         if kind is None:
             return error(404, "NotFound", [f"Endpoint '{request.url.path}' does not exist"])
         self.requests["reference"] += 1
+        return kind
+
+    async def list_reference(self, request: Request) -> Response:
+        kind = self._reference_kind(request)
+        if isinstance(kind, Response):
+            return kind
         return self._listing(request, self.state.reference_list(kind))
 
     async def one_reference(self, request: Request) -> Response:
-        if (denied := self._denied(request)) is not None:
-            return denied
-        kind = REFERENCE_PATHS.get(request.path_params["kind"])
-        if kind is None:
-            return error(404, "NotFound", [f"Endpoint '{request.url.path}' does not exist"])
-        self.requests["reference"] += 1
+        kind = self._reference_kind(request)
+        if isinstance(kind, Response):
+            return kind
         try:
             return envelope(self.state.find(kind, request.path_params["item_id"]))
         except NotFound as exc:
