@@ -396,3 +396,25 @@ async def test_json_logs_are_redacted(capsys: pytest.CaptureFixture[str], api: r
     assert any("retrying" in line["message"] and line.get("connection") == "crm" for line in lines)
     assert any(line["message"] == "boom" and "inside ***" in line.get("exception", "") for line in lines)
     assert SECRET not in json.dumps(lines)
+
+
+def test_library_logs_go_through_the_redacting_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    """APScheduler's child loggers (apscheduler.executors.default) are redacted and formatted like crmsync's."""
+    import logging as std_logging
+
+    from crmsync import logs
+    from crmsync.redact import register
+
+    register("pat-child-logger-secret-42")
+    logs.configure("json", "warning")
+    try:
+        std_logging.getLogger("apscheduler.executors.default").error("Job raised: token pat-child-logger-secret-42")
+        err = capsys.readouterr().err
+    finally:
+        std_logging.getLogger("crmsync").propagate = True
+        for name in ("httpx", "httpcore", "apscheduler", "uvicorn", "alembic"):
+            std_logging.getLogger(name).handlers[:] = []
+            std_logging.getLogger(name).propagate = True
+    assert "pat-child-logger-secret-42" not in err
+    line = next(line for line in err.splitlines() if "Job raised" in line)
+    assert json.loads(line)["logger"] == "apscheduler.executors.default"

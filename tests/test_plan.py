@@ -9,6 +9,7 @@ from support import make_deal
 
 from crmsync.mapping import Mapping, OverridePolicy, Overrides, WriteBack
 from crmsync.model import DealStatus, Forecast, ForecastCategory
+from crmsync.store import Marks
 from crmsync.sync.plan import DealPlan, FieldChange, effective_forecast, is_manual, plan_deal
 
 D = Decimal
@@ -99,13 +100,13 @@ def test_probability_is_compared_at_the_mappings_decimals_and_scale(
     ],
 )
 def test_is_manual(remote: str | None, connector_says: bool | None, last_written: str | None, manual: bool) -> None:
-    assert is_manual(remote, connector_says, last_written) is manual
+    assert is_manual(remote, connector_says, Marks(written=last_written)) is manual
 
 
 def test_a_manual_category_is_respected(hubspot_mapping: Mapping) -> None:
     deal = make_deal(remote_category="PIPELINE", remote_probability=D("0.90"), category_is_manual=True)
 
-    plan = plan_deal(deal, COMMIT_90, hubspot_mapping, {"category": "COMMIT"}, "contractsent")
+    plan = plan_deal(deal, COMMIT_90, hubspot_mapping, {"category": Marks(written="COMMIT")}, "contractsent")
 
     [change] = plan.changes
     assert (change.field, change.old, change.new, change.write, change.manual_override) == (
@@ -163,7 +164,7 @@ def test_our_own_last_write_is_not_manual(hubspot_mapping: Mapping) -> None:
     deal = make_deal("decisionmakerboughtin", remote_category="COMMIT", category_is_manual=True)
     best_case = COMMIT_90.model_copy(update={"category": ForecastCategory.BEST_CASE, "probability": D("0.8")})
 
-    changes = fields(plan_deal(deal, best_case, hubspot_mapping, {"category": "COMMIT"}, "contractsent"))
+    changes = fields(plan_deal(deal, best_case, hubspot_mapping, {"category": Marks(written="COMMIT")}, "contractsent"))
 
     assert changes["category"].write
     assert not changes["category"].manual_override
@@ -181,7 +182,7 @@ def test_first_adoption_takes_over_a_value_we_never_wrote(hubspot_mapping: Mappi
 def test_a_value_that_differs_from_our_last_write_is_manual_without_api_history(hubspot_mapping: Mapping) -> None:
     deal = make_deal(remote_category="BEST_CASE", remote_probability=D("0.90"))
 
-    changes = fields(plan_deal(deal, COMMIT_90, hubspot_mapping, {"category": "COMMIT"}, "contractsent"))
+    changes = fields(plan_deal(deal, COMMIT_90, hubspot_mapping, {"category": Marks(written="COMMIT")}, "contractsent"))
 
     assert not changes["category"].write
     assert changes["category"].manual_override

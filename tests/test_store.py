@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import inspect, select, update
 from support import make_deal
 
-from crmsync.errors import LockedError, StoreError
+from crmsync.errors import ConfigError, LockedError
 from crmsync.model import Deal, DealStatus, Forecast, ForecastCategory
-from crmsync.store import LedgerRow, Store
+from crmsync.store import LedgerRow, Marks, Store
 from crmsync.store import schema as t
 
 D = Decimal
@@ -48,9 +48,10 @@ def test_migrations_create_every_table(store: Store) -> None:
     assert set(t.metadata.tables) <= set(inspect(store.engine).get_table_names())
 
 
-def test_an_unusable_url_is_a_store_error() -> None:
-    with pytest.raises(StoreError, match="store URL is not usable"):
-        Store("nosuchdialect://somewhere/db")
+def test_an_unusable_url_is_a_config_error_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"crmsync\.toml, key .store\.url.: not a usable SQLAlchemy URL") as info:
+        Store("nosuchdialect://somewhere/db", config_file="crmsync.toml")
+    assert info.value.exit_code == 2
 
 
 def test_locks(store: Store) -> None:
@@ -120,7 +121,7 @@ def test_abandoned_runs_are_marked_failed(store: Store) -> None:
     assert store.last_digest("hubspot") is None, "a failed run's mapping is not the last one applied"
 
 
-def test_ledger_and_last_written(store: Store) -> None:
+def test_ledger_and_marks(store: Store) -> None:
     one, two = new_run(store), new_run(store)
     rows = [
         LedgerRow(one, "hubspot", "1", "category", None, "COMMIT", "written"),
@@ -133,18 +134,44 @@ def test_ledger_and_last_written(store: Store) -> None:
     ids = store.add_ledger(rows)
     assert len(ids) == len(set(ids)) == 6
 
-    assert store.last_written("hubspot", ["1", "2", "3", "4"], "category") == {"1": "COMMIT", "2": "PIPELINE"}
-    assert store.last_written("hubspot", ["1"], "probability") == {"1": "0.90"}
-    assert store.last_written("hubspot", [], "category") == {}
-    assert store.last_written("pipedrive", ["1"], "category") == {}
+    assert store.marks("hubspot", ["1", "2", "3", "4"], "category") == {
+        "1": Marks(written="COMMIT"),
+        "2": Marks(written="PIPELINE"),
+    }
+    assert store.marks("hubspot", ["1"], "probability") == {"1": Marks(written="0.90")}
+    assert store.marks("hubspot", [], "category") == {}
+    assert store.marks("pipedrive", ["1"], "category") == {}
 
     store.settle_ledger([(ids[2], "written", None)])
     later = new_run(store)
     store.add_ledger([LedgerRow(later, "hubspot", "1", "category", "COMMIT", "BEST_CASE", "written")])
-    assert store.last_written("hubspot", ["1", "2"], "category") == {"1": "BEST_CASE", "2": "PIPELINE"}
+    assert store.marks("hubspot", ["1", "2"], "category") == {
+        "1": Marks(written="BEST_CASE"),
+        "2": Marks(written="PIPELINE"),
+    }
     assert [r["outcome"] for r in store.ledger(one)] == ["written", "written", "written"]
     assert store.ledger(two)[0]["reason"] == "503"
     assert store.written_after("hubspot", one) == {("1", "category")}
+
+
+def test_marks_remember_respected_values_and_unknown_writes(store: Store) -> None:
+    first = new_run(store)
+    store.add_ledger(
+        [
+            LedgerRow(first, "hubspot", "1", "category", None, "PIPELINE", "written"),
+            LedgerRow(first, "hubspot", "2", "category", "COMMIT", "PIPELINE", "respected", "set by hand"),
+        ]
+    )
+    dead = new_run(store)
+    store.add_ledger([LedgerRow(dead, "hubspot", "1", "category", "PIPELINE", "COMMIT", "pending")])
+    store.abandon_stale_runs("hubspot")  # the process writing run `dead` died mid-write
+    assert store.ledger(dead)[0]["outcome"] == "unknown"
+    marks = store.marks("hubspot", ["1", "2"], "category")
+    assert marks["1"] == Marks(written="PIPELINE", unsure="COMMIT")
+    assert marks["2"] == Marks(respected=True)
+    later = new_run(store)
+    store.add_ledger([LedgerRow(later, "hubspot", "2", "category", "COMMIT", "PIPELINE", "written")])
+    assert store.marks("hubspot", ["2"], "category")["2"] == Marks(written="PIPELINE")
 
 
 def test_save_page_records_changes_and_stage_moves_only_when_they_happen(store: Store) -> None:
@@ -152,6 +179,8 @@ def test_save_page_records_changes_and_stage_moves_only_when_they_happen(store: 
     run = new_run(store)
     assert store.save_page(run, "abc", [(d, forecast()) for d in deals], {}) == 3
     assert (count(store, t.forecast_changes), count(store, t.stage_history)) == (3, 3)
+    assert store.stored_deals("hubspot", ["0"])["0"].stage_id is None, "a stage counts once its run has finished"
+    store.finish_run(run, "ok", {})
 
     run2 = new_run(store)
     previous = store.stored_deals("hubspot", ["0", "1", "2"])
@@ -160,6 +189,7 @@ def test_save_page_records_changes_and_stage_moves_only_when_they_happen(store: 
     assert previous["0"].probability == D("0.9")
     store.save_page(run2, "abc", [(d, forecast()) for d in deals], previous)
     assert (count(store, t.forecast_changes), count(store, t.stage_history)) == (3, 3), "nothing changed"
+    store.finish_run(run2, "ok", {})
 
     moved: Deal = make_deal("decisionmakerboughtin", source_id="1", close_date=date(2026, 6, 1))
     pairs = [

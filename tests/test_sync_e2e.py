@@ -115,7 +115,7 @@ async def test_manual_override_is_respected_then_enforced(
     assert respected.written == 0
     rows = [row for row in sqlite_store.ledger(respected.run_id) if row["source_id"] == deal_id]
     assert [(r["field"], r["outcome"], r["old_value"], r["new_value"]) for r in rows] == [
-        ("category", "skipped", by_hand, ours_category)
+        ("category", "respected", by_hand, ours_category)
     ]
     assert "set by hand" in rows[0]["reason"]
     assert "respect" in rows[0]["reason"]
@@ -454,3 +454,26 @@ async def test_a_long_run_keeps_its_lock_fresh(
     assert beats, "the run never refreshed its lock"
     assert {name for name, _ in beats} == {"run:hubspot"}
     assert {holder for _, holder in beats} == {engine._holder}
+
+
+async def test_a_new_day_reapplies_date_rules_to_deals_that_did_not_change(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping
+) -> None:
+    """Deals whose close date passes overnight are capped by 'overdue-not-commit' without any remote change."""
+    from datetime import date
+
+    today = date.today()
+    await sync(served, sqlite_store, hubspot_mapping, today=today)
+    await sync(served, sqlite_store, hubspot_mapping, today=today, overlap=timedelta(0))
+    later = today + timedelta(days=120)
+    reference = await served.reference(hubspot_mapping)
+    wanted = served.expected(hubspot_mapping, reference, later)
+    lists_before = served.box.listing_requests()
+    run = await sync(served, sqlite_store, hubspot_mapping, today=later, overlap=timedelta(0))
+    assert served.box.listing_requests() - lists_before == 1, "re-evaluation needs no extra listing"
+    assert run.reevaluated > 0
+    assert run.written > 0, "some open deals closed in the next 120 days and must be capped now"
+    assert all(same_values(served.box.remote_values(i), wanted[i]) for i in served.box.deal_ids())
+    again = await sync(served, sqlite_store, hubspot_mapping, today=later, overlap=timedelta(0))
+    assert again.reevaluated == 0, "the same day is not evaluated twice"
+    assert again.written == 0

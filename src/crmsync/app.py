@@ -6,11 +6,12 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from crmsync.config import Config
 from crmsync.connector import Connector
-from crmsync.errors import ConnectorError, CrmsyncError
+from crmsync.errors import ConfigError, ConnectorError, ConnectorLoadError, CrmsyncError
 from crmsync.mapping import Mapping, load_mapping
 from crmsync.model import Deal, DealStatus
 from crmsync.registry import Registry
@@ -51,8 +52,12 @@ class App:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.config.store.url)
+            self._store = Store(self.config.store.url, config_file=str(self.config.path) if self.config.path else None)
         return self._store
+
+    def today(self) -> date:
+        """Today in the configured time zone: the date the rules compare close dates with."""
+        return datetime.now(ZoneInfo(self.config.timezone)).date()
 
     def close(self) -> None:
         if self._store is not None:
@@ -78,6 +83,10 @@ class App:
     def connector(self, name: str) -> Connector:
         connection = self.config.connection(name)
         file = str(self.config.path) if self.config.path else None
+        try:
+            self.registry.get(connection.connector)
+        except ConnectorLoadError as exc:
+            raise ConfigError(str(exc), file=file, key=f"connections.{name}.connector") from None
         return self.registry.build(connection.connector, name, connection.settings, self.mapping(name), file=file)
 
     async def sync(
@@ -88,7 +97,11 @@ class App:
         full: bool = False,
         on_progress: Callable[[str, int], None] | None = None,
     ) -> list[ConnectionOutcome]:
-        """Sync each connection in turn; a failing connection is reported and the others still run."""
+        """Sync each connection in turn; a failing connection is reported and the others still run.
+
+        Mapping files are read again for every sync, so a long-running scheduler picks up an edited mapping.
+        """
+        self._mappings.clear()
         self.validate(names)
         outcomes = []
         for name in names:
@@ -106,6 +119,7 @@ class App:
                         full=full,
                         reconcile=reconcile,
                         overlap=timedelta(minutes=connection.overlap_minutes),
+                        today=self.today(),
                         on_progress=progress,
                     )
                     outcomes.append(ConnectionOutcome(name, result=await engine.run()))
@@ -115,6 +129,10 @@ class App:
             except CrmsyncError as exc:
                 log.error("[%s] %s", name, exc)
                 outcomes.append(ConnectionOutcome(name, error=exc))
+            except Exception as exc:  # a bug in one connector must not stop the other connections
+                log.exception("[%s] the sync stopped on an unexpected error", name)
+                error = CrmsyncError(f"[{name}] unexpected {type(exc).__name__}: {exc}")
+                outcomes.append(ConnectionOutcome(name, error=error))
         return outcomes
 
     async def check(self, name: str) -> CheckReport:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -57,13 +59,16 @@ def main_options(
     if log_format not in ("text", "json"):
         errors.print(f"--log-format must be 'text' or 'json', not {log_format!r}")
         raise typer.Exit(EXIT_CONFIG)
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        errors.print(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+        raise typer.Exit(EXIT_CONFIG)
     state.log_format = log_format
     state.config_path = config or Path(os.environ.get("CRMSYNC_CONFIG", "crmsync.toml"))
     logs.configure(log_format, log_level)
 
 
 def fail(exc: CrmsyncError) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    errors.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
     if isinstance(exc, ConfigError):
         return typer.Exit(EXIT_CONFIG)
     if isinstance(exc, AuthError | TransportError):
@@ -86,7 +91,19 @@ def opened_app() -> Iterator[App]:
 
 
 def run_async(factory: Callable[[], Any]) -> Any:
-    return asyncio.run(factory())
+    """Run a coroutine; SIGTERM or Ctrl-C cancel it cleanly (the run is marked failed, its lock released)."""
+
+    async def main() -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await factory()
+
+    try:
+        return asyncio.run(main())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        errors.print("interrupted: the run was stopped and its lock released; the next run starts from the last cursor")
+        raise typer.Exit(EXIT_PARTIAL) from None
 
 
 @cli.command()
@@ -150,16 +167,16 @@ def check(
         for name in names:
             report = asyncio.run(app.check(name))
             if report.error is not None:
-                errors.print(f"[red]✗ {name}[/]: {report.error}", highlight=False)
+                errors.print(f"[red]✗ {escape(name)}[/]: {escape(str(report.error))}", highlight=False)
                 worst = max(worst, EXIT_CONNECTION if isinstance(report.error, AuthError | TransportError) else 1)
                 continue
-            console.print(f"[green]✓ {name}[/]: reached the CRM", highlight=False)
+            console.print(f"[green]✓ {escape(name)}[/]: reached the CRM", highlight=False)
             for problem in report.problems:
-                console.print(f"  [red]problem:[/] {problem}", highlight=False)
+                console.print(f"  [red]problem:[/] {escape(problem)}", highlight=False)
                 worst = max(worst, EXIT_CONFIG)
             for stage in report.unmapped_stages:
                 console.print(
-                    f"  [yellow]unmapped stage:[/] {stage} (the CRM's own probability will be used, nothing written)",
+                    f"  [yellow]unmapped stage:[/] {escape(stage)} (CRM's own probability used, nothing written)",
                     highlight=False,
                 )
     raise typer.Exit(worst)
@@ -213,13 +230,13 @@ def print_outcomes(outcomes: list[ConnectionOutcome], app: App) -> None:
     console.print(table)
     for outcome in outcomes:
         if outcome.error is not None:
-            errors.print(f"[red]{outcome.connection}[/]: {outcome.error}", highlight=False)
+            errors.print(f"[red]{escape(outcome.connection)}[/]: {escape(str(outcome.error))}", highlight=False)
         elif outcome.result is not None and outcome.result.written_by_category:
             parts = ", ".join(
                 f"{app.config.label(ForecastCategory(c))}: {n}"
                 for c, n in sorted(outcome.result.written_by_category.items())
             )
-            console.print(f"  {outcome.connection} wrote categories — {parts}", highlight=False)
+            console.print(f"  {outcome.connection} wrote categories — {parts}", markup=False, highlight=False)
 
 
 def print_plan(app: App, run_id: int) -> None:
@@ -296,7 +313,10 @@ def run_scheduler() -> None:
             console.print(f"crmsync scheduler: {len(app.names())} connection(s); stop with Ctrl-C or SIGTERM")
             scheduler.serve_forever()
         except LockedError as exc:
-            errors.print(f"[red]refusing to start:[/] another `crmsync run` uses this store ({exc})", highlight=False)
+            errors.print(
+                f"[red]refusing to start:[/] another `crmsync run` uses this store ({escape(str(exc))})",
+                highlight=False,
+            )
             raise typer.Exit(EXIT_PARTIAL) from None
 
 

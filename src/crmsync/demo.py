@@ -179,7 +179,7 @@ def _syncs(console: Console, app: App, sandboxes: dict[str, Sandbox]) -> None:
     print_outcomes(second, app)
     for outcome in second:
         if outcome.result is not None:
-            respected = [r for r in app.store.ledger(outcome.result.run_id) if r["outcome"] == "skipped"]
+            respected = [r for r in app.store.ledger(outcome.result.run_id) if r["outcome"] == "respected"]
             for row in respected[:3]:
                 console.print(
                     f"  {outcome.connection}: deal {row['source_id']} {row['field']} left at "

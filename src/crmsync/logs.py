@@ -42,6 +42,10 @@ def configure(log_format: str = "text", level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
-    for noisy in ("httpx", "httpcore", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-        logging.getLogger(noisy).addFilter(RedactingFilter())
+    # Libraries log through the same handler (so the same format and redaction), at warnings and above:
+    # a filter on a logger does not reach its children, a filter on the handler does.
+    for noisy in ("httpx", "httpcore", "apscheduler", "uvicorn", "alembic"):
+        library = logging.getLogger(noisy)
+        library.handlers[:] = [handler]
+        library.setLevel(logging.WARNING)
+        library.propagate = False

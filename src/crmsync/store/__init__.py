@@ -1,5 +1,5 @@
 """The state store: runs, deals, forecasts, the write ledger, cursors, quarantine and locks."""
 
-from crmsync.store.store import LedgerRow, Store
+from crmsync.store.store import LedgerRow, Marks, Store
 
-__all__ = ["LedgerRow", "Store"]
+__all__ = ["LedgerRow", "Marks", "Store"]

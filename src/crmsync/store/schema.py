@@ -51,6 +51,8 @@ runs = Table(
     Column("skipped", Integer, nullable=False, default=0),
     Column("failed", Integer, nullable=False, default=0),
     Column("requests", Integer, nullable=False, default=0),
+    Column("reevaluated", Integer, nullable=False, default=0, server_default="0"),
+    Column("evaluated_on", Date),  # the rules' "today"; a new day re-evaluates deals that did not change
     Column("mapping_digest", String(32)),
     _ts("cursor_before"),
     _ts("cursor_after"),

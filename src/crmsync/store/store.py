@@ -6,18 +6,18 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from crmsync.errors import LockedError, StoreError
+from crmsync.errors import ConfigError, LockedError, StoreError
 from crmsync.model import Deal, Forecast
 from crmsync.store import schema as t
 
@@ -53,10 +53,25 @@ class LedgerRow:
 
 
 @dataclass(frozen=True)
+class Marks:
+    """What the ledger says about crmsync and one field of one deal.
+
+    Attributes:
+        written: The value crmsync last wrote (or is writing now).
+        unsure: The value of a newer write whose outcome is unknown (its process died mid-write).
+        respected: The latest decision about the field was to leave a person's value alone.
+    """
+
+    written: str | None = None
+    unsure: str | None = None
+    respected: bool = False
+
+
+@dataclass(frozen=True)
 class StoredDeal:
     """What the store remembers of a deal between runs, for planning."""
 
-    stage_id: str
+    stage_id: str | None
     category: str | None
     probability: Decimal | None
 
@@ -64,12 +79,17 @@ class StoredDeal:
 class Store:
     """The state store at `url`; migrates the schema to the newest revision on open."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, config_file: str | None = None) -> None:
         self.url = url
         try:
             self.engine: Engine = create_engine(url, future=True)
-        except (SQLAlchemyError, ValueError) as exc:
-            raise StoreError(f"store URL is not usable: {type(exc).__name__}: {exc}") from None
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            raise ConfigError(
+                f"not a usable SQLAlchemy URL ({type(exc).__name__}: {exc}); use sqlite:///path/crmsync.db or "
+                "postgresql+psycopg://user:password@host/database",
+                file=config_file,
+                key="store.url",
+            ) from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.migrate()
@@ -162,12 +182,14 @@ class Store:
         digest: str | None,
         cursor_before: datetime | None,
         rollback_of: int | None = None,
+        evaluated_on: date | None = None,
     ) -> int:
         with self.tx() as conn:
             result = conn.execute(
                 insert(t.runs).values(
                     connection=connection,
                     kind=kind,
+                    evaluated_on=evaluated_on,
                     status="running",
                     mode=mode,
                     full=full,
@@ -231,6 +253,58 @@ class Store:
         with self.tx() as conn:
             return conn.execute(query).scalar_one_or_none()
 
+    def last_evaluated_on(self, connection: str) -> date | None:
+        """The rules' 'today' of the connection's last finished sync that applied its writes."""
+        query = (
+            select(t.runs.c.evaluated_on)
+            .where(
+                t.runs.c.connection == connection,
+                t.runs.c.kind == "sync",
+                t.runs.c.mode == "apply",
+                t.runs.c.status.in_(("ok", "partial")),
+            )
+            .order_by(t.runs.c.id.desc())
+            .limit(1)
+        )
+        with self.tx() as conn:
+            value = conn.execute(query).scalar_one_or_none()
+        return value if isinstance(value, date) else None
+
+    def stored_deal_chunks(self, connection: str, skip_run: int, size: int = 500) -> Iterator[list[Deal]]:
+        """Every live stored deal not already handled by run `skip_run`, as canonical Deals, `size` at a time.
+
+        The remote category/probability are the snapshot's, which crmsync keeps true after its own writes.
+        """
+        after = ""
+        while True:
+            query = (
+                select(t.deals.c.source_id, t.deals.c.data, t.deals.c.remote_category, t.deals.c.remote_probability)
+                .where(
+                    t.deals.c.connection == connection,
+                    t.deals.c.status != "deleted",
+                    t.deals.c.last_run_id != skip_run,
+                    t.deals.c.source_id > after,
+                )
+                .order_by(t.deals.c.source_id)
+                .limit(size)
+            )
+            with self.tx() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            deals = []
+            for row in rows:
+                data = dict(row.data)
+                data.update(
+                    remote_category=row.remote_category,
+                    remote_probability=str(row.remote_probability) if row.remote_probability is not None else None,
+                    category_is_manual=None,
+                    probability_is_manual=None,
+                )
+                deals.append(Deal.model_validate(data))
+            yield deals
+            after = rows[-1].source_id
+
     def count_runs(self, connection: str) -> int:
         with self.tx() as conn:
             return int(
@@ -260,46 +334,83 @@ class Store:
     # -- deals and forecasts ---------------------------------------------------------------------------------
 
     def stored_deals(self, connection: str, ids: Iterable[str]) -> dict[str, StoredDeal]:
-        """Stage and forecast of the given deals as of the previous run."""
+        """Stage and forecast of the given deals as the last finished run left them.
+
+        The stage comes from the stage history of finished runs, so a run that died after saving its snapshot
+        but before writing does not hide a stage change from the run that repeats it.
+        """
         ids = list(ids)
         if not ids:
             return {}
-        query = (
-            select(t.deals.c.source_id, t.deals.c.stage_id, t.forecasts.c.category, t.forecasts.c.probability)
-            .select_from(
-                t.deals.outerjoin(
-                    t.forecasts,
-                    and_(
-                        t.forecasts.c.connection == t.deals.c.connection,
-                        t.forecasts.c.source_id == t.deals.c.source_id,
-                    ),
-                )
-            )
-            .where(t.deals.c.connection == connection, t.deals.c.source_id.in_(ids))
+        sh = t.stage_history
+        finished = select(t.runs.c.id).where(t.runs.c.connection == connection, t.runs.c.status.in_(("ok", "partial")))
+        latest = (
+            select(func.max(sh.c.id))
+            .where(sh.c.connection == connection, sh.c.source_id.in_(ids), sh.c.run_id.in_(finished))
+            .group_by(sh.c.source_id)
+        )
+        stages = select(sh.c.source_id, sh.c.stage_id).where(sh.c.id.in_(latest))
+        forecasts = select(t.forecasts.c.source_id, t.forecasts.c.category, t.forecasts.c.probability).where(
+            t.forecasts.c.connection == connection, t.forecasts.c.source_id.in_(ids)
         )
         with self.tx() as conn:
+            stage_of = {row.source_id: row.stage_id for row in conn.execute(stages)}
             return {
-                row.source_id: StoredDeal(row.stage_id, row.category, row.probability) for row in conn.execute(query)
+                row.source_id: StoredDeal(stage_of.get(row.source_id), row.category, row.probability)
+                for row in conn.execute(forecasts)
             }
 
-    def last_written(self, connection: str, ids: Iterable[str], field: str) -> dict[str, str | None]:
-        """The value crmsync last wrote (or was about to write) to each deal's field."""
+    def marks(self, connection: str, ids: Iterable[str], field: str) -> dict[str, Marks]:
+        """What the ledger says about crmsync and `field` of each deal (see `Marks`)."""
         ids = list(ids)
         if not ids:
             return {}
+        lg = t.ledger
         latest = (
-            select(func.max(t.ledger.c.id))
+            select(lg.c.source_id, lg.c.outcome, func.max(lg.c.id).label("id"))
             .where(
-                t.ledger.c.connection == connection,
-                t.ledger.c.field == field,
-                t.ledger.c.source_id.in_(ids),
-                t.ledger.c.outcome.in_(("written", "pending")),
+                lg.c.connection == connection,
+                lg.c.field == field,
+                lg.c.source_id.in_(ids),
+                lg.c.outcome.in_(("written", "pending", "unknown", "respected")),
             )
-            .group_by(t.ledger.c.source_id)
+            .group_by(lg.c.source_id, lg.c.outcome)
+        ).subquery()
+        query = select(latest.c.source_id, latest.c.outcome, latest.c.id, lg.c.new_value).join(
+            lg, lg.c.id == latest.c.id
         )
-        query = select(t.ledger.c.source_id, t.ledger.c.new_value).where(t.ledger.c.id.in_(latest))
+        rows: dict[str, dict[str, tuple[int, str | None]]] = {}
         with self.tx() as conn:
-            return {row.source_id: row.new_value for row in conn.execute(query)}
+            for row in conn.execute(query):
+                rows.setdefault(row.source_id, {})[row.outcome] = (row.id, row.new_value)
+        marks: dict[str, Marks] = {}
+        for source_id, by_outcome in rows.items():
+            written = max((by_outcome[o] for o in ("written", "pending") if o in by_outcome), default=None)
+            unknown = by_outcome.get("unknown")
+            newest = max(by_outcome.values())
+            marks[source_id] = Marks(
+                written=written[1] if written else None,
+                unsure=unknown[1] if unknown and (written is None or unknown[0] > written[0]) else None,
+                respected=by_outcome.get("respected") == newest,
+            )
+        return marks
+
+    def record_written(self, connection: str, values: dict[str, dict[str, str | None]]) -> None:
+        """Keep the snapshot's remote values true after crmsync wrote them (deal id → field → remote value)."""
+        columns = {"category": "remote_category", "probability": "remote_probability"}
+        with self.tx() as conn:
+            for source_id, fields in values.items():
+                update_values: dict[str, Any] = {}
+                for name, value in fields.items():
+                    if name == "probability":
+                        update_values[columns[name]] = Decimal(value) if value not in (None, "") else None
+                    else:
+                        update_values[columns[name]] = value or None
+                conn.execute(
+                    update(t.deals)
+                    .where(t.deals.c.connection == connection, t.deals.c.source_id == source_id)
+                    .values(**update_values)
+                )
 
     def failed_before(self, connection: str, ids: Iterable[str], run_id: int) -> set[str]:
         """Deals whose latest write attempt before run `run_id` failed too."""
@@ -494,8 +605,18 @@ class Store:
             return [dict(row) for row in conn.execute(query).mappings()]
 
     def abandon_stale_runs(self, connection: str) -> None:
-        """Runs left 'running' by a process that died are marked failed, their pending writes kept as such."""
+        """Runs left 'running' by a process that died are marked failed; their pending writes become 'unknown'.
+
+        An unknown write may or may not have reached the CRM: the next run compares with the remote value and
+        never takes that value for a person's.
+        """
         with self.tx() as conn:
+            dead = select(t.runs.c.id).where(t.runs.c.connection == connection, t.runs.c.status == "running")
+            conn.execute(
+                update(t.ledger)
+                .where(t.ledger.c.run_id.in_(dead), t.ledger.c.outcome == "pending")
+                .values(outcome="unknown", reason="the process writing it stopped before the CRM answered")
+            )
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.connection == connection, t.runs.c.status == "running")

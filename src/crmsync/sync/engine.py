@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from crmsync.connector import Connector, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import ApiError, ConnectorError, CrmsyncError, RecordError
 from crmsync.model import Deal, Forecast
+from crmsync.redact import redact
 from crmsync.rules import evaluate
 from crmsync.store import LedgerRow, Store
 from crmsync.sync.plan import DealPlan, effective_forecast, plan_deal
@@ -31,7 +32,7 @@ from crmsync.sync.plan import DealPlan, effective_forecast, plan_deal
 log = logging.getLogger("crmsync.sync")
 
 Mode = Literal["apply", "dry-run"]
-LOCK_STALE_AFTER = timedelta(minutes=30)
+LOCK_STALE_AFTER = timedelta(minutes=5)  # five missed heartbeats: the process holding it is gone
 HEARTBEAT_SECONDS = 60.0  # a running sync refreshes its lock at least this often (at page and batch boundaries)
 
 
@@ -57,6 +58,7 @@ class RunResult:
     skipped: int = 0
     failed: int = 0
     requests: int = 0
+    reevaluated: int = 0
     full: bool = False
     written_by_category: Counter[str] = field(default_factory=Counter)
     error: str | None = None
@@ -121,6 +123,7 @@ class SyncEngine:
         self.on_progress = on_progress
         self.batch_size = max(1, connector.capabilities.write_batch_size)
         self._buffer: list[tuple[DealPlan, str | None]] = []
+        self._seen: set[str] = set()
         self._lock = f"run:{self.connection}"
         self._holder = holder_id()
         self._beat = time.monotonic()
@@ -147,14 +150,20 @@ class SyncEngine:
             log.info("[%s] mapping changed since the last run: recomputing every deal", self.connection)
         since = None if full or cursor is None else cursor - self.overlap
         run_id = self.store.start_run(
-            self.connection, kind="sync", mode=self.mode, full=full, digest=digest, cursor_before=cursor
+            self.connection,
+            kind="sync",
+            mode=self.mode,
+            full=full,
+            digest=digest,
+            cursor_before=cursor,
+            evaluated_on=self.today,
         )
         result = RunResult(run_id, self.connection, self.mode, full=full)
         try:
             latest = await self._sync(result, since)
         except BaseException as exc:
             result.status = "failed"
-            result.error = str(exc) if isinstance(exc, CrmsyncError) else f"{type(exc).__name__}: {exc}"
+            result.error = str(exc) if isinstance(exc, CrmsyncError) else redact(f"{type(exc).__name__}: {exc}")
             result.requests = self._requests()
             self.store.finish_run(run_id, "failed", result.counts(), error=result.error)
             raise
@@ -186,8 +195,20 @@ class SyncEngine:
                 latest = page.checkpoint
             if self.on_progress is not None:
                 self.on_progress(result.fetched)
+        if since is not None and self.store.last_evaluated_on(self.connection) != self.today:
+            await self._reevaluate(result)
         await self._flush(result)
         return latest
+
+    async def _reevaluate(self, result: RunResult) -> None:
+        """A new day: rules relative to today (overdue, closing this quarter, deal age) may now decide otherwise
+        for deals that did not change remotely, so every stored deal the listing did not bring is evaluated again
+        from the snapshot. No request is made; only what now differs is written."""
+        log.info("[%s] a new day since the last run: re-evaluating unchanged deals", self.connection)
+        for deals in self.store.stored_deal_chunks(self.connection, result.run_id):
+            fresh = [deal for deal in deals if deal.source_id not in self._seen]
+            result.reevaluated += len(fresh)
+            await self._evaluate(result, fresh, count=False)
 
     def _heartbeat(self) -> None:
         """Keep the run lock fresh during a long run, so no other process takes it over as stale."""
@@ -203,24 +224,40 @@ class SyncEngine:
             deal = self._map(result, raw, reference)
             if deal is not None:
                 deals.append(deal)
+        await self._evaluate(result, deals)
+        gone = list(page.deleted_ids)
+        if page.live_ids is not None:
+            gone += sorted(self.store.known_ids(self.connection) - set(page.live_ids))
+        if self.mode == "apply":
+            result.deleted += self.store.mark_deleted(self.connection, gone, result.run_id)
+        else:
+            result.deleted += len(set(gone) & self.store.known_ids(self.connection)) if gone else 0
+
+    async def _evaluate(self, result: RunResult, deals: list[Deal], *, count: bool = True) -> None:
+        """Evaluate the rules, plan write-back and (when applying) keep the snapshot of these deals.
+
+        A dry run keeps no snapshot: the next real run must see the stages and values as the last real run left
+        them, or a stage change would go unnoticed by the reset_on_stage_change policy.
+        """
         ids = [deal.source_id for deal in deals]
         previous = self.store.stored_deals(self.connection, ids)
-        written = {name: self.store.last_written(self.connection, ids, name) for name in ("category", "probability")}
+        marks = {name: self.store.marks(self.connection, ids, name) for name in ("category", "probability")}
         pairs: list[tuple[Deal, Forecast]] = []
         for deal in deals:
             forecast = evaluate(deal, self.mapping, self.today)
             before = previous.get(deal.source_id)
-            last = {name: values.get(deal.source_id) for name, values in written.items()}
-            plan = plan_deal(deal, forecast, self.mapping, last, before.stage_id if before else None)
+            known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}
+            plan = plan_deal(deal, forecast, self.mapping, known, before.stage_id if before else None)
             pairs.append((deal, effective_forecast(forecast, plan, self.mapping, deal.amount)))
             if plan.changes:
                 self._buffer.append((plan, forecast.category.value))
                 self._modified[deal.source_id] = deal.updated_at
-        result.stored += self.store.save_page(result.run_id, self.mapping.digest(), pairs, previous)
-        gone = list(page.deleted_ids)
-        if page.live_ids is not None:
-            gone += sorted(self.store.known_ids(self.connection) - set(page.live_ids))
-        result.deleted += self.store.mark_deleted(self.connection, gone, result.run_id)
+        if self.mode == "apply":
+            self.store.save_page(result.run_id, self.mapping.digest(), pairs, previous)
+        else:
+            self._seen.update(ids)  # a dry run keeps no snapshot: remember what it read, not to evaluate it twice
+        if count:
+            result.stored += len(pairs)
         if len(self._buffer) >= self.batch_size:
             await self._flush(result)
 
@@ -233,6 +270,10 @@ class SyncEngine:
             first = exc.errors()[0]
             source_id = str(raw.get("id")) if raw.get("id") is not None else None
             reason = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        except Exception as exc:  # a connector bug on one odd record must not stop the run
+            source_id = str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") is not None else None
+            reason = f"cannot be mapped ({type(exc).__name__}: {exc})"
+            log.exception("[%s] mapping record %s failed", self.connection, source_id)
         result.quarantined += 1
         log.warning("[%s] quarantined record %s: %s", self.connection, source_id, reason)
         self.store.quarantine(result.run_id, self.connection, source_id, reason, raw)
@@ -248,7 +289,7 @@ class SyncEngine:
                 if change.write:
                     outcome = "pending" if self.mode == "apply" else "planned"
                 else:
-                    outcome = "skipped"
+                    outcome = "respected" if change.manual_override else "skipped"
                 rows.append(
                     LedgerRow(
                         result.run_id,
@@ -310,6 +351,7 @@ class SyncEngine:
             if (o := outcomes.get(item.update.source_id)) is None or o.status == "failed"
         ]
         failed_again = self.store.failed_before(self.connection, failed_ids, result.run_id) if failed_ids else set()
+        written_values: dict[str, dict[str, str | None]] = {}
         for item in pending:
             outcome = outcomes.get(item.update.source_id)
             status, reason = (outcome.status, outcome.reason) if outcome else default
@@ -317,6 +359,12 @@ class SyncEngine:
                 result.written += 1
                 if item.category is not None:
                     result.written_by_category[item.category] += 1
+                remote: dict[str, str | None] = {}
+                if item.update.category is not None:
+                    remote["category"] = item.update.category
+                if item.update.probability is not None or item.update.clear_probability:
+                    remote["probability"] = None if item.update.probability is None else str(item.update.probability)
+                written_values[item.update.source_id] = remote
             elif status == "skipped":
                 result.skipped += 1
             else:
@@ -327,7 +375,10 @@ class SyncEngine:
                     self._failed_at.append(self._modified.get(item.update.source_id))
                 log.warning("[%s] write of deal %s failed: %s", self.connection, item.update.source_id, reason)
             settled.extend((ledger_id, status, reason) for ledger_id in item.ledger_ids.values())
+            self._modified.pop(item.update.source_id, None)
         self.store.settle_ledger(settled)
+        if written_values and self.mode == "apply":
+            self.store.record_written(self.connection, written_values)
 
 
 async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult:

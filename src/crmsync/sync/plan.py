@@ -8,6 +8,7 @@ from decimal import Decimal
 from crmsync.connector import DealUpdate
 from crmsync.mapping import Mapping, OverridePolicy
 from crmsync.model import Deal, DealStatus, Forecast
+from crmsync.store.store import Marks
 
 
 @dataclass(frozen=True)
@@ -37,20 +38,31 @@ class DealPlan:
         return DealUpdate(source_id=self.source_id, **values) if values else None
 
 
-def is_manual(remote: str | None, connector_says: bool | None, last_written: str | None) -> bool:
+def _same(a: str | None, b: str | None, numeric: bool) -> bool:
+    if a is None or b is None:
+        return a is b
+    return Decimal(a) == Decimal(b) if numeric else a == b
+
+
+def is_manual(
+    remote: str | None, connector_says: bool | None, marks: Marks | None = None, numeric: bool = False
+) -> bool:
     """Whether a person set the remote value by hand.
 
-    Our own last write is never manual; otherwise the connector's answer wins when the API can tell (HubSpot's
-    property history), and failing that a value that differs from what crmsync last wrote is a person's.
+    Our own write is never manual (nor a write whose outcome is unknown, when the remote shows its value); the
+    connector's answer wins when the API can tell (HubSpot's property history); a value crmsync left alone once
+    because a person set it stays a person's; and a value that differs from what crmsync last wrote is a person's.
     A value crmsync never wrote and the API cannot explain is taken over (first adoption).
+    Probabilities compare as numbers, so a change of decimals in the mapping does not look like a person's edit.
     """
+    marks = marks or Marks()
     if remote is None or remote == "":
         return False
-    if last_written is not None and remote == last_written:
+    if _same(remote, marks.written, numeric) or _same(remote, marks.unsure, numeric):
         return False
     if connector_says is not None:
         return connector_says
-    return last_written is not None
+    return marks.respected or marks.written is not None
 
 
 def _blocked(policy: OverridePolicy, manual: bool, stage_changed: bool) -> str | None:
@@ -71,7 +83,7 @@ def plan_deal(
     deal: Deal,
     forecast: Forecast,
     mapping: Mapping,
-    last_written: dict[str, str | None],
+    marks: dict[str, Marks],
     previous_stage: str | None,
 ) -> DealPlan:
     """Decide which of the deal's category/probability fields to write.
@@ -93,7 +105,7 @@ def plan_deal(
         new = wb.remote_category(forecast.category)
         old = deal.remote_category or None
         if old != new:
-            manual = is_manual(old, deal.category_is_manual, last_written.get("category"))
+            manual = is_manual(old, deal.category_is_manual, marks.get("category"))
             blocked = _blocked(mapping.overrides.category, manual, stage_changed)
             reason = not_writable or blocked
             plan.changes.append(FieldChange("category", old, new, reason is None, reason, blocked is not None))
@@ -102,7 +114,7 @@ def plan_deal(
         old_p = _probability_text(deal.remote_probability, wb.probability_decimals)
         assert new_p is not None
         if old_p is None or Decimal(old_p) != Decimal(new_p):
-            manual = is_manual(old_p, deal.probability_is_manual, last_written.get("probability"))
+            manual = is_manual(old_p, deal.probability_is_manual, marks.get("probability"), numeric=True)
             blocked = _blocked(mapping.overrides.probability, manual, stage_changed)
             reason = not_writable or blocked
             plan.changes.append(FieldChange("probability", old_p, new_p, reason is None, reason, blocked is not None))

@@ -251,5 +251,5 @@ class ConnectorConformance:
             third = await SyncEngine(store, make_connector()).run()
             assert sandbox.remote_values(target)[0] == by_hand, "a hand-set category was overwritten under respect"
             skipped = [r for r in store.ledger(third.run_id) if r["source_id"] == target and r["field"] == "category"]
-            assert skipped and skipped[0]["outcome"] == "skipped"
+            assert skipped and skipped[0]["outcome"] == "respected"
         store.close()
