@@ -239,3 +239,51 @@ def test_sandbox_command_serves_every_connector_on_loopback_with_credentials() -
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_sigterm_stops_a_sync_cleanly_and_frees_its_lock(served: Served, tmp_path: Path) -> None:
+    """A cron job killed with SIGTERM must not leave the connection locked for the next run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import select
+
+    from crmsync.store.schema import locks
+
+    config = write_config(tmp_path, served.base_url)
+    served.box.faults.latency = 0.3  # every request is slow, so the sync is still running when the signal comes
+    env = {**os.environ, TOKEN_VAR: served.box.token}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmsync.cli", "--config", str(config), "sync"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    store = store_of(tmp_path) if (tmp_path / "state.db").exists() else None
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the sync never took its lock"
+        if (tmp_path / "state.db").exists():
+            store = store or store_of(tmp_path)
+            with store.engine.connect() as conn:
+                if conn.execute(select(locks.c.name)).first() is not None:
+                    break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "interrupted" in err
+    assert served.box.token not in out + err
+    assert store is not None
+    with store.engine.connect() as conn:
+        assert conn.execute(select(locks.c.name)).first() is None, "the run lock was released"
+    [run] = store.runs("hubspot")
+    assert run["status"] == "failed"
+    served.box.faults.latency = 0
+    again = Cli(config, served.box.token)("sync")
+    assert again.exit_code == 0, again.output
