@@ -206,6 +206,47 @@ class ApiClient:
                 return await self._send(method, path, params, json_body, ok)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def json(self, response: httpx.Response) -> Any:
+        """The decoded JSON body of a successful response.
+
+        A proxy or captive portal may answer 200 with an HTML page; that becomes an `ApiError` naming the request,
+        not a JSONDecodeError from deep inside a connector.
+
+        Raises:
+            ApiError: the body is empty or not JSON.
+        """
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+        request = response.request
+        method = request.method
+        path = request.url.path
+        prefix = self._client.base_url.path.rstrip("/")
+        if prefix and path.startswith(prefix + "/"):
+            path = path[len(prefix) :]  # the path as the connector asked for it, like request()'s errors
+        content_type = response.headers.get("content-type", "unknown type").split(";")[0].strip()
+        status = response.status_code
+        raise ApiError(
+            f"{method} {path} answered {status} with a non-JSON body ({content_type}, {len(response.content)} bytes)",
+            status=status,
+            method=method,
+            path=path,
+            connection=self.connection,
+        )
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        ok: tuple[int, ...] = (200, 201, 204, 207),
+    ) -> Any:
+        """`request`, then `json` of its response."""
+        return self.json(await self.request(method, path, params=params, json_body=json_body, ok=ok))
+
     async def _send(
         self, method: str, path: str, params: Mapping[str, Any] | None, json_body: Any, ok: tuple[int, ...]
     ) -> httpx.Response:

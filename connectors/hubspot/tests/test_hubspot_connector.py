@@ -12,7 +12,8 @@ import pytest
 import respx
 
 from crmsync.connector import DealUpdate, Reference
-from crmsync.errors import PaginationError, RecordError
+from crmsync.errors import ApiError, PaginationError, RecordError
+from crmsync.http import ApiClient
 from crmsync.mapping import Mapping
 from crmsync.model import DealStatus, Pipeline, Stage
 from crmsync_hubspot.connector import HubSpotConnector, HubSpotSettings
@@ -86,32 +87,151 @@ async def test_a_repeated_cursor_stops_the_read(mapping: Mapping) -> None:
         await collect(make(mapping), None)
 
 
-@respx.mock
-async def test_search_starts_a_new_window_before_the_cap(mapping: Mapping) -> None:
-    bodies: list[dict[str, Any]] = []
-    stamp = "2026-03-01T10:00:00.000Z"
-    later = "2026-03-02T10:00:00.000Z"
+BASE_MS = 1_772_359_200_000  # 2026-03-01T10:00:00Z
+SINCE = datetime(2026, 3, 1, 10, tzinfo=UTC)
+UPPER = BASE_MS + 100_000  # what the (pinned) client clock says when a listing starts
 
-    def answer(request: httpx.Request) -> httpx.Response:
+
+def iso_ms(millis: int) -> str:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class FakeSearch:
+    """HubSpot's search over deals with modification times: GTE/LT filters, ascending sort, offset `after`.
+
+    `rows` maps an id to (modification time in epoch ms, the value shown as hs_lastmodifieddate or None for the
+    real one); ties sort by id.
+    """
+
+    def __init__(self, rows: dict[str, tuple[int, str | None]]) -> None:
+        self.rows = rows
+        self.bodies: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
-        bodies.append(body)
-        after = int(body["after"])
-        value = body["filterGroups"][0]["filters"][0]["value"]
-        if value == str(int(datetime(2026, 3, 2, 10, tzinfo=UTC).timestamp() * 1000)):
-            return httpx.Response(200, json={"total": 2, "results": [deal("9", later), deal("10", later)]})
-        # first window: 20,000 matches, of which search serves only the first 10,000
-        results = [deal(str(after + i), stamp if after + i < 9_999 else later) for i in range(200)]
-        return httpx.Response(
-            200, json={"total": 20_000, "results": results, "paging": {"next": {"after": str(after + 200)}}}
+        self.bodies.append(body)
+        bounds = {f["operator"]: int(f["value"]) for f in body["filterGroups"][0]["filters"]}
+        matching = sorted(
+            (ms, int(i), i) for i, (ms, _) in self.rows.items() if bounds["GTE"] <= ms < bounds.get("LT", 1 << 62)
         )
+        after, limit = int(body["after"]), body["limit"]
+        if after + limit > 10_000:
+            return httpx.Response(400, json={"status": "error", "category": "VALIDATION_ERROR", "message": "cap"})
+        page = matching[after : after + limit]
+        answer: dict[str, Any] = {
+            "total": len(matching),
+            "results": [deal(i, self.rows[i][1] or iso_ms(ms)) for ms, _, i in page],
+        }
+        if after + limit < len(matching):
+            answer["paging"] = {"next": {"after": str(after + limit)}}
+        return httpx.Response(200, json=answer)
 
-    respx.post(f"{DEALS}/search").mock(side_effect=answer)
-    ids = await collect(make(mapping), datetime(2026, 3, 1, tzinfo=UTC))
-    assert len(bodies) == 51  # 50 pages up to the cap, then a new window
-    assert bodies[-1]["after"] == "0"
-    assert bodies[0]["sorts"] == [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
-    assert ids[-2:] == ["9", "10"]
-    assert ids.count("9999") == 1, "ids read at the window boundary are not read twice"
+    def windows(self) -> list[tuple[int, int, str]]:
+        return [
+            (
+                int(b["filterGroups"][0]["filters"][0]["value"]),
+                int(b["filterGroups"][0]["filters"][1]["value"]),
+                b["after"],
+            )
+            for b in self.bodies
+        ]
+
+
+def pinned(mapping: Mapping) -> HubSpotConnector:
+    connector = make(mapping)
+    connector.now_millis = lambda: UPPER - 1  # type: ignore[method-assign]
+    return connector
+
+
+@respx.mock
+async def test_search_pages_by_keyset_so_writes_between_pages_skip_nothing(mapping: Mapping) -> None:
+    # 700 changed deals, one per millisecond; after every page the engine writes back every deal of that page,
+    # which moves it past the listing's start (as HubSpot stamps the write): offset paging would skip 200 a page
+    fake = FakeSearch({str(1000 + n): (BASE_MS + n, None) for n in range(700)})
+    respx.post(f"{DEALS}/search").mock(side_effect=fake)
+    read: list[str] = []
+    async for page in pinned(mapping).deals(SINCE):
+        for record in page.records:
+            read.append(str(record["id"]))
+            fake.rows[str(record["id"])] = (UPPER + len(read), None)  # our write-back
+    assert sorted(read) == sorted(str(1000 + n) for n in range(700))
+    assert len(read) == len(set(read)), "no deal read twice"
+    assert fake.windows() == [
+        (BASE_MS, UPPER, "0"),
+        (BASE_MS + 199, UPPER, "0"),  # deal 199 itself was written back meanwhile: the page is 200..399
+        (BASE_MS + 399, UPPER, "0"),
+        (BASE_MS + 599, UPPER, "0"),
+    ]
+    assert fake.bodies[0]["sorts"] == [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+    assert [f["operator"] for f in fake.bodies[0]["filterGroups"][0]["filters"]] == ["GTE", "LT"]
+
+
+@respx.mock
+async def test_deals_modified_after_the_listing_started_are_left_for_the_next_run(mapping: Mapping) -> None:
+    rows = {"1": (BASE_MS, None), "2": (UPPER - 1, None), "3": (UPPER, None), "4": (UPPER + 5, None)}
+    respx.post(f"{DEALS}/search").mock(side_effect=FakeSearch(rows))
+    pages = [page async for page in pinned(mapping).deals(SINCE)]
+    assert [str(r["id"]) for page in pages for r in page.records] == ["1", "2"]
+    assert max(p.checkpoint for p in pages if p.checkpoint) == datetime.fromtimestamp((UPPER - 1) / 1000, tz=UTC)
+
+
+@respx.mock
+async def test_a_millisecond_shared_by_more_than_a_page_is_paged_by_offset(mapping: Mapping) -> None:
+    shared = BASE_MS + 500
+    rows = {str(100 + n): (BASE_MS + n, None) for n in range(150)}
+    rows |= {str(1000 + n): (shared, None) for n in range(450)}
+    rows |= {str(5000 + n): (shared + 1, None) for n in range(10)}
+    fake = FakeSearch(rows)
+    respx.post(f"{DEALS}/search").mock(side_effect=fake)
+    pages = [page async for page in pinned(mapping).deals(SINCE)]
+    read = [str(r["id"]) for page in pages for r in page.records]
+    assert sorted(read) == sorted(rows)
+    assert len(read) == len(set(read))
+    # page 1 ends inside the shared millisecond; then offsets within it, held back until it is read through
+    assert fake.windows() == [
+        (BASE_MS, UPPER, "0"),
+        (shared, UPPER, "0"),
+        (shared, UPPER, "200"),
+        (shared, UPPER, "400"),
+    ]
+    assert len(pages) == 2
+
+
+@respx.mock
+async def test_more_than_the_search_cap_in_one_millisecond_is_a_clear_error(mapping: Mapping) -> None:
+    fake = FakeSearch({str(n): (BASE_MS, None) for n in range(10_050)})
+    respx.post(f"{DEALS}/search").mock(side_effect=fake)
+    with pytest.raises(ApiError, match="more than 10000 deals modified in the same millisecond") as info:
+        await collect(pinned(mapping), SINCE)
+    assert "full sync" in str(info.value)
+    assert fake.windows()[-1] == (BASE_MS, UPPER, "9800")
+    assert len(fake.bodies) == 50
+
+
+@respx.mock
+async def test_a_bad_modification_time_in_search_results_does_not_break_paging(mapping: Mapping) -> None:
+    rows = {str(1000 + n): (BASE_MS + n, None) for n in range(450)}
+    rows["1100"] = (BASE_MS + 100, "yesterday")  # in the middle of the first page
+    rows["1398"] = (BASE_MS + 398, "not a date")  # the last result of the second page (GTE +199: 199..398)
+    fake = FakeSearch(rows)
+    respx.post(f"{DEALS}/search").mock(side_effect=fake)
+    pages = [page async for page in pinned(mapping).deals(SINCE)]
+    read = [str(r["id"]) for page in pages for r in page.records]
+    assert sorted(read) == sorted(rows)
+    assert len(read) == len(set(read))
+    assert [w[0] for w in fake.windows()] == [BASE_MS, BASE_MS + 199, BASE_MS + 397]
+    with pytest.raises(RecordError, match="hs_lastmodifieddate: 'yesterday' is not a timestamp"):
+        make(mapping).to_deal(next(r for p in pages for r in p.records if r["id"] == "1100"), REFERENCE)
+
+
+async def test_a_full_page_of_unreadable_times_pages_on_by_offset(mapping: Mapping) -> None:
+    # no usable time to key on: the listing must still move forward (and end), not ask for the same page again
+    fake = FakeSearch({str(n): (BASE_MS, "garbage") for n in range(300)} | {"900": (BASE_MS + 1, None)})
+    with respx.mock:
+        respx.post(f"{DEALS}/search").mock(side_effect=fake)
+        read = await collect(pinned(mapping), SINCE)
+    assert sorted(read) == sorted(fake.rows)
+    assert [w[2] for w in fake.windows()] == ["0", "200"]
 
 
 def test_to_deal_maps_strings_and_history(mapping: Mapping) -> None:
@@ -258,3 +378,98 @@ async def test_the_token_is_sent_but_never_shown(mapping: Mapping) -> None:
     assert route.calls[0].request.headers["authorization"] == "Bearer pat-unit-test-token"
     assert "pat-unit-test-token" not in str(info.value)
     assert "INVALID_AUTHENTICATION" in str(info.value)
+
+
+PROXY_PAGE = "<html><body><h1>Proxy authentication required</h1></body></html>"
+
+
+@respx.mock
+async def test_a_non_json_answer_is_an_api_error_naming_the_request(mapping: Mapping) -> None:
+    respx.post(f"{DEALS}/search").mock(
+        return_value=httpx.Response(200, text=PROXY_PAGE, headers={"content-type": "text/html; charset=utf-8"})
+    )
+    with pytest.raises(ApiError) as info:
+        await collect(pinned(mapping), SINCE)
+    size = len(PROXY_PAGE.encode())
+    assert str(info.value) == (
+        f"[unit] POST /crm/v3/objects/deals/search answered 200 with a non-JSON body (text/html, {size} bytes)"
+    )
+    assert (info.value.status, info.value.method, info.value.path) == (200, "POST", "/crm/v3/objects/deals/search")
+    assert info.value.connection == "unit"
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["/crm/v3/pipelines/deals", "/crm/v3/properties/deals"],
+)
+@respx.mock
+async def test_reference_data_behind_a_proxy_page_is_an_api_error(mapping: Mapping, route: str) -> None:
+    for path in ("/crm/v3/pipelines/deals", "/crm/v3/properties/deals"):
+        body = httpx.Response(200, text=PROXY_PAGE) if path == route else httpx.Response(200, json={"results": []})
+        respx.get(f"{BASE}{path}").mock(return_value=body)
+    with pytest.raises(ApiError, match=f"GET {route} answered 200 with a non-JSON body"):
+        await make(mapping).reference()
+
+
+@respx.mock
+async def test_full_and_archived_listings_behind_a_proxy_page_are_api_errors(mapping: Mapping) -> None:
+    respx.get(DEALS).mock(
+        side_effect=[httpx.Response(200, json={"results": [deal("1")]}), httpx.Response(200, content=b"")]
+    )
+    with pytest.raises(
+        ApiError, match=r"GET /crm/v3/objects/deals answered 200 with a non-JSON body \(unknown type, 0"
+    ):
+        await collect(make(mapping), None)
+
+
+@respx.mock
+async def test_a_write_answered_with_a_proxy_page_fails_its_deals_only(mapping: Mapping) -> None:
+    route = respx.post(f"{DEALS}/batch/update").mock(
+        side_effect=[
+            httpx.Response(200, json={"status": "COMPLETE", "results": [{"id": str(n)} for n in range(100)]}),
+            httpx.Response(200, text=PROXY_PAGE, headers={"content-type": "text/html"}),
+        ]
+    )
+    updates = [DealUpdate(source_id=str(n), category="COMMIT") for n in range(101)]
+    outcomes = await make(mapping).write(updates)
+    assert route.call_count == 2
+    assert [o.status for o in outcomes[:100]] == ["written"] * 100
+    assert outcomes[100].status == "failed"
+    assert "non-JSON body (text/html" in (outcomes[100].reason or "")
+
+
+@respx.mock
+async def test_api_client_json_names_the_path_below_the_base_url() -> None:
+    client = ApiClient("unit", "https://proxy.test/hubspot/")
+    respx.get("https://proxy.test/hubspot/crm/v3/objects/deals").mock(
+        return_value=httpx.Response(200, content=b"\xff\xfe not json", headers={"content-type": "text/plain"})
+    )
+    response = await client.request("GET", "/crm/v3/objects/deals", params={"hapikey": "secret-in-query"})
+    with pytest.raises(ApiError) as info:
+        client.json(response)
+    assert info.value.path == "/crm/v3/objects/deals"
+    assert "secret-in-query" not in str(info.value)
+    assert "(text/plain, 11 bytes)" in str(info.value)
+    respx.get("https://proxy.test/hubspot/ok").mock(return_value=httpx.Response(200, json=[1, 2]))
+    assert await client.request_json("GET", "/ok") == [1, 2]
+    await client.aclose()
+
+
+@respx.mock
+async def test_updates_of_one_deal_go_in_separate_batches(mapping: Mapping) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["inputs"]
+        ids = [i["id"] for i in inputs]
+        if len(ids) != len(set(ids)):
+            return httpx.Response(400, json={"status": "error", "category": "VALIDATION_ERROR", "message": "dup"})
+        return httpx.Response(200, json={"status": "COMPLETE", "results": [{"id": i} for i in ids]})
+
+    route = respx.post(f"{DEALS}/batch/update").mock(side_effect=answer)
+    updates = [DealUpdate(source_id=i, category=c) for i, c in [("1", "COMMIT"), ("2", "COMMIT"), ("1", "PIPELINE")]]
+    outcomes = await make(mapping).write(updates)
+    assert [o.status for o in outcomes] == ["written"] * 3
+    sent = [
+        [(i["id"], i["properties"]["hs_manual_forecast_category"]) for i in json.loads(c.request.content)["inputs"]]
+        for c in route.calls
+    ]
+    assert sent == [[("1", "COMMIT"), ("2", "COMMIT")], [("1", "PIPELINE")]]  # order kept: the later value wins

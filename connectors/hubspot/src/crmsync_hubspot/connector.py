@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -19,7 +20,7 @@ from crmsync.connector import (
     Reference,
     WriteOutcome,
 )
-from crmsync.errors import ApiError, AuthError, TransportError
+from crmsync.errors import ApiError, AuthError, RecordError, TransportError
 from crmsync.http import ApiClient, CursorGuard, RateLimiter
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, Pipeline, Stage
@@ -30,6 +31,28 @@ DEALS = "/crm/v3/objects/deals"
 LIST_PAGE = 100
 SEARCH_PAGE = 200
 SEARCH_CAP = 10_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
+
+def epoch_millis(moment: datetime) -> int:
+    """Epoch milliseconds, floored, in integer arithmetic (no float rounding at millisecond boundaries)."""
+    return (moment - EPOCH) // MILLISECOND
+
+
+def modified_at(record: dict[str, Any]) -> datetime | None:
+    """A record's hs_lastmodifieddate (or updatedAt), or None when missing or unparsable.
+
+    An unparsable value is not fatal here: `to_deal` raises the RecordError that quarantines the record.
+    """
+    try:
+        return parse_time(
+            (record.get("properties") or {}).get("hs_lastmodifieddate") or record.get("updatedAt"),
+            deal_id=str(record.get("id")),
+            field="hs_lastmodifieddate",
+        )
+    except RecordError:
+        return None
 
 
 class HubSpotSettings(ConnectorSettings):
@@ -104,8 +127,22 @@ class HubSpotConnector(Connector):
     async def check(self) -> None:
         await self.client.request("GET", DEALS, params={"limit": 1})
 
+    async def _json(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json_body: Any = None
+    ) -> dict[str, Any]:
+        """A request whose answer must be a JSON object; anything else is an ApiError naming the request."""
+        body = await self.client.request_json(method, path, params=params, json_body=json_body)
+        if not isinstance(body, dict):
+            raise ApiError(
+                f"{method} {path} answered with JSON that is not an object ({type(body).__name__})",
+                method=method,
+                path=path,
+                connection=self.connection,
+            )
+        return body
+
     async def reference(self) -> Reference:
-        body = (await self.client.request("GET", "/crm/v3/pipelines/deals")).json()
+        body = await self._json("GET", "/crm/v3/pipelines/deals")
         pipelines: dict[str, Pipeline] = {}
         stages: dict[str, Stage] = {}
         for raw in body.get("results", []):
@@ -126,7 +163,7 @@ class HubSpotConnector(Connector):
                     closed=closed,
                     won=closed and probability == Decimal(1),
                 )
-        fields_body = (await self.client.request("GET", "/crm/v3/properties/deals")).json()
+        fields_body = await self._json("GET", "/crm/v3/properties/deals")
         fields = {f["name"]: f for f in fields_body.get("results", [])}
         return Reference(pipelines=pipelines, stages=stages, fields=fields)
 
@@ -170,18 +207,12 @@ class HubSpotConnector(Connector):
         async for page in pages:
             yield page
         if reconcile or since is None:
-            async for page in self._archived(since):
+            async for page in self._archived():
                 yield page
 
-    def _page(self, results: list[dict[str, Any]]) -> Page:
-        stamps = [
-            parse_time(
-                r.get("properties", {}).get("hs_lastmodifieddate") or r.get("updatedAt"),
-                deal_id=str(r.get("id")),
-                field="hs_lastmodifieddate",
-            )
-            for r in results
-        ]
+    @staticmethod
+    def _page(results: list[dict[str, Any]]) -> Page:
+        stamps = [modified_at(r) for r in results]
         return Page(records=results, checkpoint=max(filter(None, stamps), default=None))
 
     async def _list_all(self) -> AsyncIterator[Page]:
@@ -197,71 +228,103 @@ class HubSpotConnector(Connector):
             )
         after: str | None = None
         while True:
-            body = (
-                await self.client.request("GET", DEALS, params={**params, **({"after": after} if after else {})})
-            ).json()
+            body = await self._json("GET", DEALS, params={**params, **({"after": after} if after else {})})
             yield self._page(body.get("results", []))
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 return
             guard.see(after)
 
-    async def _search_since(self, since: datetime) -> AsyncIterator[Page]:
-        """Search by hs_lastmodifieddate ≥ since, ascending; a new query window before the 10,000 cap."""
-        lower = int(since.timestamp() * 1000)
-        seen_at_lower: set[str] = set()
-        while True:
-            after = 0
-            last_stamp: int | None = None
-            ids_at_last: set[str] = set()
-            while True:
-                body = {
-                    "filterGroups": [
-                        {
-                            "filters": [
-                                {
-                                    "propertyName": "hs_lastmodifieddate",
-                                    "operator": "GTE",
-                                    "value": str(lower),
-                                }
-                            ]
-                        }
-                    ],
-                    "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-                    "properties": self._properties(),
-                    "limit": SEARCH_PAGE,
-                    "after": str(after),
+    def now_millis(self) -> int:
+        """The client clock in epoch milliseconds."""
+        return time.time_ns() // 1_000_000
+
+    def _search_body(self, lower: int, upper: int, after: int) -> dict[str, Any]:
+        return {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(lower)},
+                        {"propertyName": "hs_lastmodifieddate", "operator": "LT", "value": str(upper)},
+                    ]
                 }
-                answer = (await self.client.request("POST", f"{DEALS}/search", json_body=body)).json()
-                results = [r for r in answer.get("results", []) if str(r.get("id")) not in seen_at_lower]
-                for record in results:
-                    stamp = parse_time(
-                        record["properties"].get("hs_lastmodifieddate"),
-                        deal_id=str(record["id"]),
-                        field="hs_lastmodifieddate",
-                    )
-                    millis = int(stamp.timestamp() * 1000) if stamp else lower
-                    if millis != last_stamp:
-                        last_stamp, ids_at_last = millis, set()
-                    ids_at_last.add(str(record["id"]))
-                if results:
-                    yield self._page(results)
-                next_after = ((answer.get("paging") or {}).get("next") or {}).get("after")
-                if not next_after:
-                    return
-                after = int(next_after)
-                if after + SEARCH_PAGE > SEARCH_CAP:
-                    break
-            if last_stamp is None or last_stamp < lower or (last_stamp == lower and not ids_at_last - seen_at_lower):
+            ],
+            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            "properties": self._properties(),
+            "limit": SEARCH_PAGE,
+            "after": str(after),
+        }
+
+    async def _search_since(self, since: datetime) -> AsyncIterator[Page]:
+        """Deals modified from `since` up to the millisecond the listing starts, by keyset paging.
+
+        Offset paging over a changing result set skips deals: a deal written between pages (our own write-back, or
+        someone's edit) gets a new modification time and moves to the end, so every unread deal shifts forward past
+        the next offset, and the cursor then passes them for good. So every query starts at the last modification
+        time read (GTE `lower`, `after` = 0) and skips the ids already read at exactly that time. Only a page whose
+        deals all share one time (more than SEARCH_PAGE modified in one millisecond) is followed by offset pages
+        within that time; those pages are held back until the time is read through, so that no write-back of ours
+        lands between them.
+
+        The upper bound (the listing's start, by the client clock) keeps deals modified during the listing out of it,
+        so the listing cannot chase its own write-backs; the next run reads them, since the engine's cursor is the
+        latest modification time read here. A client clock behind HubSpot's only defers edits to the next run.
+        """
+        upper = self.now_millis() + 1  # exclusive: the millisecond the listing starts is still in
+        lower = epoch_millis(since)
+        read_at_lower: set[str] = set()  # ids already read whose modification time is exactly `lower`
+        unstamped: set[str] = set()  # ids read without a usable modification time; to_deal quarantines them
+        held: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            if offset + SEARCH_PAGE > SEARCH_CAP:
                 raise ApiError(
-                    f"more than {SEARCH_CAP} deals share one modification time; use a full sync",
+                    f"search cannot page through more than {SEARCH_CAP} deals modified in the same millisecond "
+                    f"(hs_lastmodifieddate = {lower} epoch ms); run a full sync instead",
+                    method="POST",
+                    path=f"{DEALS}/search",
                     connection=self.connection,
                 )
-            # start a new window at the last timestamp seen, skipping the ids already read at exactly that time
-            seen_at_lower = ids_at_last | (seen_at_lower if last_stamp == lower else set())
-            lower = last_stamp
+            answer = await self._json("POST", f"{DEALS}/search", json_body=self._search_body(lower, upper, offset))
+            results: list[dict[str, Any]] = answer.get("results") or []
+            fresh: list[dict[str, Any]] = []
+            stamped: list[tuple[int, str]] = []
+            for record in results:
+                deal_id = str(record.get("id"))
+                stamp = modified_at(record)
+                if stamp is None:
+                    if deal_id not in unstamped:
+                        unstamped.add(deal_id)
+                        fresh.append(record)
+                    continue
+                millis = epoch_millis(stamp)
+                if millis == lower and deal_id in read_at_lower:
+                    continue
+                stamped.append((millis, deal_id))
+                fresh.append(record)
+            if len(results) < SEARCH_PAGE:
+                if held or fresh:
+                    yield self._page(held + fresh)
+                return
+            last = max((millis for millis, _ in stamped), default=lower)
+            if last > lower:
+                if held or fresh:
+                    yield self._page(held + fresh)
+                held = []
+                lower, offset = last, 0
+                read_at_lower = {deal_id for millis, deal_id in stamped if millis == last}
+            else:
+                # a full page and no later time: page deeper within this millisecond, holding the records back
+                held += fresh
+                read_at_lower |= {deal_id for millis, deal_id in stamped if millis == lower}
+                offset += len(results)
 
-    async def _archived(self, since: datetime | None) -> AsyncIterator[Page]:
+    async def _archived(self) -> AsyncIterator[Page]:
+        """Every archived deal HubSpot still keeps (90 days), whenever it was archived.
+
+        The sweep runs only on reconciling (and full) runs, so a `since` filter would drop the deals archived
+        between two sweeps for good; marking a deal deleted again is a no-op in the store.
+        """
         guard = CursorGuard(self.connection, "GET archived deals")
         after: str | None = None
         while True:
@@ -272,12 +335,8 @@ class HubSpotConnector(Connector):
             }
             if after:
                 params["after"] = after
-            body = (await self.client.request("GET", DEALS, params=params)).json()
-            gone = []
-            for record in body.get("results", []):
-                archived_at = parse_time(record.get("archivedAt"), deal_id=str(record.get("id")), field="archivedAt")
-                if since is None or archived_at is None or archived_at >= since:
-                    gone.append(str(record["id"]))
+            body = await self._json("GET", DEALS, params=params)
+            gone = [str(record["id"]) for record in body.get("results", []) if record.get("id") is not None]
             if gone:
                 yield Page(records=[], deleted_ids=gone)
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
@@ -304,9 +363,24 @@ class HubSpotConnector(Connector):
 
     async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
         outcomes: list[WriteOutcome] = []
-        for start in range(0, len(updates), self.capabilities.write_batch_size):
-            outcomes += await self._write_batch(updates[start : start + self.capabilities.write_batch_size])
+        for batch in self._batches(updates):
+            outcomes += await self._write_batch(batch)
         return outcomes
+
+    def _batches(self, updates: Sequence[DealUpdate]) -> list[list[DealUpdate]]:
+        """Batches of at most write_batch_size, in order, none naming a deal twice (HubSpot refuses those whole)."""
+        batches: list[list[DealUpdate]] = []
+        current: list[DealUpdate] = []
+        ids: set[str] = set()
+        for update in updates:
+            if len(current) == self.capabilities.write_batch_size or update.source_id in ids:
+                batches.append(current)
+                current, ids = [], set()
+            current.append(update)
+            ids.add(update.source_id)
+        if current:
+            batches.append(current)
+        return batches
 
     async def _write_batch(self, batch: Sequence[DealUpdate]) -> list[WriteOutcome]:
         inputs = [{"id": u.source_id, "properties": self._properties_of(u)} for u in batch]
@@ -322,7 +396,12 @@ class HubSpotConnector(Connector):
                     outcomes += await self._write_batch([update])
                 return outcomes
             return [WriteOutcome(source_id=u.source_id, status="failed", reason=exc.detail or str(exc)) for u in batch]
-        body = response.json()
+        try:
+            body = self.client.json(response)
+        except ApiError as exc:  # e.g. a proxy's HTML page: whether HubSpot wrote is unknown, so report failed
+            return [WriteOutcome(source_id=u.source_id, status="failed", reason=str(exc)) for u in batch]
+        if not isinstance(body, dict):
+            body = {}
         failed: dict[str, str] = {}
         for err in body.get("errors", []):
             for deal_id in (err.get("context") or {}).get("ids", []):

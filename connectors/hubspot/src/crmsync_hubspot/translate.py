@@ -31,10 +31,12 @@ def parse_time(value: str | None, *, deal_id: str, field: str) -> datetime | Non
     if not value:
         return None
     try:
+        if not isinstance(value, str):
+            raise TypeError(value)
         if value.isdigit():
             return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, TypeError, OverflowError, OSError):  # OverflowError/OSError: epoch values out of range
         raise RecordError(f"{value!r} is not a timestamp", source_id=deal_id, field=field) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

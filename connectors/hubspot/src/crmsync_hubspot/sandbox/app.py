@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -43,17 +44,59 @@ def validation_error(message: str, errors: list[dict[str, Any]] | None = None) -
 
 
 def _millis(value: str | None) -> float | None:
-    """Compare values of date properties by epoch milliseconds (accepts ms or ISO strings)."""
+    """Compare values of date properties by epoch milliseconds (accepts ms or ISO strings).
+
+    A stored value that is no date (only a test can put one there) compares as no value: it matches no range filter
+    and sorts last, instead of failing the whole search.
+    """
     if value is None or value == "":
         return None
     try:
         return float(Decimal(value))
     except InvalidOperation:
+        pass
+    try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
+    except ValueError:
+        return None
+
+
+def _integer(value: Any, default: int) -> int | None:
+    """A query or body integer as HubSpot reads it: ASCII digits only (a string or a JSON number), else None."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
 
 
 DATE_PROPERTIES = {"closedate", "createdate", "hs_lastmodifieddate"}
-NUMBER_PROPERTIES = {"amount", "hs_forecast_probability", "hs_deal_stage_probability", "hs_object_id"}
+NUMBER_PROPERTIES = {
+    "amount",
+    "hs_forecast_probability",
+    "hs_deal_stage_probability",
+    "hs_object_id",
+    "hs_projected_amount",
+    "hs_forecast_amount",
+}
+BOOLEAN_PROPERTIES = {"hs_is_closed", "hs_is_closed_won"}
+
+
+def _types(name: str) -> tuple[str, str]:
+    """(type, fieldType) of a deal property, as /crm/v3/properties/deals reports them."""
+    if name == "hs_manual_forecast_category":
+        return "enumeration", "select"
+    if name in NUMBER_PROPERTIES:
+        return "number", "number"
+    if name in DATE_PROPERTIES:
+        return "datetime", "date"
+    if name in BOOLEAN_PROPERTIES:
+        return "bool", "booleancheckbox"
+    return "string", "text"
 
 
 def _key(name: str, value: str | None) -> Any:
@@ -150,15 +193,24 @@ class HubSpotApi:
     def ok(self, body: Any, status: int = 200) -> JSONResponse:
         return JSONResponse(body, status_code=status, headers=self.headers())
 
+    async def _body(self, request: Request) -> dict[str, Any] | Response:
+        """The request's JSON object, or HubSpot's 400 for a body that is not one."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return validation_error("Invalid input JSON: the request body is not valid JSON")
+        if not isinstance(body, dict):
+            return validation_error("Invalid input JSON: expected an object")
+        return body
+
     async def list_deals(self, request: Request) -> Response:
         if (denied := self.authorized(request)) is not None:
             return denied
         self.sandbox.requests["list"] += 1
         q = request.query_params
-        try:
-            limit = int(q.get("limit", "10"))
-            after = int(q.get("after", "0"))
-        except ValueError:
+        limit = _integer(q.get("limit"), 10)
+        after = _integer(q.get("after"), 0)
+        if limit is None or after is None:
             return validation_error("limit and after must be integers")
         if not 1 <= limit <= LIST_MAX:
             return validation_error(f"limit must be between 1 and {LIST_MAX}")
@@ -191,7 +243,9 @@ class HubSpotApi:
         if (denied := self.authorized(request)) is not None:
             return denied
         self.sandbox.requests["batch-read"] += 1
-        body = await request.json()
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
         inputs = body.get("inputs", [])
         if len(inputs) > BATCH_MAX:
             return validation_error(f"inputs may hold at most {BATCH_MAX} items")
@@ -235,9 +289,13 @@ class HubSpotApi:
         if (denied := self.authorized(request)) is not None:
             return denied
         self.sandbox.requests["list-search"] += 1
-        body = await request.json()
-        limit = int(body.get("limit", 10))
-        after = int(body.get("after") or 0)
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        limit = _integer(body.get("limit"), 10)
+        after = _integer(body.get("after"), 0)
+        if limit is None or after is None:
+            return validation_error("limit and after must be integers")
         if not 1 <= limit <= SEARCH_MAX:
             return validation_error(f"limit must be between 1 and {SEARCH_MAX}")
         if after + limit > SEARCH_CAP:
@@ -286,7 +344,9 @@ class HubSpotApi:
         if (denied := self.authorized(request)) is not None:
             return denied
         self.sandbox.requests["write"] += 1
-        body = await request.json()
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
         with self.sandbox.lock:
             record = self.state.records.get(request.path_params["deal_id"])
             if record is None or record.archived:
@@ -309,10 +369,22 @@ class HubSpotApi:
         if (denied := self.authorized(request)) is not None:
             return denied
         self.sandbox.requests["write"] += 1
-        body = await request.json()
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
         inputs = body.get("inputs", [])
         if not 1 <= len(inputs) <= BATCH_MAX:
             return validation_error(f"inputs must hold 1 to {BATCH_MAX} items")
+        counts = Counter(str(item.get("id")) for item in inputs)
+        duplicates = sorted(deal_id for deal_id, n in counts.items() if n > 1)
+        if duplicates:
+            # HubSpot refuses the whole batch, naming the repeated ids
+            return error(
+                400,
+                f"Duplicate IDs found in batch input: [{', '.join(duplicates)}]. IDs must be unique",
+                "VALIDATION_ERROR",
+                context={"ids": duplicates},
+            )
         with self.sandbox.lock:
             checked = []
             for item in inputs:  # HubSpot refuses the whole batch when one input is invalid
@@ -363,12 +435,13 @@ class HubSpotApi:
                 {"label": label, "value": value, "displayOrder": i, "hidden": False}
                 for i, (label, value) in enumerate(seed.FORECAST_CATEGORY_OPTIONS)
             ]
+            kind, field_type = _types(name)
             return {
                 "name": name,
                 "label": name.replace("_", " ").title(),
                 "groupName": "dealinformation",
-                "type": "enumeration" if name == "hs_manual_forecast_category" else "string",
-                "fieldType": "select" if name == "hs_manual_forecast_category" else "text",
+                "type": kind,
+                "fieldType": field_type,
                 "options": options if name == "hs_manual_forecast_category" else [],
                 "calculated": name in READ_ONLY,
                 "hasUniqueValue": name == "hs_object_id",

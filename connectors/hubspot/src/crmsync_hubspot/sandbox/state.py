@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import bisect
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -90,12 +91,18 @@ class HubSpotState:
         self.search_cache: dict[str, tuple[int, list[Record]]] = {}
 
     def tick(self) -> datetime:
-        """A strictly increasing clock at HubSpot's millisecond resolution: every edit gets its own time."""
+        """A strictly increasing clock at HubSpot's millisecond resolution: every edit gets its own time.
+
+        A burst of edits waits for the next real millisecond rather than running the clock ahead of real time:
+        HubSpot never stamps an edit in the future, and clients bound their reads by their own clock.
+        """
         self.version += 1
-        now = datetime.now(UTC)
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        if now <= self._clock:
-            now = self._clock + timedelta(milliseconds=1)
+        while True:
+            now = datetime.now(UTC)
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+            if now > self._clock:
+                break
+            time.sleep(max(0.0, (self._clock - now).total_seconds()) + 0.0002)
         self._clock = now
         return now
 
