@@ -29,7 +29,10 @@ from crmsync.sync import SyncEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 # Settings that lift the client-side limiter for a benchmark; the rate-limit bound is reported separately.
-FAST = {"hubspot": {"requests_per_10s": 1000}, "pipedrive": {"burst_limit": 120, "write_concurrency": 16}}
+FAST = {
+    "hubspot": {"requests_per_10s": 1000, "search_requests_per_second": 5},
+    "pipedrive": {"burst_limit": 120, "write_concurrency": 16},
+}
 # The sandbox's own limit, as the CRM's top plan enforces it: (requests, window in seconds).
 SANDBOX_LIMIT = {"pipedrive": (120, 2.0)}
 # Requests the CRM allows per second at that plan (HubSpot Pro: 190 per 10 s; Pipedrive: 120 per 2 s).

@@ -91,9 +91,10 @@ def test_a_stale_lock_is_taken_over_and_a_heartbeat_keeps_it(store: Store) -> No
     with pytest.raises(LockedError, match="held by alive"):
         store.acquire_lock("scheduler", "dead", stale)
     _age_lock(store, "scheduler", 10)
-    store.heartbeat("scheduler", "alive")
+    assert store.heartbeat("scheduler", "alive") is True
     with pytest.raises(LockedError):
         store.acquire_lock("scheduler", "third", stale)
+    assert store.heartbeat("scheduler", "dead") is False, "a holder that lost the lock is told so"
 
 
 def test_runs_are_recorded(store: Store) -> None:

@@ -442,9 +442,9 @@ async def test_a_long_run_keeps_its_lock_fresh(
     beats: list[tuple[str, str]] = []
     original = sqlite_store.heartbeat
 
-    def recording(name: str, holder: str) -> None:
+    def recording(name: str, holder: str) -> bool:
         beats.append((name, holder))
-        original(name, holder)
+        return original(name, holder)
 
     monkeypatch.setattr(engine_module, "HEARTBEAT_SECONDS", 0.0)
     monkeypatch.setattr(sqlite_store, "heartbeat", recording)
@@ -477,3 +477,27 @@ async def test_a_new_day_reapplies_date_rules_to_deals_that_did_not_change(
     again = await sync(served, sqlite_store, hubspot_mapping, today=later, overlap=timedelta(0))
     assert again.reevaluated == 0, "the same day is not evaluated twice"
     assert again.written == 0
+
+
+async def test_a_run_whose_lock_was_taken_over_stops(
+    served: Served, sqlite_store: Store, hubspot_mapping: Mapping, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a stalled run's lock went stale and another process took it, the stalled run must not go on writing."""
+    import crmsync.sync.engine as engine_module
+    from crmsync.errors import LockedError
+
+    monkeypatch.setattr(engine_module, "HEARTBEAT_SECONDS", 0.0)
+
+    class Stalls(HubSpotConnector):
+        async def reference(self) -> Any:
+            answer = await super().reference()
+            with sqlite_store.engine.begin() as conn:  # meanwhile another process takes the lock over
+                from crmsync.store.schema import locks
+
+                conn.execute(locks.update().values(holder="someone-else"))
+            return answer
+
+    async with served.connector(hubspot_mapping, cls=Stalls) as connector:
+        with pytest.raises(LockedError, match="taken over"):
+            await SyncEngine(sqlite_store, connector).run()
+    assert served.box.requests["write"] == 0

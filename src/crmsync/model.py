@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -17,6 +17,22 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+def _currency(value: object) -> object:
+    if isinstance(value, str):
+        value = value.strip().upper() or None
+    return value
+
+
+def _currency_code(value: str | None) -> str | None:
+    if value is not None and not (len(value) == 3 and value.isascii() and value.isalpha()):
+        raise ValueError(f"{value!r} is not a three-letter ISO 4217 currency code")
+    return value
+
+
+# A three-letter code; CRMs send ' eur' or 'Eur' at times, which is read as 'EUR', and '' as no currency.
+Currency = Annotated[str | None, BeforeValidator(_currency), AfterValidator(_currency_code)]
 
 
 class ForecastCategory(StrEnum):
@@ -86,8 +102,8 @@ class Deal(_Frozen):
     pipeline: Pipeline
     stage: Stage
     status: DealStatus
-    amount: Decimal | None = None
-    currency: str | None = None
+    amount: Decimal | None = Field(default=None, gt=-(10**16), lt=10**16, description="fits NUMERIC(18, 2)")
+    currency: Currency = Field(default=None, description="ISO 4217 code")
     close_date: date | None = None
     owner: Owner | None = None
     created_at: AwareDatetime | None = None

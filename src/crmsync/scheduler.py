@@ -50,11 +50,12 @@ class Scheduler:
                 connection.schedule, timezone=connection.timezone or self.app.config.timezone
             )
             self.scheduler.add_job(self._run_connection, trigger, args=[name], id=name, name=f"sync {name}")
-        self.scheduler.add_job(self._heartbeat, "interval", seconds=HEARTBEAT.total_seconds(), id="heartbeat")
         self.scheduler.start()
+        # The heartbeat has a thread of its own: long syncs filling APScheduler's pool must not starve it.
+        self._beating = threading.Thread(target=self._heartbeat_loop, name="crmsync-heartbeat", daemon=True)
+        self._beating.start()
         for job in self.scheduler.get_jobs():
-            if job.id != "heartbeat":
-                log.info("scheduled %s: next run %s", job.name, job.next_run_time)
+            log.info("scheduled %s: next run %s", job.name, job.next_run_time)
 
     def run_now(self, name: str) -> None:
         """Make a connection's job due now (still through APScheduler, so no overlap is possible)."""
@@ -63,8 +64,11 @@ class Scheduler:
             raise KeyError(name)
         job.modify(next_run_time=datetime.now(UTC))
 
-    def _heartbeat(self) -> None:
-        self.app.store.heartbeat(LOCK, self.holder)
+    def _heartbeat_loop(self) -> None:
+        while not self.stopped.wait(HEARTBEAT.total_seconds()):
+            if not self.app.store.heartbeat(LOCK, self.holder):
+                log.error("the scheduler lock was taken over by another `crmsync run`; stopping this one")
+                self.stopped.set()
 
     def _run_connection(self, name: str) -> None:
         log.info("[%s] scheduled sync starting", name)
@@ -85,10 +89,10 @@ class Scheduler:
 
     def stop(self) -> None:
         """Stop scheduling, let a running sync finish, release the lock."""
+        self.stopped.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.app.store.release_lock(LOCK, self.holder)
-        self.stopped.set()
 
     def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT, then shut down cleanly."""

@@ -160,11 +160,13 @@ class Store:
             return None
         raise LockedError(f"{name} is held by {row.holder} since {aware(row.acquired_at):%Y-%m-%d %H:%M:%S} UTC")
 
-    def heartbeat(self, name: str, holder: str) -> None:
+    def heartbeat(self, name: str, holder: str) -> bool:
+        """Refresh a lock; False when `holder` no longer holds it (it went stale and was taken over)."""
         with self.tx() as conn:
-            conn.execute(
+            refreshed = conn.execute(
                 update(t.locks).where(t.locks.c.name == name, t.locks.c.holder == holder).values(heartbeat_at=utcnow())
-            )
+            ).rowcount
+        return bool(refreshed)
 
     def release_lock(self, name: str, holder: str) -> None:
         with self.tx() as conn:
@@ -645,8 +647,11 @@ def _deal_row(deal: Deal, run_id: int, now: datetime) -> dict[str, Any]:
         "created_at": utc(deal.created_at),
         "updated_at": utc(deal.updated_at),
         "closed_at": utc(deal.closed_at),
-        "remote_category": deal.remote_category,
-        "remote_probability": deal.remote_probability,
+        "remote_category": (deal.remote_category or "")[:100] or None,
+        # an odd remote value is kept in the deal's data but would overflow NUMERIC(9, 6) on PostgreSQL
+        "remote_probability": deal.remote_probability
+        if deal.remote_probability is not None and abs(deal.remote_probability) < 1000
+        else None,
         "data": deal.model_dump(mode="json"),
         "last_run_id": run_id,
         "synced_at": now,

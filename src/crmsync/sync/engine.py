@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from crmsync.connector import Connector, DealUpdate, Page, Reference, WriteOutcome
-from crmsync.errors import ApiError, ConnectorError, CrmsyncError, RecordError
+from crmsync.errors import ApiError, ConnectorError, CrmsyncError, LockedError, RecordError
 from crmsync.model import Deal, Forecast
 from crmsync.redact import redact
 from crmsync.rules import evaluate
@@ -43,7 +43,12 @@ def holder_id() -> str:
 
 @dataclass
 class RunResult:
-    """Counts of one run, and what it wrote per category."""
+    """Counts of one run, and what it wrote per category.
+
+    `planned`, `written` and `failed` count deals; `skipped` counts fields left as they were (respected,
+    archived, unmapped stage, or refused by the connector); `reevaluated` counts stored deals evaluated again
+    on a new day without being fetched.
+    """
 
     run_id: int
     connection: str
@@ -213,7 +218,10 @@ class SyncEngine:
     def _heartbeat(self) -> None:
         """Keep the run lock fresh during a long run, so no other process takes it over as stale."""
         if time.monotonic() - self._beat >= HEARTBEAT_SECONDS:
-            self.store.heartbeat(self._lock, self._holder)
+            if not self.store.heartbeat(self._lock, self._holder):
+                raise LockedError(
+                    f"{self._lock} was taken over by another process while this run stalled; stopping this run"
+                )
             self._beat = time.monotonic()
 
     async def _page(self, result: RunResult, page: Page, reference: Reference) -> None:
@@ -366,7 +374,7 @@ class SyncEngine:
                     remote["probability"] = None if item.update.probability is None else str(item.update.probability)
                 written_values[item.update.source_id] = remote
             elif status == "skipped":
-                result.skipped += 1
+                result.skipped += len(item.ledger_ids)  # skipped counts fields, as in _flush
             else:
                 result.failed += 1
                 if item.update.source_id not in failed_again:

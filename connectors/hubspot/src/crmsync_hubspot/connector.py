@@ -59,6 +59,7 @@ class HubSpotSettings(ConnectorSettings):
     base_url: str = "https://api.hubapi.com"
     token: SecretStr = Field(description="private-app or OAuth access token")
     requests_per_10s: int = Field(default=100, ge=1, le=1000, description="100 Free/Starter, 190 Pro/Enterprise")
+    search_requests_per_second: int = Field(default=4, ge=1, le=5, description="search's own limit is about 5/s")
     history_on_full_read: bool = Field(default=True, description="read property history to spot manual overrides")
 
 
@@ -104,6 +105,7 @@ class HubSpotConnector(Connector):
     ) -> None:
         super().__init__(connection, settings, mapping)
         assert isinstance(settings, HubSpotSettings)
+        self.search_limiter = RateLimiter(settings.search_requests_per_second, 1.0)
         self.client = HubSpotClient(
             connection,
             settings.base_url,
@@ -285,6 +287,7 @@ class HubSpotConnector(Connector):
                     path=f"{DEALS}/search",
                     connection=self.connection,
                 )
+            await self.search_limiter.acquire()  # search has its own, lower limit (about 5 per second)
             answer = await self._json("POST", f"{DEALS}/search", json_body=self._search_body(lower, upper, offset))
             results: list[dict[str, Any]] = answer.get("results") or []
             fresh: list[dict[str, Any]] = []
