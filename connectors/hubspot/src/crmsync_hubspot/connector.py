@@ -305,7 +305,7 @@ class HubSpotConnector(Connector):
                     continue
                 stamped.append((millis, deal_id))
                 fresh.append(record)
-            if len(results) < SEARCH_PAGE:
+            if len(results) < SEARCH_PAGE or not (answer.get("paging") or {}).get("next"):
                 if held or fresh:
                     yield self._page(held + fresh)
                 return
