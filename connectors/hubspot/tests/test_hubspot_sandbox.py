@@ -84,3 +84,30 @@ def test_a_burst_of_edits_never_stamps_the_future(served: tuple[HubSpotSandbox, 
     stamps = [box.state.records[i].updated_at for i in box.deal_ids()[:20]]
     assert max(stamps) <= now
     assert len(set(stamps)) == 20, "every edit still gets its own millisecond"
+
+
+def test_the_indexed_modified_range_search_answers_like_the_general_filter(served: tuple[HubSpotSandbox, str]) -> None:
+    """The sandbox's fast path for incremental queries must return what the general filter code returns."""
+    box = served[0]
+    for deal_id in box.deal_ids()[:5]:
+        box.touch(deal_id)
+    stamps = sorted(box.state.records[i].properties["hs_lastmodifieddate"] or "" for i in box.deal_ids())
+    low, high = stamps[len(stamps) // 4], stamps[-2]
+    ranged = [
+        {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": low},
+        {"propertyName": "hs_lastmodifieddate", "operator": "LT", "value": high},
+    ]
+    sorts = [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+    forced_general = [*ranged, {"propertyName": "hs_object_id", "operator": "HAS_PROPERTY"}]
+    with client(served) as http:
+        fast = http.post(
+            f"{DEALS}/search", json={"filterGroups": [{"filters": ranged}], "sorts": sorts, "limit": 200}
+        ).json()
+        general = http.post(
+            f"{DEALS}/search", json={"filterGroups": [{"filters": forced_general}], "sorts": sorts, "limit": 200}
+        ).json()
+    assert fast["total"] == general["total"] > 0
+    assert {r["id"] for r in fast["results"]} == {r["id"] for r in general["results"]}
+    fast_stamps = [r["properties"]["hs_lastmodifieddate"] for r in fast["results"]]
+    assert fast_stamps == sorted(fast_stamps)
+    assert low <= fast_stamps[0] and fast_stamps[-1] < high

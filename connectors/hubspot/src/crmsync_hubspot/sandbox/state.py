@@ -89,6 +89,8 @@ class HubSpotState:
         self._sorted: list[Record] = []
         self._sorted_ids: list[int] = []
         self.search_cache: dict[str, tuple[int, list[Record]]] = {}
+        self._modified_key: tuple[int, int] | None = None
+        self._modified: list[tuple[float, Record]] = []
 
     def tick(self) -> datetime:
         """A strictly increasing clock at HubSpot's millisecond resolution: every edit gets its own time.
@@ -122,6 +124,23 @@ class HubSpotState:
             self._sorted_ids = [int(r.id) for r in self._sorted]
             self._sorted_key = key
         return self._sorted
+
+    def modified_index(self) -> list[tuple[float, Record]]:
+        """Live records with a modification time, ordered by it (ties by id), cached until the next change."""
+        key = (self.version, len(self.records))  # tests may add records directly, without an edit
+        if self._modified_key != key:
+            indexed = []
+            for record in self.live():
+                stamp = record.properties.get("hs_lastmodifieddate")
+                try:
+                    millis = datetime.fromisoformat((stamp or "").replace("Z", "+00:00")).timestamp() * 1000
+                except ValueError:
+                    continue  # HubSpot would not find it by this filter either
+                indexed.append((millis, record))
+            indexed.sort(key=lambda pair: (pair[0], int(pair[1].id)))
+            self._modified = indexed
+            self._modified_key = key
+        return self._modified
 
     def after(self, archived: bool, after: int) -> list[Record]:
         """Records with an id above `after`, in id order."""
