@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, select, update
@@ -270,3 +271,22 @@ def test_deal_timestamps_are_stored_as_utc(store: Store) -> None:
     for value in (row.created_at, row.updated_at, entered):
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value  # SQLite hands back naive UTC
         assert value == created
+
+
+def test_two_processes_opening_a_new_store_at_once_both_succeed(tmp_path: Path) -> None:
+    """A scheduled sync and a manual one may create the same new SQLite store at the same moment."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    code = "import sys; from crmsync.store import Store; Store(sys.argv[1]).close(); print('ok')"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    results = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], [err for _, err in results]
+    assert all(out.strip() == "ok" for out, _ in results)
+    store = Store(url)
+    assert "locks" in inspect(store.engine).get_table_names()
+    store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,16 +95,26 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.migrate()
 
-    def migrate(self) -> None:
+    def migrate(self, attempts: int = 5) -> None:
+        """Bring the schema to the newest revision.
+
+        Two processes opening a new store at once (a scheduled sync and a manual one) may both start creating
+        the tables; the one that loses sees "already exists" and tries again, finding the schema up to date.
+        """
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        try:
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-        except SQLAlchemyError as exc:
-            cause = getattr(exc, "orig", None) or exc
-            raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {cause}") from None
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.engine.begin() as conn:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                return
+            except SQLAlchemyError as exc:
+                cause = getattr(exc, "orig", None) or exc
+                if attempt < attempts and "already exists" in str(cause).lower():
+                    time.sleep(0.2 * attempt)
+                    continue
+                raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {cause}") from None
 
     def close(self) -> None:
         self.engine.dispose()
