@@ -167,6 +167,10 @@ class ApiClient:
         """The CRM's error message. Override for unusual bodies."""
         return body_message(response)
 
+    def observe(self, response: httpx.Response) -> None:
+        """Called with every response, errors included, before it is judged. Override to adapt to rate-limit
+        headers the CRM sends on each answer; the default does nothing."""
+
     def is_retriable(self, response: httpx.Response) -> bool:
         return response.status_code in self.retriable_statuses
 
@@ -272,6 +276,7 @@ class ApiClient:
             (time.monotonic() - started) * 1000,
             extra={"connection": self.connection},
         )
+        self.observe(response)
         if response.status_code in ok:
             return response
         return self._raise(method, path, response)

@@ -34,12 +34,9 @@ class PipedriveClient(ApiClient):
             return f"{body['error']} ({code})" if isinstance(code, str) and code else str(body["error"])
         return body_message(response)
 
-    def retry_after(self, response: httpx.Response) -> float | None:
-        self.observe(response.headers)
-        return super().retry_after(response)
-
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Adapt the limiter to the burst limit the answer announces."""
+    def observe(self, response: httpx.Response) -> None:
+        """Adapt the limiter to the burst limit every answer announces, and pause when it is used up."""
+        headers = response.headers
         limit = _int(headers.get("x-ratelimit-limit"))
         if limit is not None and limit > 0:
             self.limiter.max_requests = burst_budget(limit)
@@ -47,19 +44,6 @@ class PipedriveClient(ApiClient):
         reset = _int(headers.get("x-ratelimit-reset"))
         if remaining == 0 and reset is not None:
             self.limiter.pause(float(reset))
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-        ok: tuple[int, ...] = (200, 201, 204, 207),
-    ) -> httpx.Response:
-        response = await super().request(method, path, params=params, json_body=json_body, ok=ok)
-        self.observe(response.headers)
-        return response
 
     async def data(self, method: str, path: str, **kwargs: Any) -> Any:
         """The `data` of a successful envelope; a body that is not one is a PaginationError (broken contract)."""
