@@ -293,3 +293,24 @@ def _has_lock_row(path: Path) -> bool:
             return conn.execute("SELECT count(*) FROM locks").fetchone()[0] > 0
     except sqlite3.OperationalError:  # the schema is still being created
         return False
+
+
+def test_ledger_tables_show_crm_text_literally() -> None:
+    """A CRM message that looks like rich markup is printed as it is, not interpreted (or crashed on)."""
+    from rich.console import Console
+
+    from crmsync.cli import ledger_table
+
+    row = {
+        "source_id": "7",
+        "field": "category",
+        "old_value": "[red]x",
+        "new_value": None,
+        "outcome": "failed",
+        "reason": "VALIDATION_ERROR: [/bad] markup",
+    }
+    console = Console(record=True, width=200, color_system=None)
+    console.print(ledger_table([row], "Ledger"))
+    text = console.export_text()
+    assert "VALIDATION_ERROR: [/bad] markup" in text
+    assert "[red]x" in text

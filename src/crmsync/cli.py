@@ -39,7 +39,6 @@ T = TypeVar("T")
 
 class State:
     config_path: Path = Path("crmsync.toml")
-    log_format: str = "text"
 
 
 state = State()
@@ -62,7 +61,6 @@ def main_options(
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         errors.print(f"--log-level must be debug, info, warning or error, not {log_level!r}")
         raise typer.Exit(EXIT_CONFIG)
-    state.log_format = log_format
     state.config_path = config or Path(os.environ.get("CRMSYNC_CONFIG", "crmsync.toml"))
     logs.configure(log_format, log_level)
 
@@ -239,23 +237,23 @@ def print_outcomes(outcomes: list[ConnectionOutcome], app: App) -> None:
             console.print(f"  {outcome.connection} wrote categories — {parts}", markup=False, highlight=False)
 
 
-def print_plan(app: App, run_id: int) -> None:
-    rows = app.store.ledger(run_id)
-    table = Table(title=f"Plan of run {run_id} (dry run: nothing written)")
-    for column in ("deal", "field", "remote value", "new value", "outcome", "reason"):
+def ledger_table(rows: list[dict[str, Any]], title: str, old: str = "old", new: str = "new") -> Table:
+    """Ledger rows as a table; CRM values and messages are shown as text, never read as rich markup."""
+    table = Table(title=title)
+    for column in ("deal", "field", old, new, "outcome", "reason"):
         table.add_column(column)
-    for row in rows[:200]:
-        table.add_row(
-            row["source_id"],
-            row["field"],
-            row["old_value"] or "∅",
-            row["new_value"] or "∅",
-            row["outcome"],
-            row["reason"] or "",
-        )
-    console.print(table)
-    if len(rows) > 200:
-        console.print(f"… and {len(rows) - 200} more; see `crmsync ledger {run_id}`")
+    for row in rows:
+        cells = (row["source_id"], row["field"], row["old_value"] or "∅", row["new_value"] or "∅", row["outcome"])
+        table.add_row(*(escape(str(cell)) for cell in cells), escape(row["reason"] or ""))
+    return table
+
+
+def print_plan(app: App, run_id: int, limit: int = 200) -> None:
+    rows = app.store.ledger(run_id)
+    title = f"Plan of run {run_id} (dry run: nothing written)"
+    console.print(ledger_table(rows[:limit], title, "remote value", "new value"))
+    if len(rows) > limit:
+        console.print(f"… and {len(rows) - limit} more; see `crmsync ledger {run_id}`")
 
 
 @contextmanager
@@ -430,19 +428,7 @@ def ledger(run: Annotated[int, typer.Argument(help="run id, from `crmsync histor
         if app.store.run(run) is None:
             errors.print(f"no run {run} in the store")
             raise typer.Exit(EXIT_PARTIAL)
-        table = Table(title=f"Ledger of run {run}")
-        for column in ("deal", "field", "old", "new", "outcome", "reason"):
-            table.add_column(column)
-        for row in app.store.ledger(run):
-            table.add_row(
-                row["source_id"],
-                row["field"],
-                row["old_value"] or "∅",
-                row["new_value"] or "∅",
-                row["outcome"],
-                row["reason"] or "",
-            )
-        console.print(table)
+        console.print(ledger_table(app.store.ledger(run), f"Ledger of run {run}"))
 
 
 @cli.command()

@@ -29,7 +29,8 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _check_timezone(value: str) -> str:
+def check_timezone(value: str) -> str:
+    """`value` when it is an IANA time zone name; a ValueError that says so otherwise."""
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -87,7 +88,7 @@ class Connection(_Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
-        return None if value is None else _check_timezone(value)
+        return None if value is None else check_timezone(value)
 
 
 class Config(_Model):
@@ -106,7 +107,7 @@ class Config(_Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        return _check_timezone(value)
+        return check_timezone(value)
 
     @field_validator("rates")
     @classmethod

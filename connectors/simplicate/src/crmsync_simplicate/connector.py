@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
 
+from crmsync.config import check_timezone
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import ApiError, AuthError, ConnectorError
 from crmsync.http import RateLimiter
@@ -56,11 +57,7 @@ class SimplicateSettings(ConnectorSettings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Amsterdam'") from None
-        return value
+        return check_timezone(value)
 
 
 class SimplicateConnector(Connector):
