@@ -20,8 +20,8 @@ from crmsync.mapping import Mapping, Overrides, StageRule
 from crmsync.model import ForecastCategory
 from crmsync.sandbox import serve
 from crmsync.store import Store
-from crmsync.sync import SyncEngine
-from crmsync.sync.engine import RunResult, rollback
+from crmsync.sync import SyncEngine, rollback
+from crmsync.sync.engine import RunResult
 from crmsync_hubspot.connector import HubSpotConnector
 from crmsync_hubspot.sandbox import HubSpotSandbox
 from crmsync_hubspot.sandbox.state import Record
@@ -453,7 +453,7 @@ async def test_a_long_run_keeps_its_lock_fresh(
         await engine.run()
     assert beats, "the run never refreshed its lock"
     assert {name for name, _ in beats} == {"run:hubspot"}
-    assert {holder for _, holder in beats} == {engine._holder}
+    assert {holder for _, holder in beats} == {engine.holder}
 
 
 async def test_a_new_day_reapplies_date_rules_to_deals_that_did_not_change(

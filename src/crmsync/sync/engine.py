@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -84,10 +83,12 @@ class RunResult:
 
 
 @dataclass
-class _Pending:
+class PendingWrite:
+    """An update about to be sent, with the ledger rows its outcome settles."""
+
     update: DealUpdate
     ledger_ids: dict[str, int]
-    category: str | None
+    category: str | None = None  # the canonical category written, for the per-category counts
 
 
 class SyncEngine:
@@ -129,15 +130,15 @@ class SyncEngine:
         self.batch_size = max(1, connector.capabilities.write_batch_size)
         self._buffer: list[tuple[DealPlan, str | None]] = []
         self._seen: set[str] = set()
-        self._lock = f"run:{self.connection}"
-        self._holder = holder_id()
+        self.lock_name = f"run:{self.connection}"
+        self.holder = holder_id()
         self._beat = time.monotonic()
         self._modified: dict[str, datetime | None] = {}  # modification time of each deal with a planned write
         self._failed_at: list[datetime | None] = []  # modification times of deals whose write failed
 
     async def run(self) -> RunResult:
         """Run the sync; the returned result says how it ended. Raises on auth, transport or store errors."""
-        lock, holder = self._lock, self._holder
+        lock, holder = self.lock_name, self.holder
         self.store.acquire_lock(lock, holder, LOCK_STALE_AFTER)
         self._beat = time.monotonic()
         try:
@@ -218,9 +219,9 @@ class SyncEngine:
     def _heartbeat(self) -> None:
         """Keep the run lock fresh during a long run, so no other process takes it over as stale."""
         if time.monotonic() - self._beat >= HEARTBEAT_SECONDS:
-            if not self.store.heartbeat(self._lock, self._holder):
+            if not self.store.heartbeat(self.lock_name, self.holder):
                 raise LockedError(
-                    f"{self._lock} was taken over by another process while this run stalled; stopping this run"
+                    f"{self.lock_name} was taken over by another process while this run stalled; stopping this run"
                 )
             self._beat = time.monotonic()
 
@@ -312,7 +313,7 @@ class SyncEngine:
                 )
         ids = self.store.add_ledger(rows)
         id_iter = iter(ids)
-        pending: list[_Pending] = []
+        pending: list[PendingWrite] = []
         for plan, category in batch:
             ledger_ids = {change.field: next(id_iter) for change in plan.changes}
             for change in plan.changes:
@@ -323,12 +324,13 @@ class SyncEngine:
                 result.planned += 1
                 writes = {c.field for c in plan.changes if c.write}
                 ids_to_settle = {name: ledger_id for name, ledger_id in ledger_ids.items() if name in writes}
-                pending.append(_Pending(update, ids_to_settle, category if "category" in writes else None))
+                pending.append(PendingWrite(update, ids_to_settle, category if "category" in writes else None))
         if self.mode != "apply" or not pending:
             return
-        await self._write(result, pending)
+        await self.write_pending(result, pending)
 
-    async def _write(self, result: RunResult, pending: Sequence[_Pending]) -> None:
+    async def write_pending(self, result: RunResult, pending: Sequence[PendingWrite]) -> None:
+        """Send the updates through the connector and settle their ledger rows with the outcomes."""
         self._heartbeat()
         try:
             outcomes = await self.connector.write([p.update for p in pending])
@@ -348,7 +350,7 @@ class SyncEngine:
     def _settle(
         self,
         result: RunResult,
-        pending: Sequence[_Pending],
+        pending: Sequence[PendingWrite],
         outcomes: dict[str, WriteOutcome],
         default: tuple[str, str],
     ) -> None:
@@ -387,88 +389,3 @@ class SyncEngine:
         self.store.settle_ledger(settled)
         if written_values and self.mode == "apply":
             self.store.record_written(self.connection, written_values)
-
-
-async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult:
-    """Restore the values a run overwrote, unless a later run wrote the field again.
-
-    The rollback is a run of its own (kind 'rollback'), with every write in the ledger.
-    """
-    original = store.run(run_id)
-    if original is None:
-        raise CrmsyncError(f"no run {run_id} in the store")
-    if original["connection"] != connector.connection:
-        raise CrmsyncError(f"run {run_id} belongs to connection {original['connection']!r}")
-    engine = SyncEngine(store, connector)  # writes through the engine, so outcomes settle the same way
-    lock, holder = engine._lock, engine._holder
-    store.acquire_lock(lock, holder, LOCK_STALE_AFTER)
-    try:
-        written = [entry for entry in store.ledger(run_id) if entry["outcome"] == "written"]
-        new_run = store.start_run(
-            connector.connection,
-            kind="rollback",
-            mode="apply",
-            full=False,
-            digest=None,
-            cursor_before=None,
-            rollback_of=run_id,
-        )
-        result = RunResult(new_run, connector.connection, "apply")
-        values: dict[str, dict[str, Any]] = {}
-        ledger_rows: list[LedgerRow] = []
-        later = store.written_after(connector.connection, run_id)
-        for row in written:
-            # a later run wrote the field again (possibly the same value, over a person's edit): leave it
-            if (row["source_id"], row["field"]) in later:
-                ledger_rows.append(
-                    LedgerRow(
-                        new_run,
-                        connector.connection,
-                        row["source_id"],
-                        row["field"],
-                        row["new_value"],
-                        row["old_value"],
-                        "skipped",
-                        f"written again after run {run_id}; left as is",
-                    )
-                )
-                continue
-            values.setdefault(row["source_id"], {})[row["field"]] = row["old_value"]
-            ledger_rows.append(
-                LedgerRow(
-                    new_run,
-                    connector.connection,
-                    row["source_id"],
-                    row["field"],
-                    row["new_value"],
-                    row["old_value"],
-                    "pending",
-                )
-            )
-        ids = store.add_ledger(ledger_rows)
-        pending: list[_Pending] = []
-        by_deal: dict[str, dict[str, int]] = {}
-        for ledger_id, entry in zip(ids, ledger_rows, strict=True):
-            if entry.outcome == "pending":
-                by_deal.setdefault(entry.source_id, {})[entry.field] = ledger_id
-            else:
-                result.skipped += 1
-        for source_id, fields in values.items():
-            probability = fields.get("probability")
-            update = DealUpdate(
-                source_id=source_id,
-                category=(fields["category"] or "") if "category" in fields else None,
-                probability=None if probability is None else Decimal(probability),
-                clear_probability="probability" in fields and probability is None,
-            )
-            pending.append(_Pending(update, by_deal[source_id], fields.get("category")))
-        result.planned = len(pending)
-        try:
-            if pending:
-                await engine._write(result, pending)
-        finally:
-            result.status = "partial" if result.failed else "ok"
-            store.finish_run(new_run, result.status, result.counts())
-        return result
-    finally:
-        store.release_lock(lock, holder)
