@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, func, select
 from crmsync.report.model import ChangeRow, Dataset, DealRow, HistoryRow, RunInfo
 from crmsync.store import Store
 from crmsync.store import schema as t
-from crmsync.store.store import aware
+from crmsync.store.base import aware
 
 
 def load(store: Store, connections: Collection[str] = ()) -> Dataset:

@@ -1,5 +1,6 @@
 """The state store: runs, deals, forecasts, the write ledger, cursors, quarantine and locks."""
 
-from crmsync.store.store import LedgerRow, Marks, Store
+from crmsync.store.ledger import LedgerRow, Marks
+from crmsync.store.store import Store
 
 __all__ = ["LedgerRow", "Marks", "Store"]

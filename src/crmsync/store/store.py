@@ -1,71 +1,25 @@
-"""Store: every read and write of the state database, in portable SQL (SQLite and PostgreSQL)."""
+"""Store: every read and write of the state database, in portable SQL (SQLite and PostgreSQL).
+
+Runs, locks, cursors, deals and forecasts live here; the ledger and quarantine in `ledger.py`; the engine,
+migrations and transactions in `base.py`.
+"""
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from crmsync.errors import ConfigError, LockedError, StoreError
+from crmsync.errors import LockedError
 from crmsync.model import Deal, Forecast
 from crmsync.store import schema as t
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything crmsync stores is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """Normalise an aware timestamp to UTC before storing: SQLite drops the offset and keeps the wall time."""
-    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
-
-
-@dataclass(frozen=True)
-class LedgerRow:
-    run_id: int
-    connection: str
-    source_id: str
-    field: str
-    old_value: str | None
-    new_value: str | None
-    outcome: str
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Marks:
-    """What the ledger says about crmsync and one field of one deal.
-
-    Attributes:
-        written: The value crmsync last wrote (or is writing now).
-        unsure: The value of a newer write whose outcome is unknown (its process died mid-write).
-        respected: The latest decision about the field was to leave a person's value alone.
-    """
-
-    written: str | None = None
-    unsure: str | None = None
-    respected: bool = False
+from crmsync.store.base import aware, new_id, utc, utcnow
+from crmsync.store.ledger import LedgerStore
 
 
 @dataclass(frozen=True)
@@ -77,69 +31,8 @@ class StoredDeal:
     probability: Decimal | None
 
 
-class Store:
+class Store(LedgerStore):
     """The state store at `url`; migrates the schema to the newest revision on open."""
-
-    def __init__(self, url: str, *, config_file: str | None = None) -> None:
-        self.url = url
-        try:
-            self.engine: Engine = create_engine(url, future=True)
-        except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise ConfigError(
-                f"not a usable SQLAlchemy URL ({type(exc).__name__}: {exc}); use sqlite:///path/crmsync.db or "
-                "postgresql+psycopg://user:password@host/database",
-                file=config_file,
-                key="store.url",
-            ) from None
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self.migrate()
-
-    def migrate(self, attempts: int = 5) -> None:
-        """Bring the schema to the newest revision.
-
-        Two processes opening a new store at once (a scheduled sync and a manual one) may both start creating
-        the tables; the one that loses sees "already exists" and tries again, finding the schema up to date.
-        """
-        cfg = AlembicConfig()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.engine.begin() as conn:
-                    cfg.attributes["connection"] = conn
-                    command.upgrade(cfg, "head")
-                return
-            except SQLAlchemyError as exc:
-                cause = getattr(exc, "orig", None) or exc
-                if attempt < attempts and "already exists" in str(cause).lower():
-                    time.sleep(0.2 * attempt)
-                    continue
-                raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {cause}") from None
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    @contextmanager
-    def tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreError(f"store error: {exc.__class__.__name__}: {exc}") from None
-
-    def _upsert(self, table: Any, keys: Sequence[str], rows: list[dict[str, Any]], conn: Connection) -> None:
-        if not rows:
-            return
-        dialect = self.engine.dialect.name
-        module: Any = postgresql if dialect == "postgresql" else sqlite
-        stmt = module.insert(table).values(rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
-        )
-        conn.execute(stmt)
 
     # -- locks -------------------------------------------------------------------------------------------
 
@@ -221,7 +114,7 @@ class Store:
                     requests=0,
                 )
             )
-            return _new_id(result)
+            return new_id(result)
 
     def finish_run(
         self,
@@ -373,41 +266,6 @@ class Store:
                 for row in conn.execute(forecasts)
             }
 
-    def marks(self, connection: str, ids: Iterable[str], field: str) -> dict[str, Marks]:
-        """What the ledger says about crmsync and `field` of each deal (see `Marks`)."""
-        ids = list(ids)
-        if not ids:
-            return {}
-        lg = t.ledger
-        latest = (
-            select(lg.c.source_id, lg.c.outcome, func.max(lg.c.id).label("id"))
-            .where(
-                lg.c.connection == connection,
-                lg.c.field == field,
-                lg.c.source_id.in_(ids),
-                lg.c.outcome.in_(("written", "pending", "unknown", "respected")),
-            )
-            .group_by(lg.c.source_id, lg.c.outcome)
-        ).subquery()
-        query = select(latest.c.source_id, latest.c.outcome, latest.c.id, lg.c.new_value).join(
-            lg, lg.c.id == latest.c.id
-        )
-        rows: dict[str, dict[str, tuple[int, str | None]]] = {}
-        with self.tx() as conn:
-            for row in conn.execute(query):
-                rows.setdefault(row.source_id, {})[row.outcome] = (row.id, row.new_value)
-        marks: dict[str, Marks] = {}
-        for source_id, by_outcome in rows.items():
-            written = max((by_outcome[o] for o in ("written", "pending") if o in by_outcome), default=None)
-            unknown = by_outcome.get("unknown")
-            newest = max(by_outcome.values())
-            marks[source_id] = Marks(
-                written=written[1] if written else None,
-                unsure=unknown[1] if unknown and (written is None or unknown[0] > written[0]) else None,
-                respected=by_outcome.get("respected") == newest,
-            )
-        return marks
-
     def record_written(self, connection: str, values: dict[str, dict[str, str | None]]) -> None:
         """Keep the snapshot's remote values true after crmsync wrote them (deal id → field → remote value)."""
         columns = {"category": "remote_category", "probability": "remote_probability"}
@@ -424,39 +282,6 @@ class Store:
                     .where(t.deals.c.connection == connection, t.deals.c.source_id == source_id)
                     .values(**update_values)
                 )
-
-    def failed_before(self, connection: str, ids: Iterable[str], run_id: int) -> set[str]:
-        """Deals whose latest write attempt before run `run_id` failed too."""
-        ids = list(ids)
-        if not ids:
-            return set()
-        latest = (
-            select(func.max(t.ledger.c.id))
-            .where(
-                t.ledger.c.connection == connection,
-                t.ledger.c.source_id.in_(ids),
-                t.ledger.c.run_id < run_id,
-                t.ledger.c.outcome.in_(("written", "failed")),
-            )
-            .group_by(t.ledger.c.source_id)
-        )
-        query = select(t.ledger.c.source_id).where(t.ledger.c.id.in_(latest), t.ledger.c.outcome == "failed")
-        with self.tx() as conn:
-            return set(conn.execute(query).scalars())
-
-    def written_after(self, connection: str, run_id: int) -> set[tuple[str, str]]:
-        """(deal, field) pairs a run later than `run_id` wrote (or was about to write)."""
-        query = (
-            select(t.ledger.c.source_id, t.ledger.c.field)
-            .where(
-                t.ledger.c.connection == connection,
-                t.ledger.c.run_id > run_id,
-                t.ledger.c.outcome.in_(("written", "pending")),
-            )
-            .distinct()
-        )
-        with self.tx() as conn:
-            return {(row.source_id, row.field) for row in conn.execute(query)}
 
     def save_page(
         self,
@@ -572,70 +397,6 @@ class Store:
                 ).scalar_one()
             )
 
-    # -- quarantine and ledger ---------------------------------------------------------------------------------
-
-    def quarantine(self, run_id: int, connection: str, source_id: str | None, reason: str, payload: Any) -> None:
-        with self.tx() as conn:
-            conn.execute(
-                insert(t.quarantine).values(
-                    run_id=run_id,
-                    connection=connection,
-                    source_id=source_id,
-                    reason=reason,
-                    payload=json.loads(json.dumps(payload, default=str)),
-                    at=utcnow(),
-                )
-            )
-
-    def quarantined(self, run_id: int) -> list[dict[str, Any]]:
-        with self.tx() as conn:
-            query = select(t.quarantine).where(t.quarantine.c.run_id == run_id).order_by(t.quarantine.c.id)
-            return [dict(row) for row in conn.execute(query).mappings()]
-
-    def add_ledger(self, rows: Sequence[LedgerRow]) -> list[int]:
-        """Record planned or pending writes; returns their ids so the outcome can be filled in."""
-        now = utcnow()
-        ids: list[int] = []
-        with self.tx() as conn:
-            for row in rows:
-                result = conn.execute(insert(t.ledger).values(**row.__dict__, at=now))
-                ids.append(_new_id(result))
-        return ids
-
-    def settle_ledger(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
-        """Fill in outcome and reason of ledger rows by id."""
-        with self.tx() as conn:
-            for ledger_id, outcome, reason in outcomes:
-                conn.execute(
-                    update(t.ledger)
-                    .where(t.ledger.c.id == ledger_id)
-                    .values(outcome=outcome, reason=reason, at=utcnow())
-                )
-
-    def ledger(self, run_id: int) -> list[dict[str, Any]]:
-        with self.tx() as conn:
-            query = select(t.ledger).where(t.ledger.c.run_id == run_id).order_by(t.ledger.c.id)
-            return [dict(row) for row in conn.execute(query).mappings()]
-
-    def abandon_stale_runs(self, connection: str) -> None:
-        """Runs left 'running' by a process that died are marked failed; their pending writes become 'unknown'.
-
-        An unknown write may or may not have reached the CRM: the next run compares with the remote value and
-        never takes that value for a person's.
-        """
-        with self.tx() as conn:
-            dead = select(t.runs.c.id).where(t.runs.c.connection == connection, t.runs.c.status == "running")
-            conn.execute(
-                update(t.ledger)
-                .where(t.ledger.c.run_id.in_(dead), t.ledger.c.outcome == "pending")
-                .values(outcome="unknown", reason="the process writing it stopped before the CRM answered")
-            )
-            conn.execute(
-                update(t.runs)
-                .where(t.runs.c.connection == connection, t.runs.c.status == "running")
-                .values(status="failed", error="the process running it stopped", finished_at=utcnow())
-            )
-
 
 def _deal_row(deal: Deal, run_id: int, now: datetime) -> dict[str, Any]:
     return {
@@ -667,17 +428,3 @@ def _deal_row(deal: Deal, run_id: int, now: datetime) -> dict[str, Any]:
         "last_run_id": run_id,
         "synced_at": now,
     }
-
-
-def _new_id(result: Any) -> int:
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()

@@ -8,7 +8,7 @@ from decimal import Decimal
 from crmsync.connector import DealUpdate
 from crmsync.mapping import Mapping, OverridePolicy
 from crmsync.model import Deal, DealStatus, Forecast
-from crmsync.store.store import Marks
+from crmsync.store.ledger import Marks
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,115 @@
+"""StoreBase: the engine, migrations, transactions and portable upserts every part of the store uses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from crmsync.errors import ConfigError, StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything crmsync stores is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Normalise an aware timestamp to UTC before storing: SQLite drops the offset and keeps the wall time."""
+    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+
+class StoreBase:
+    """The store at `url`; migrates the schema to the newest revision on open."""
+
+    def __init__(self, url: str, *, config_file: str | None = None) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            raise ConfigError(
+                f"not a usable SQLAlchemy URL ({type(exc).__name__}: {exc}); use sqlite:///path/crmsync.db or "
+                "postgresql+psycopg://user:password@host/database",
+                file=config_file,
+                key="store.url",
+            ) from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.migrate()
+
+    def migrate(self, attempts: int = 5) -> None:
+        """Bring the schema to the newest revision.
+
+        Two processes opening a new store at once (a scheduled sync and a manual one) may both start creating
+        the tables; the one that loses sees "already exists" and tries again, finding the schema up to date.
+        """
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.engine.begin() as conn:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                return
+            except SQLAlchemyError as exc:
+                cause = getattr(exc, "orig", None) or exc
+                if attempt < attempts and "already exists" in str(cause).lower():
+                    time.sleep(0.2 * attempt)
+                    continue
+                raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {cause}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store error: {exc.__class__.__name__}: {exc}") from None
+
+    def _upsert(self, table: Any, keys: Sequence[str], rows: list[dict[str, Any]], conn: Connection) -> None:
+        if not rows:
+            return
+        dialect = self.engine.dialect.name
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        stmt = module.insert(table).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+        )
+        conn.execute(stmt)
+
+
+def new_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

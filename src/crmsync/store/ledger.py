@@ -1,0 +1,176 @@
+"""The write ledger and quarantine: what crmsync wrote, planned or left alone, and why."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from crmsync.store import schema as t
+from crmsync.store.base import StoreBase, new_id, utcnow
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    run_id: int
+    connection: str
+    source_id: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    outcome: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What the ledger says about crmsync and one field of one deal.
+
+    Attributes:
+        written: The value crmsync last wrote (or is writing now).
+        unsure: The value of a newer write whose outcome is unknown (its process died mid-write).
+        respected: The latest decision about the field was to leave a person's value alone.
+    """
+
+    written: str | None = None
+    unsure: str | None = None
+    respected: bool = False
+
+
+class LedgerStore(StoreBase):
+    """Ledger and quarantine queries of the store."""
+
+    def marks(self, connection: str, ids: Iterable[str], field: str) -> dict[str, Marks]:
+        """What the ledger says about crmsync and `field` of each deal (see `Marks`)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        lg = t.ledger
+        latest = (
+            select(lg.c.source_id, lg.c.outcome, func.max(lg.c.id).label("id"))
+            .where(
+                lg.c.connection == connection,
+                lg.c.field == field,
+                lg.c.source_id.in_(ids),
+                lg.c.outcome.in_(("written", "pending", "unknown", "respected")),
+            )
+            .group_by(lg.c.source_id, lg.c.outcome)
+        ).subquery()
+        query = select(latest.c.source_id, latest.c.outcome, latest.c.id, lg.c.new_value).join(
+            lg, lg.c.id == latest.c.id
+        )
+        rows: dict[str, dict[str, tuple[int, str | None]]] = {}
+        with self.tx() as conn:
+            for row in conn.execute(query):
+                rows.setdefault(row.source_id, {})[row.outcome] = (row.id, row.new_value)
+        marks: dict[str, Marks] = {}
+        for source_id, by_outcome in rows.items():
+            written = max((by_outcome[o] for o in ("written", "pending") if o in by_outcome), default=None)
+            unknown = by_outcome.get("unknown")
+            newest = max(by_outcome.values())
+            marks[source_id] = Marks(
+                written=written[1] if written else None,
+                unsure=unknown[1] if unknown and (written is None or unknown[0] > written[0]) else None,
+                respected=by_outcome.get("respected") == newest,
+            )
+        return marks
+
+    def failed_before(self, connection: str, ids: Iterable[str], run_id: int) -> set[str]:
+        """Deals whose latest write attempt before run `run_id` failed too."""
+        ids = list(ids)
+        if not ids:
+            return set()
+        latest = (
+            select(func.max(t.ledger.c.id))
+            .where(
+                t.ledger.c.connection == connection,
+                t.ledger.c.source_id.in_(ids),
+                t.ledger.c.run_id < run_id,
+                t.ledger.c.outcome.in_(("written", "failed")),
+            )
+            .group_by(t.ledger.c.source_id)
+        )
+        query = select(t.ledger.c.source_id).where(t.ledger.c.id.in_(latest), t.ledger.c.outcome == "failed")
+        with self.tx() as conn:
+            return set(conn.execute(query).scalars())
+
+    def written_after(self, connection: str, run_id: int) -> set[tuple[str, str]]:
+        """(deal, field) pairs a run later than `run_id` wrote (or was about to write)."""
+        query = (
+            select(t.ledger.c.source_id, t.ledger.c.field)
+            .where(
+                t.ledger.c.connection == connection,
+                t.ledger.c.run_id > run_id,
+                t.ledger.c.outcome.in_(("written", "pending")),
+            )
+            .distinct()
+        )
+        with self.tx() as conn:
+            return {(row.source_id, row.field) for row in conn.execute(query)}
+
+    # -- quarantine and ledger ---------------------------------------------------------------------------------
+
+    def quarantine(self, run_id: int, connection: str, source_id: str | None, reason: str, payload: Any) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                insert(t.quarantine).values(
+                    run_id=run_id,
+                    connection=connection,
+                    source_id=source_id,
+                    reason=reason,
+                    payload=json.loads(json.dumps(payload, default=str)),
+                    at=utcnow(),
+                )
+            )
+
+    def quarantined(self, run_id: int) -> list[dict[str, Any]]:
+        with self.tx() as conn:
+            query = select(t.quarantine).where(t.quarantine.c.run_id == run_id).order_by(t.quarantine.c.id)
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def add_ledger(self, rows: Sequence[LedgerRow]) -> list[int]:
+        """Record planned or pending writes; returns their ids so the outcome can be filled in."""
+        now = utcnow()
+        ids: list[int] = []
+        with self.tx() as conn:
+            for row in rows:
+                result = conn.execute(insert(t.ledger).values(**row.__dict__, at=now))
+                ids.append(new_id(result))
+        return ids
+
+    def settle_ledger(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
+        """Fill in outcome and reason of ledger rows by id."""
+        with self.tx() as conn:
+            for ledger_id, outcome, reason in outcomes:
+                conn.execute(
+                    update(t.ledger)
+                    .where(t.ledger.c.id == ledger_id)
+                    .values(outcome=outcome, reason=reason, at=utcnow())
+                )
+
+    def ledger(self, run_id: int) -> list[dict[str, Any]]:
+        with self.tx() as conn:
+            query = select(t.ledger).where(t.ledger.c.run_id == run_id).order_by(t.ledger.c.id)
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def abandon_stale_runs(self, connection: str) -> None:
+        """Runs left 'running' by a process that died are marked failed; their pending writes become 'unknown'.
+
+        An unknown write may or may not have reached the CRM: the next run compares with the remote value and
+        never takes that value for a person's.
+        """
+        with self.tx() as conn:
+            dead = select(t.runs.c.id).where(t.runs.c.connection == connection, t.runs.c.status == "running")
+            conn.execute(
+                update(t.ledger)
+                .where(t.ledger.c.run_id.in_(dead), t.ledger.c.outcome == "pending")
+                .values(outcome="unknown", reason="the process writing it stopped before the CRM answered")
+            )
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.connection == connection, t.runs.c.status == "running")
+                .values(status="failed", error="the process running it stopped", finished_at=utcnow())
+            )
