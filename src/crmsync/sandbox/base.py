@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -27,7 +27,8 @@ class Faults:
         error_rate: Fraction of requests answered with a 5xx.
         rate_limit_rate: Fraction of requests answered 429.
         drop_rate: Fraction of requests whose connection is dropped mid-response.
-        script: Forced answers for the next requests, in order: '429', '429-retry-after', '503', 'drop'.
+        script: Forced answers for the next requests, in order: '429', '429-retry-after', '503', 'drop',
+            'html' (a 200 with an HTML page, as a proxy might send) and '401' (the credentials were revoked).
         seed: Seed of the random generator deciding the fractions.
     """
 
@@ -170,5 +171,9 @@ class _FaultMiddleware:
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
             await send({"type": "http.response.body", "body": b"{", "more_body": True})
             raise ConnectionAbortedError("sandbox dropped the connection on purpose")
+        elif fault == "html":
+            await HTMLResponse("<html><body>Please log in to the proxy</body></html>")(scope, receive, send)
+        elif fault == "401":
+            await JSONResponse({"error": "credentials revoked"}, status_code=401)(scope, receive, send)
         else:
             await self.inner(scope, receive, send)
