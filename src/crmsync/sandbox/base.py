@@ -73,6 +73,7 @@ class Sandbox(abc.ABC):
         self.n_deals = deals
         self.faults = Faults(seed=seed)
         self.requests: Counter[str] = Counter()
+        self.answered = 0  # every HTTP request that reached the sandbox, faults included
         self.lock = threading.RLock()
         self._window: list[float] = []
         self.rate_limit: tuple[int, float] | None = None  # (requests, seconds); None = unlimited
@@ -152,6 +153,8 @@ class _FaultMiddleware:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
             return
+        with self.sandbox.lock:
+            self.sandbox.answered += 1
         faults = self.sandbox.faults
         if faults.latency:
             await asyncio.sleep(faults.latency)

@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from crmsync.connector import Connector, DealUpdate, Page
-from crmsync.errors import AuthError
+from crmsync.errors import ApiError, AuthError
 from crmsync.mapping import Mapping, load_mapping
 from crmsync.model import ForecastCategory
 from crmsync.sandbox import Sandbox, serve
@@ -136,6 +136,22 @@ class ConnectorConformance:
         connector = make_connector()
         assert connector.mapping_problems(await connector.reference()) == []
 
+    async def test_check_really_sends_a_request(self, make_connector: ConnectorFactory, sandbox: Sandbox) -> None:
+        before = sandbox.answered
+        await make_connector().check()
+        assert sandbox.answered > before, "check() must reach the CRM, not only build a client"
+
+    async def test_a_non_json_200_is_an_api_error_naming_the_request(
+        self, make_connector: ConnectorFactory, sandbox: Sandbox
+    ) -> None:
+        sandbox.faults.script = ["html"]  # a proxy's login page instead of the CRM's answer
+        with pytest.raises(ApiError) as info:
+            await make_connector().reference()
+        error = info.value
+        assert error.connection == "conformance"
+        assert error.method and error.method in str(error)
+        assert error.path and error.path.startswith("/") and error.path in str(error)
+
     # -- reading ------------------------------------------------------------------------------------------------
 
     async def test_full_read_returns_every_deal_once(self, make_connector: ConnectorFactory, sandbox: Sandbox) -> None:
@@ -153,6 +169,14 @@ class ConnectorConformance:
         for deal in deals:
             assert deal.updated_at is not None and deal.updated_at.tzinfo is not None
             assert deal.stage.pipeline_id == deal.pipeline.id
+
+    async def test_raw_id_is_the_deals_source_id(self, make_connector: ConnectorFactory) -> None:
+        """The engine names quarantined and stored records by the raw record's 'id'; it must be the Deal's id."""
+        connector = make_connector()
+        reference = await connector.reference()
+        for page in await read_all(connector):
+            for raw in page.records:
+                assert str(raw.get("id")) == connector.to_deal(raw, reference).source_id
 
     async def test_incremental_read_returns_only_changed_deals(
         self, make_connector: ConnectorFactory, sandbox: Sandbox
@@ -231,6 +255,49 @@ class ConnectorConformance:
         if mapping.writeback.probability_field:
             assert probability is not None
             assert Decimal(probability) == mapping.writeback.remote_probability(Decimal("0.75"))
+
+    async def test_auth_error_in_write_stops_the_run(
+        self, make_connector: ConnectorFactory, sandbox: Sandbox, tmp_path: Path
+    ) -> None:
+        """Revoked credentials mid-run are not a per-deal failure: `write` lets AuthError out and the run fails."""
+        connector = make_connector()
+        original = connector.write
+
+        async def revoked(updates: Any) -> Any:
+            sandbox.faults.script = ["401"] * 1000
+            return await original(updates)
+
+        connector.write = revoked  # type: ignore[method-assign]
+        store = Store(f"sqlite:///{tmp_path / 'auth.db'}")
+        try:
+            with pytest.raises(AuthError):
+                await SyncEngine(store, connector).run()
+            [run] = store.runs("conformance")
+            assert run["status"] == "failed"
+            assert run["written"] in (0, None)
+        finally:
+            sandbox.faults.script = []
+            store.close()
+
+    async def test_no_secret_in_the_store_after_a_sync(
+        self, make_connector: ConnectorFactory, sandbox: Sandbox, tmp_path: Path
+    ) -> None:
+        secrets = [
+            str(value)
+            for name, value in sandbox.settings("http://x").items()
+            if name in _secret_fields(sandbox.settings("http://x"), self.connector_class)
+        ]
+        assert secrets and all(len(s) >= 6 for s in secrets), "the sandbox's secrets are too short to search for"
+        path = tmp_path / "secrets.db"
+        store = Store(f"sqlite:///{path}")
+        try:
+            result = await SyncEngine(store, make_connector()).run()
+            assert result.stored > 0
+        finally:
+            store.close()
+        content = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in content, "a secret reached the store"
 
     async def test_sync_round_trip_respects_manual_override(
         self, make_connector: ConnectorFactory, sandbox: Sandbox, mapping: Mapping, tmp_path: Path

@@ -8,7 +8,7 @@ The API, all JSON, a bearer token on every request:
     PATCH /v1/deals/{id}                          {"forecast": str|"", "chance": str|null} → the deal; 404 if none
 
 Knobs for tests, besides the inherited `faults` (scripted 429/503/drop/html/401): `page_delay` (slow pages),
-`edit`/`edit_by_hand`/`touch`/`delete` (a person in the CRM), `requests` (per kind) and `answered` (all).
+`edit`/`edit_by_hand`/`touch`/`delete` (a person in the CRM), `requests` (per kind) and `answered` (every request).
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ class FakeCrm(Sandbox):
         super().__init__(deals=deals, seed=seed)
         self.token = token
         self.page_delay = 0.0
-        self.answered = 0
         self.history: dict[str, list[tuple[str, str | None, str]]] = {}  # id → (field, value, "api" | "ui")
         self._last = datetime.now(UTC) - timedelta(days=1)
         rng = random.Random(seed)
@@ -88,17 +87,6 @@ class FakeCrm(Sandbox):
     def transport(self) -> httpx.AsyncBaseTransport:
         """An in-process transport to this CRM, for tests where a socket is not the point."""
         return httpx.ASGITransport(app=self.app())
-
-    def app(self) -> ASGIApp:
-        inner = super().app()
-
-        async def counted(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http":
-                with self.lock:
-                    self.answered += 1
-            await inner(scope, receive, send)
-
-        return counted
 
     def routes_app(self) -> ASGIApp:
         return Starlette(
