@@ -1,4 +1,4 @@
-"""Helpers for tests against the served HubSpot sandbox (imported by test modules; fixtures are in conftest)."""
+"""Helpers for tests against the served fake CRM, and canonical deals for the pure tests (fixtures: conftest)."""
 
 from __future__ import annotations
 
@@ -10,30 +10,25 @@ from crmsync.connector import Reference
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Pipeline, Stage
 from crmsync.rules import evaluate
-from crmsync_hubspot.connector import HubSpotConnector, HubSpotSettings
-from crmsync_hubspot.sandbox import HubSpotSandbox
-from crmsync_hubspot.translate import to_deal
+from crmsync.testing.fake import FakeConnector, FakeSettings
+from crmsync.testing.fake_crm import FakeCrm
 
 
 class Served:
-    """A HubSpot sandbox served on loopback, with helpers to build connectors against it."""
+    """The fake CRM served on loopback, with helpers to build fake connectors against it."""
 
-    def __init__(self, box: HubSpotSandbox, base_url: str) -> None:
+    def __init__(self, box: FakeCrm, base_url: str) -> None:
         self.box = box
         self.base_url = base_url
 
-    def settings(self, **overrides: Any) -> HubSpotSettings:
-        return HubSpotSettings(**{**self.box.settings(self.base_url), **overrides})
+    def settings(self, **overrides: Any) -> FakeSettings:
+        return FakeSettings(**{**self.box.settings(self.base_url), **overrides})
 
-    def connector(
-        self, mapping: Mapping, cls: type[HubSpotConnector] = HubSpotConnector, **overrides: Any
-    ) -> HubSpotConnector:
-        connector = cls("hubspot", self.settings(**overrides), mapping)
-        connector.client.backoff = 0.01  # keep retries quick; hints from the sandbox are honoured regardless
-        return connector
+    def connector(self, mapping: Mapping, cls: type[FakeConnector] = FakeConnector, **overrides: Any) -> FakeConnector:
+        return cls("fake", self.settings(**overrides), mapping)
 
     def remote(self) -> dict[str, tuple[str | None, str | None]]:
-        """Category and probability of every live deal as the sandbox holds them."""
+        """Category and probability of every live deal as the fake CRM holds them."""
         return {deal_id: self.box.remote_values(deal_id) for deal_id in self.box.deal_ids()}
 
     async def reference(self, mapping: Mapping) -> Reference:
@@ -44,10 +39,9 @@ class Served:
         """What the rules want in the CRM for every live deal, worked out with the pure functions."""
         wanted: dict[str, tuple[str, Decimal]] = {}
         wb = mapping.writeback
+        translate = self.connector(mapping)  # to_deal only: no request is sent
         for deal_id in self.box.deal_ids():
-            record = self.box.state.records[deal_id]
-            raw = self.box.state.to_json(record, list(record.properties), None)
-            forecast = evaluate(to_deal("hubspot", raw, reference, mapping), mapping, today)
+            forecast = evaluate(translate.to_deal(dict(self.box.records[deal_id]), reference), mapping, today)
             wanted[deal_id] = (wb.remote_category(forecast.category), wb.remote_probability(forecast.probability))
         return wanted
 

@@ -37,6 +37,25 @@ def served_sandbox(connector_class: type[Connector], deals: int, seed: int = 7) 
         yield sandbox, server.base_url
 
 
+# Bundled connectors' known breaches of a rule, by (connector name, test name): the test runs as a strict xfail, so
+# it fails the day the connector is fixed and the entry must go. Never add a new connector here: fix it.
+KNOWN_BUGS: dict[tuple[str, str], str] = {
+    ("afas", "test_a_non_json_200_is_an_api_error_naming_the_request"): (
+        "AFAS calls response.json() itself: an HTML 200 escapes as a bare JSONDecodeError (issue 9, body decoder)"
+    ),
+    ("pipedrive", "test_a_non_json_200_is_an_api_error_naming_the_request"): (
+        "Pipedrive decodes bodies itself and raises PaginationError without method/path, not ApiError "
+        "(issue 9, body decoder)"
+    ),
+}
+
+
+def _known_bug(connector_class: type[Connector], request: pytest.FixtureRequest) -> None:
+    reason = KNOWN_BUGS.get((connector_class.name, request.node.originalname))
+    if reason is not None:
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
 def _secret_fields(settings: dict[str, Any], connector_class: type[Connector]) -> list[str]:
     model = connector_class.Settings
     return [name for name, info in model.model_fields.items() if info.annotation is SecretStr and name in settings]
@@ -142,8 +161,9 @@ class ConnectorConformance:
         assert sandbox.answered > before, "check() must reach the CRM, not only build a client"
 
     async def test_a_non_json_200_is_an_api_error_naming_the_request(
-        self, make_connector: ConnectorFactory, sandbox: Sandbox
+        self, make_connector: ConnectorFactory, sandbox: Sandbox, request: pytest.FixtureRequest
     ) -> None:
+        _known_bug(self.connector_class, request)
         sandbox.faults.script = ["html"]  # a proxy's login page instead of the CRM's answer
         with pytest.raises(ApiError) as info:
             await make_connector().reference()
