@@ -9,4 +9,4 @@ from crmsync.testing.fake import MAPPING_PATH, FakeConnector
 class TestFakeConformance(ConnectorConformance):
     connector_class = FakeConnector
     mapping_path = MAPPING_PATH
-    sandbox_deals = 80
+    sandbox_deals = 120

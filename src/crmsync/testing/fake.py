@@ -41,7 +41,7 @@ class FakeSettings(ConnectorSettings):
 class FakeConnector(Connector):
     name = "fake"
     Settings = FakeSettings
-    capabilities = Capabilities(page_size=25, write_batch_size=10, max_concurrency=4, reconciles_deletes=True)
+    capabilities = Capabilities(page_size=50, write_batch_size=10, max_concurrency=4, reconciles_deletes=True)
     canonical_fields = frozenset({"name", "amount", "currency", "close_date"})
     transport: ClassVar[httpx.AsyncBaseTransport | None] = None
     settings: FakeSettings

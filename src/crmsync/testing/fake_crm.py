@@ -114,7 +114,7 @@ class FakeCrm(Sandbox):
         return self._denied(request) or JSONResponse({"pipelines": PIPELINES, "stages": stages})
 
     async def _list(self, request: Request) -> Response:
-        self.requests["list"] += 1
+        self.requests["list-since" if request.query_params.get("since") else "list"] += 1
         if denied := self._denied(request):
             return denied
         if self.page_delay:
