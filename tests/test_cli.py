@@ -1,4 +1,8 @@
-"""The `crmsync` command line against a served HubSpot sandbox, with a config written to tmp_path."""
+"""The `crmsync` command line against the served fake CRM, with a config written to tmp_path.
+
+The CLI finds only the fake connector (fixture `fake_discovery`); the HubSpot-bound CLI tests (installed
+distribution, HubSpot's mapping, `crmsync sandbox`) are in connectors/hubspot/tests/test_hubspot_cli.py.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ from typer.testing import CliRunner, Result
 
 from crmsync.cli import cli
 from crmsync.store import Store
+from crmsync.testing.fake import MAPPING_PATH
 
-ROOT = Path(__file__).resolve().parents[1]
-TOKEN_VAR = "CRMSYNC_TEST_HUBSPOT_TOKEN"
+TOKEN_VAR = "CRMSYNC_TEST_FAKE_TOKEN"
+pytestmark = pytest.mark.usefixtures("fake_discovery")
 
 
 def write_config(tmp_path: Path, base_url: str, *, mapping: Path | None = None, extra: str = "") -> Path:
@@ -26,11 +31,11 @@ def write_config(tmp_path: Path, base_url: str, *, mapping: Path | None = None, 
 [store]
 url = "sqlite:///{tmp_path / "state.db"}"
 
-[connections.hubspot]
-connector = "hubspot"
-mapping = "{mapping or ROOT / "mappings" / "hubspot.toml"}"
+[connections.fake]
+connector = "fake"
+mapping = "{mapping or MAPPING_PATH}"
 {extra}
-[connections.hubspot.settings]
+[connections.fake.settings]
 base_url = "{base_url}"
 token = "${{{TOKEN_VAR}}}"
 max_retries = 0
@@ -68,34 +73,34 @@ def store_of(tmp_path: Path) -> Store:
     return Store(f"sqlite:///{tmp_path / 'state.db'}")
 
 
-def test_connectors_lists_hubspot_with_its_version(run: Cli) -> None:
+def test_connectors_lists_the_fake_with_its_version(run: Cli) -> None:
     result = run("connectors")
     assert result.exit_code == 0, result.output
-    line = next(line for line in result.stdout.splitlines() if " hubspot " in line)
-    assert "crmsync-hubspot" in line
-    assert version("crmsync-hubspot") in line
+    line = next(line for line in result.stdout.splitlines() if " fake " in line)
+    assert "crmsync" in line
+    assert version("crmsync") in line
     assert "ok" in line
 
 
 def test_check_reports_ok(run: Cli) -> None:
     result = run("check")
     assert result.exit_code == 0, result.output
-    assert "✓ hubspot: reached the CRM" in result.stdout
+    assert "✓ fake: reached the CRM" in result.stdout
     assert "unmapped stage" not in result.stdout
 
 
 def test_check_lists_unmapped_stages(served: Served, tmp_path: Path) -> None:
-    text = (ROOT / "mappings" / "hubspot.toml").read_text()
-    without = re.sub(r'\[\[stages\]\]\npipeline = "default"\nstage = "contractsent"\n[^\[]*', "", text)
+    text = MAPPING_PATH.read_text()
+    without = re.sub(r'\[\[stages\]\]\npipeline = "Sales"\nstage = "Negotiation"\n[^\[]*', "", text)
     assert without != text
-    mapping = tmp_path / "hubspot.toml"
+    mapping = tmp_path / "fake.toml"
     mapping.write_text(without)
     run = Cli(write_config(tmp_path, served.base_url, mapping=mapping), served.box.token)
 
     result = run("check")
 
     assert result.exit_code == 0, result.output
-    assert "unmapped stage: Sales Pipeline / Contract sent (contractsent)" in result.stdout
+    assert "unmapped stage: Sales / Negotiation (negotiation)" in result.stdout
 
 
 def test_sync_then_history_ledger_and_rollback(run: Cli, served: Served, tmp_path: Path) -> None:
@@ -107,13 +112,13 @@ def test_sync_then_history_ledger_and_rollback(run: Cli, served: Served, tmp_pat
     assert "Sync results" in synced.stdout
     assert served.remote() != before
     store = store_of(tmp_path)
-    [sync_run] = store.runs("hubspot")
+    [sync_run] = store.runs("fake")
     assert sync_run["written"] == len(before)
     run_id = str(sync_run["id"])
 
     history = run("history")
     assert history.exit_code == 0, history.output
-    assert re.search(rf"│ {run_id}\s+│ hubspot\s+│ sync\s+│ apply\s+│ ok", history.stdout)
+    assert re.search(rf"│ {run_id}\s+│ fake\s+│ sync\s+│ apply\s+│ ok", history.stdout)
 
     ledger = run("ledger", run_id)
     assert ledger.exit_code == 0, ledger.output
@@ -125,7 +130,7 @@ def test_sync_then_history_ledger_and_rollback(run: Cli, served: Served, tmp_pat
     assert undone.exit_code == 0, undone.output
     assert f"{len(before)} deal(s) restored" in undone.stdout
     assert served.remote() == before
-    kinds = [r["kind"] for r in store.runs("hubspot")]
+    kinds = [r["kind"] for r in store.runs("fake")]
     assert kinds == ["rollback", "sync"]
     store.close()
 
@@ -138,13 +143,13 @@ def test_sync_dry_run_prints_the_plan_and_writes_nothing(run: Cli, served: Serve
     assert re.search(r"\d+\s+│ category\s+│ ∅\s+│ \w+\s+│ planned", result.stdout)
     assert served.box.requests["write"] == 0
     store = store_of(tmp_path)
-    assert store.runs("hubspot")[0]["mode"] == "dry-run"
+    assert store.runs("fake")[0]["mode"] == "dry-run"
     store.close()
 
 
 @pytest.mark.parametrize(
     ("extra", "key"),
-    [('schedule = "99 * * * *"\n', "connections.hubspot.schedule"), ("colour = 1\n", "connections.hubspot.colour")],
+    [('schedule = "99 * * * *"\n', "connections.fake.schedule"), ("colour = 1\n", "connections.fake.colour")],
 )
 def test_broken_config_exits_2_naming_file_and_key(served: Served, tmp_path: Path, extra: str, key: str) -> None:
     config = write_config(tmp_path, served.base_url, extra=extra)
@@ -189,56 +194,12 @@ def test_log_format_json_emits_json_lines(run: Cli) -> None:
     assert lines
     entries = [json.loads(line) for line in lines]
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
-    assert any(entry["logger"] == "crmsync.http" and entry.get("connection") == "hubspot" for entry in entries)
+    assert any(entry["logger"] == "crmsync.http" and entry.get("connection") == "fake" for entry in entries)
     assert run.token not in result.stdout + result.stderr
 
 
 def test_bad_log_format_exits_2(run: Cli) -> None:
     assert run("--log-format", "xml", "history").exit_code == 2
-
-
-def test_sandbox_command_serves_every_connector_on_loopback_with_credentials() -> None:
-    """`crmsync sandbox` prints each base URL and its credentials, and the URLs answer like the CRMs."""
-    import re
-    import subprocess
-    import sys
-
-    import httpx
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crmsync.cli", "sandbox", "hubspot", "pipedrive", "--deals", "5"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        served: dict[str, dict[str, str]] = {}
-        current = ""
-        for line in proc.stdout:
-            if match := re.match(r"(\w+)\s+(http://127\.0\.0\.1:\d+)", line):
-                current = match.group(1)
-                served[current] = {"base_url": match.group(2)}
-            elif match := re.match(r"\s+(\w+) = (\S+)", line):
-                served[current][match.group(1)] = match.group(2)
-            elif line.startswith("Serving"):
-                break
-        assert set(served) == {"hubspot", "pipedrive"}
-        hubspot = served["hubspot"]
-        answer = httpx.get(
-            f"{hubspot['base_url']}/crm/v3/objects/deals",
-            params={"limit": 2},
-            headers={"Authorization": f"Bearer {hubspot['token']}"},
-        )
-        assert answer.status_code == 200
-        assert len(answer.json()["results"]) == 2
-        pipedrive = served["pipedrive"]
-        answer = httpx.get(f"{pipedrive['base_url']}/api/v2/deals", headers={"x-api-token": pipedrive["api_token"]})
-        assert answer.json()["success"] is True
-        refused = httpx.get(f"{pipedrive['base_url']}/api/v2/deals", headers={"x-api-token": "wrong"})
-        assert refused.status_code == 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_sigterm_stops_a_sync_cleanly_and_frees_its_lock(served: Served, tmp_path: Path) -> None:
@@ -257,7 +218,7 @@ def test_sigterm_stops_a_sync_cleanly_and_frees_its_lock(served: Served, tmp_pat
     served.box.faults.latency = 0.3  # every request is slow, so the sync is still running when the signal comes
     env = {**os.environ, TOKEN_VAR: served.box.token}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crmsync.cli", "--config", str(config), "sync"],
+        [sys.executable, "-m", "crmsync.testing.fake_cli", "--config", str(config), "sync"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -276,7 +237,7 @@ def test_sigterm_stops_a_sync_cleanly_and_frees_its_lock(served: Served, tmp_pat
     store = store_of(tmp_path)
     with store.engine.connect() as conn:
         assert conn.execute(select(locks.c.name)).first() is None, "the run lock was released"
-    [run] = store.runs("hubspot")
+    [run] = store.runs("fake")
     assert run["status"] == "failed"
     served.box.faults.latency = 0
     again = Cli(config, served.box.token)("sync")

@@ -1,4 +1,4 @@
-"""The embedded scheduler: real APScheduler jobs, a real sync against the sandbox, the store lock."""
+"""The embedded scheduler: real APScheduler jobs, a real sync against the fake CRM, the store lock."""
 
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ from crmsync.config import load_config
 from crmsync.errors import LockedError
 from crmsync.registry import Registry
 from crmsync.scheduler import LOCK, Scheduler
-from crmsync_hubspot.connector import HubSpotConnector
-
-ROOT = Path(__file__).resolve().parents[1]
+from crmsync.testing.fake import MAPPING_PATH, FakeConnector
 
 
 def make_app(tmp_path: Path, served: Served) -> App:
@@ -33,8 +31,8 @@ timezone = "Europe/Amsterdam"
 url = "sqlite:///{tmp_path / "state.db"}"
 
 [connections.hs-tokyo]
-connector = "hubspot"
-mapping = "{ROOT / "mappings" / "hubspot.toml"}"
+connector = "fake"
+mapping = "{MAPPING_PATH}"
 schedule = "30 3 * * mon-fri"
 timezone = "Asia/Tokyo"
 [connections.hs-tokyo.settings]
@@ -42,15 +40,15 @@ base_url = "{served.base_url}"
 token = "{served.box.token}"
 
 [connections.hs-default]
-connector = "hubspot"
-mapping = "{ROOT / "mappings" / "hubspot.toml"}"
+connector = "fake"
+mapping = "{MAPPING_PATH}"
 schedule = "0 2 * * *"
 [connections.hs-default.settings]
 base_url = "{served.base_url}"
 token = "{served.box.token}"
 """
         )
-    return App(load_config(path), Registry({"hubspot": HubSpotConnector}))
+    return App(load_config(path), Registry({"fake": FakeConnector}))
 
 
 @pytest.fixture
@@ -120,7 +118,7 @@ def test_stop_releases_the_lock(tmp_path: Path, served: Served) -> None:
 
 def _start_run_process(config: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "crmsync.cli", "--config", str(config), "run"],
+        [sys.executable, "-m", "crmsync.testing.fake_cli", "--config", str(config), "run"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -139,7 +137,7 @@ def test_crmsync_run_refuses_a_second_scheduler_and_stops_cleanly_on_sigterm(tmp
             assert time.monotonic() < deadline, "the first scheduler never took the lock"
             time.sleep(0.2)
         second = subprocess.run(
-            [sys.executable, "-m", "crmsync.cli", "--config", str(config), "run"],
+            [sys.executable, "-m", "crmsync.testing.fake_cli", "--config", str(config), "run"],
             capture_output=True,
             text=True,
             timeout=60,

@@ -4,6 +4,9 @@ any bundled connector. It passes the whole conformance kit.
     crm = FakeCrm(deals=40)
     registry = Registry({"fake": FakeConnector})                       # real HTTP: serve(crm.app())
     registry = Registry({"fake": FakeConnector.using(crm.transport())})  # in process, no socket
+
+The CLI discovers its connectors; `fake_discovery` (also the plugin's fixture of that name) makes it find only this
+one, and `python -m crmsync.testing.fake_cli …` is `crmsync …` so in a subprocess.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +27,7 @@ from crmsync.errors import ApiError, AuthError, RecordError
 from crmsync.http import ApiClient, CursorGuard, RateLimiter
 from crmsync.mapping import Mapping, load_mapping
 from crmsync.model import Deal, DealStatus, Pipeline, Stage
+from crmsync.registry import ConnectorInfo
 from crmsync.testing.fake_crm import FakeCrm
 
 MAPPING_PATH = Path(__file__).with_name("fake.toml")
@@ -31,6 +36,11 @@ MAPPING_PATH = Path(__file__).with_name("fake.toml")
 def fake_mapping() -> Mapping:
     """The fake connector's mapping (src/crmsync/testing/fake.toml)."""
     return load_mapping(MAPPING_PATH)
+
+
+def fake_discovery() -> dict[str, ConnectorInfo]:
+    """A stand-in for `crmsync.registry.discover` that finds the fake connector and nothing installed."""
+    return {"fake": ConnectorInfo("fake", "crmsync", version("crmsync"), FakeConnector)}
 
 
 class FakeSettings(ConnectorSettings):

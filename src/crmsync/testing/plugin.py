@@ -8,6 +8,7 @@
     store             a fresh state store: SQLite, and PostgreSQL too when CRMSYNC_TEST_POSTGRES_URL is set
     sqlite_store      a fresh SQLite store only (crmsync_store: the same, under its old name)
     fast_limits       rate limiters and retry backoffs that never wait; counts what would have waited
+    fake_discovery    the CLI and `App` find only the fake connector (installed plugins do not leak in)
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from crmsync import http
+from crmsync import http, registry
 from crmsync.connector import Connector
 from crmsync.mapping import Mapping, load_mapping
 from crmsync.sandbox import Sandbox, serve
 from crmsync.store import Store
 from crmsync.store import schema as t
-from crmsync.testing.fake import FakeConnector, fake_mapping
+from crmsync.testing.fake import FakeConnector, fake_discovery, fake_mapping
 
 POSTGRES_ENV = "CRMSYNC_TEST_POSTGRES_URL"
 
@@ -153,3 +154,11 @@ def fast_limits(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     monkeypatch.setattr(http.RateLimiter, "pause", pause)
     monkeypatch.setattr(http.ApiClient, "_wait", no_wait)
     return waits
+
+
+@pytest.fixture(name="fake_discovery")
+def _fake_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "discover", fake_discovery)
+    from crmsync import cli
+
+    monkeypatch.setattr(cli, "discover", fake_discovery)

@@ -1,0 +1,19 @@
+"""`python -m crmsync.testing.fake_cli …`: the `crmsync` command with only the fake connector installed, for tests
+that need a real process (signals, two schedulers)."""
+
+from __future__ import annotations
+
+from crmsync import registry
+from crmsync.testing.fake import fake_discovery
+
+
+def main() -> None:
+    registry.discover = fake_discovery
+    from crmsync import cli
+
+    cli.discover = fake_discovery
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()
