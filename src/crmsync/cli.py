@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,22 +17,18 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from crmsync import logs
 from crmsync.app import App, ConnectionOutcome
 from crmsync.config import load_config
 from crmsync.errors import AuthError, ConfigError, CrmsyncError, LockedError, TransportError
-from crmsync.model import ForecastCategory
 from crmsync.registry import Registry, discover
+from crmsync.render import console, errors, ledger_table, print_outcomes, print_plan, progress_bar
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CONNECTION = 0, 1, 2, 3
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-# Piped output (cron mail, CI logs) gets wide tables instead of rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 140)
-errors = Console(stderr=True)
 T = TypeVar("T")
 
 
@@ -188,96 +183,6 @@ def _exit_code(outcomes: list[ConnectionOutcome]) -> int:
         elif outcome.result is not None and (outcome.result.failed or outcome.result.quarantined):
             code = max(code, EXIT_PARTIAL)
     return code
-
-
-def print_outcomes(outcomes: list[ConnectionOutcome], app: App) -> None:
-    table = Table(title="Sync results")
-    for column in (
-        "connection",
-        "run",
-        "mode",
-        "status",
-        "fetched",
-        "quarantined",
-        "deleted",
-        "written",
-        "skipped",
-        "failed",
-        "requests",
-    ):
-        table.add_column(column, justify="right" if column not in ("connection", "mode", "status") else "left")
-    for outcome in outcomes:
-        r = outcome.result
-        if r is None:
-            table.add_row(outcome.connection, "-", "-", "[red]error[/]", "", "", "", "", "", "", "")
-            continue
-        colour = {"ok": "green", "partial": "yellow"}.get(r.status, "red")
-        table.add_row(
-            outcome.connection,
-            str(r.run_id),
-            r.mode + (" (full)" if r.full else ""),
-            f"[{colour}]{r.status}[/]",
-            str(r.fetched),
-            str(r.quarantined),
-            str(r.deleted),
-            str(r.written),
-            str(r.skipped),
-            str(r.failed),
-            str(r.requests),
-        )
-    console.print(table)
-    for outcome in outcomes:
-        if outcome.error is not None:
-            errors.print(f"[red]{escape(outcome.connection)}[/]: {escape(str(outcome.error))}", highlight=False)
-        elif outcome.result is not None and outcome.result.written_by_category:
-            parts = ", ".join(
-                f"{app.config.label(ForecastCategory(c))}: {n}"
-                for c, n in sorted(outcome.result.written_by_category.items())
-            )
-            console.print(f"  {outcome.connection} wrote categories — {parts}", markup=False, highlight=False)
-
-
-def ledger_table(rows: list[dict[str, Any]], title: str, old: str = "old", new: str = "new") -> Table:
-    """Ledger rows as a table; CRM values and messages are shown as text, never read as rich markup."""
-    table = Table(title=title)
-    for column in ("deal", "field", old, new, "outcome", "reason"):
-        table.add_column(column)
-    for row in rows:
-        cells = (row["source_id"], row["field"], row["old_value"] or "∅", row["new_value"] or "∅", row["outcome"])
-        table.add_row(*(escape(str(cell)) for cell in cells), escape(row["reason"] or ""))
-    return table
-
-
-def print_plan(app: App, run_id: int, limit: int = 200) -> None:
-    rows = app.store.ledger(run_id)
-    title = f"Plan of run {run_id} (dry run: nothing written)"
-    console.print(ledger_table(rows[:limit], title, "remote value", "new value"))
-    if len(rows) > limit:
-        console.print(f"… and {len(rows) - limit} more; see `crmsync ledger {run_id}`")
-
-
-@contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
-    if not enabled:
-        yield None
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed} deals"),
-        TimeElapsedColumn(),
-        console=errors,
-        transient=True,
-    ) as progress:
-        tasks: dict[str, Any] = {}
-
-        def update(name: str, fetched: int) -> None:
-            if name not in tasks:
-                tasks[name] = progress.add_task(f"syncing {name}", total=None)
-            progress.update(tasks[name], completed=fetched)
-
-        yield update
 
 
 @cli.command()

@@ -18,6 +18,7 @@ from crmsync.app import App
 from crmsync.config import load_config
 from crmsync.model import ForecastCategory
 from crmsync.registry import Registry
+from crmsync.render import print_outcomes
 from crmsync.sandbox import Sandbox, serve
 
 # One person across CRMs: the sandboxes' seeded owner ids per connector.
@@ -146,8 +147,6 @@ def run_demo(console: Console, *, deals: int = 60, directory: Path | None = None
 
 
 def _syncs(console: Console, app: App, sandboxes: dict[str, Sandbox]) -> None:
-    from crmsync.cli import print_outcomes
-
     console.rule("First sync: every deal is read, the rules decide, differing values are written back")
     first = asyncio.run(app.sync(app.names()))
     print_outcomes(first, app)

@@ -1,14 +1,14 @@
 """pytest plugin (entry point `pytest11`): fixtures for testing crmsync and its connectors.
 
-    connector_class   the connector under test: the in-core FakeConnector unless a conftest overrides it
-    sandbox_deals     deals to seed (40); override to change
-    sandbox           its sandbox, seeded and served on loopback; `sandbox.base_url` is where
-    mapping           its mapping (mappings/<name>.toml under the rootdir; the fake's own for the fake)
-    connector         a connector built for `sandbox`, closed after the test; `connector_factory(**settings)` for more
-    store             a fresh state store: SQLite, and PostgreSQL too when CRMSYNC_TEST_POSTGRES_URL is set
-    sqlite_store      a fresh SQLite store only (crmsync_store: the same, under its old name)
-    fast_limits       rate limiters and retry backoffs that never wait; counts what would have waited
-    fake_discovery    the CLI and `App` find only the fake connector (installed plugins do not leak in)
+connector_class   the connector under test: the in-core FakeConnector unless a conftest overrides it
+sandbox_deals     deals to seed (40); override to change
+sandbox           its sandbox, seeded and served on loopback; `sandbox.base_url` is where
+mapping           its mapping (mappings/<name>.toml under the rootdir; the fake's own for the fake)
+connector         a connector built for `sandbox`, closed after the test; `connector_factory(**settings)` for more
+store             a fresh state store: SQLite, and PostgreSQL too when CRMSYNC_TEST_POSTGRES_URL is set
+sqlite_store      a fresh SQLite store only (crmsync_store: the same, under its old name)
+fast_limits       rate limiters and retry backoffs that never wait; counts what would have waited
+fake_discovery    the CLI and `App` find only the fake connector (installed plugins do not leak in)
 """
 
 from __future__ import annotations
@@ -103,7 +103,9 @@ def _drop_everything(url: str) -> None:
         "sqlite",
         pytest.param(
             "postgresql",
-            marks=pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"set {POSTGRES_ENV} to run on PostgreSQL"),
+            marks=pytest.mark.skipif(
+                not os.environ.get(POSTGRES_ENV), reason=f"set {POSTGRES_ENV} to run on PostgreSQL"
+            ),
         ),
     ]
 )
