@@ -37,7 +37,7 @@ def test_checkpoint_leaves_out_future_stamps(stamps: list[datetime | None], expe
 
 
 def test_checkpoint_tolerance_is_five_minutes_by_default_and_adjustable() -> None:
-    assert FUTURE_TOLERANCE == timedelta(minutes=5)
+    assert timedelta(minutes=5) == FUTURE_TOLERANCE
     assert checkpoint([at(30)], NOW, timedelta(hours=1)) == Checkpoint(at(30))
     assert checkpoint([at(1)], NOW, timedelta(0)) == Checkpoint(None, (at(1),))
 
@@ -54,7 +54,9 @@ def test_checkpoint_tolerance_is_five_minutes_by_default_and_adjustable() -> Non
         (None, at(10), NOW, NOW),
     ],
 )
-def test_advance(previous: datetime | None, seen: datetime | None, signpost: datetime, expected: datetime | None) -> None:
+def test_advance(
+    previous: datetime | None, seen: datetime | None, signpost: datetime, expected: datetime | None
+) -> None:
     assert advance(previous, seen, signpost) == expected
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select, update
 
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, new_id, utcnow
+from crmsync.store.vocabulary import Outcome, RunStatus
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class LedgerRow:
     field: str
     old_value: str | None
     new_value: str | None
-    outcome: str
+    outcome: Outcome
     reason: str | None = None
 
 
@@ -55,26 +56,26 @@ class LedgerStore(StoreBase):
                 lg.c.connection == connection,
                 lg.c.field == field,
                 lg.c.source_id.in_(ids),
-                lg.c.outcome.in_(("written", "pending", "unknown", "respected")),
+                lg.c.outcome.in_((Outcome.WRITTEN, Outcome.PENDING, Outcome.UNKNOWN, Outcome.RESPECTED)),
             )
             .group_by(lg.c.source_id, lg.c.outcome)
         ).subquery()
         query = select(latest.c.source_id, latest.c.outcome, latest.c.id, lg.c.new_value).join(
             lg, lg.c.id == latest.c.id
         )
-        rows: dict[str, dict[str, tuple[int, str | None]]] = {}
+        rows: dict[str, dict[Outcome, tuple[int, str | None]]] = {}
         with self.tx() as conn:
             for row in conn.execute(query):
-                rows.setdefault(row.source_id, {})[row.outcome] = (row.id, row.new_value)
+                rows.setdefault(row.source_id, {})[Outcome(row.outcome)] = (row.id, row.new_value)
         marks: dict[str, Marks] = {}
         for source_id, by_outcome in rows.items():
-            written = max((by_outcome[o] for o in ("written", "pending") if o in by_outcome), default=None)
-            unknown = by_outcome.get("unknown")
+            written = max((by_outcome[o] for o in (Outcome.WRITTEN, Outcome.PENDING) if o in by_outcome), default=None)
+            unknown = by_outcome.get(Outcome.UNKNOWN)
             newest = max(by_outcome.values())
             marks[source_id] = Marks(
                 written=written[1] if written else None,
                 unsure=unknown[1] if unknown and (written is None or unknown[0] > written[0]) else None,
-                respected=by_outcome.get("respected") == newest,
+                respected=by_outcome.get(Outcome.RESPECTED) == newest,
             )
         return marks
 
@@ -89,11 +90,11 @@ class LedgerStore(StoreBase):
                 t.ledger.c.connection == connection,
                 t.ledger.c.source_id.in_(ids),
                 t.ledger.c.run_id < run_id,
-                t.ledger.c.outcome.in_(("written", "failed")),
+                t.ledger.c.outcome.in_((Outcome.WRITTEN, Outcome.FAILED)),
             )
             .group_by(t.ledger.c.source_id)
         )
-        query = select(t.ledger.c.source_id).where(t.ledger.c.id.in_(latest), t.ledger.c.outcome == "failed")
+        query = select(t.ledger.c.source_id).where(t.ledger.c.id.in_(latest), t.ledger.c.outcome == Outcome.FAILED)
         with self.tx() as conn:
             return set(conn.execute(query).scalars())
 
@@ -104,7 +105,7 @@ class LedgerStore(StoreBase):
             .where(
                 t.ledger.c.connection == connection,
                 t.ledger.c.run_id > run_id,
-                t.ledger.c.outcome.in_(("written", "pending")),
+                t.ledger.c.outcome.in_((Outcome.WRITTEN, Outcome.PENDING)),
             )
             .distinct()
         )
@@ -132,7 +133,7 @@ class LedgerStore(StoreBase):
             return [dict(row) for row in conn.execute(query).mappings()]
 
     def add_ledger(self, rows: Sequence[LedgerRow]) -> list[int]:
-        """Record planned or pending writes; returns their ids so the outcome can be filled in."""
+        """Record ledger rows (pending, planned, respected or skipped); returns their ids."""
         now = utcnow()
         ids: list[int] = []
         with self.tx() as conn:
@@ -141,7 +142,19 @@ class LedgerStore(StoreBase):
                 ids.append(new_id(result))
         return ids
 
-    def settle_ledger(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
+    def pending_rows(self, run_id: int, *, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        """Up to `limit` pending rows of a run with an id above `after`, in id order (phase 2 reads in chunks)."""
+        lg = t.ledger
+        query = (
+            select(lg.c.id, lg.c.source_id, lg.c.field, lg.c.new_value)
+            .where(lg.c.run_id == run_id, lg.c.outcome == Outcome.PENDING, lg.c.id > after)
+            .order_by(lg.c.id)
+            .limit(limit)
+        )
+        with self.tx() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def settle_ledger(self, outcomes: Sequence[tuple[int, Outcome, str | None]]) -> None:
         """Fill in outcome and reason of ledger rows by id."""
         with self.tx() as conn:
             for ledger_id, outcome, reason in outcomes:
@@ -150,6 +163,15 @@ class LedgerStore(StoreBase):
                     .where(t.ledger.c.id == ledger_id)
                     .values(outcome=outcome, reason=reason, at=utcnow())
                 )
+
+    def abandon_pending(self, run_id: int, reason: str) -> None:
+        """A run stopped: its pending rows may or may not have reached the CRM, so they become 'unknown'."""
+        with self.tx() as conn:
+            conn.execute(
+                update(t.ledger)
+                .where(t.ledger.c.run_id == run_id, t.ledger.c.outcome == Outcome.PENDING)
+                .values(outcome=Outcome.UNKNOWN, reason=reason, at=utcnow())
+            )
 
     def ledger(self, run_id: int) -> list[dict[str, Any]]:
         with self.tx() as conn:
@@ -163,14 +185,14 @@ class LedgerStore(StoreBase):
         never takes that value for a person's.
         """
         with self.tx() as conn:
-            dead = select(t.runs.c.id).where(t.runs.c.connection == connection, t.runs.c.status == "running")
+            dead = select(t.runs.c.id).where(t.runs.c.connection == connection, t.runs.c.status == RunStatus.RUNNING)
             conn.execute(
                 update(t.ledger)
-                .where(t.ledger.c.run_id.in_(dead), t.ledger.c.outcome == "pending")
-                .values(outcome="unknown", reason="the process writing it stopped before the CRM answered")
+                .where(t.ledger.c.run_id.in_(dead), t.ledger.c.outcome == Outcome.PENDING)
+                .values(outcome=Outcome.UNKNOWN, reason="the process writing it stopped before the CRM answered")
             )
             conn.execute(
                 update(t.runs)
-                .where(t.runs.c.connection == connection, t.runs.c.status == "running")
-                .values(status="failed", error="the process running it stopped", finished_at=utcnow())
+                .where(t.runs.c.connection == connection, t.runs.c.status == RunStatus.RUNNING)
+                .values(status=RunStatus.FAILED, error="the process running it stopped", finished_at=utcnow())
             )

@@ -20,6 +20,7 @@ from crmsync.model import Deal, Forecast
 from crmsync.store import schema as t
 from crmsync.store.base import aware, new_id, utc, utcnow
 from crmsync.store.ledger import LedgerStore
+from crmsync.store.vocabulary import RunKind, RunStatus
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class Store(LedgerStore):
         self,
         connection: str,
         *,
-        kind: str,
+        kind: RunKind,
         mode: str,
         full: bool,
         digest: str | None,
@@ -96,7 +97,7 @@ class Store(LedgerStore):
                     connection=connection,
                     kind=kind,
                     evaluated_on=evaluated_on,
-                    status="running",
+                    status=RunStatus.RUNNING,
                     mode=mode,
                     full=full,
                     started_at=utcnow(),
@@ -112,6 +113,7 @@ class Store(LedgerStore):
                     skipped=0,
                     failed=0,
                     requests=0,
+                    reevaluated=0,
                 )
             )
             return new_id(result)
@@ -119,7 +121,7 @@ class Store(LedgerStore):
     def finish_run(
         self,
         run_id: int,
-        status: str,
+        status: RunStatus,
         counts: dict[str, int],
         *,
         cursor_after: datetime | None = None,
@@ -149,8 +151,8 @@ class Store(LedgerStore):
             select(t.runs.c.mapping_digest)
             .where(
                 t.runs.c.connection == connection,
-                t.runs.c.kind == "sync",
-                t.runs.c.status.in_(("ok", "partial")),
+                t.runs.c.kind == RunKind.SYNC,
+                t.runs.c.status.in_(RunStatus.finished()),
                 t.runs.c.mode == "apply",
             )
             .order_by(t.runs.c.id.desc())
@@ -165,9 +167,9 @@ class Store(LedgerStore):
             select(t.runs.c.evaluated_on)
             .where(
                 t.runs.c.connection == connection,
-                t.runs.c.kind == "sync",
+                t.runs.c.kind == RunKind.SYNC,
                 t.runs.c.mode == "apply",
-                t.runs.c.status.in_(("ok", "partial")),
+                t.runs.c.status.in_(RunStatus.finished()),
             )
             .order_by(t.runs.c.id.desc())
             .limit(1)
@@ -217,7 +219,7 @@ class Store(LedgerStore):
                 conn.execute(
                     select(func.count())
                     .select_from(t.runs)
-                    .where(t.runs.c.connection == connection, t.runs.c.kind == "sync")
+                    .where(t.runs.c.connection == connection, t.runs.c.kind == RunKind.SYNC)
                 ).scalar_one()
             )
 
@@ -249,7 +251,9 @@ class Store(LedgerStore):
         if not ids:
             return {}
         sh = t.stage_history
-        finished = select(t.runs.c.id).where(t.runs.c.connection == connection, t.runs.c.status.in_(("ok", "partial")))
+        finished = select(t.runs.c.id).where(
+            t.runs.c.connection == connection, t.runs.c.status.in_(RunStatus.finished())
+        )
         latest = (
             select(func.max(sh.c.id))
             .where(sh.c.connection == connection, sh.c.source_id.in_(ids), sh.c.run_id.in_(finished))
@@ -265,6 +269,17 @@ class Store(LedgerStore):
                 row.source_id: StoredDeal(stage_of.get(row.source_id), row.category, row.probability)
                 for row in conn.execute(forecasts)
             }
+
+    def modified_at(self, connection: str, ids: Iterable[str]) -> dict[str, datetime | None]:
+        """The remote modification time of each stored deal, as last read (for holding the cursor back)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        query = select(t.deals.c.source_id, t.deals.c.updated_at).where(
+            t.deals.c.connection == connection, t.deals.c.source_id.in_(ids)
+        )
+        with self.tx() as conn:
+            return {row.source_id: aware(row.updated_at) for row in conn.execute(query)}
 
     def record_written(self, connection: str, values: dict[str, dict[str, str | None]]) -> None:
         """Keep the snapshot's remote values true after crmsync wrote them (deal id → field → remote value)."""
