@@ -1,4 +1,4 @@
-"""The write ledger and quarantine: what crmsync wrote, planned or left alone, and why."""
+"""Ledger: what crmsync wrote, planned or left alone, and why; and the quarantine of records it could not map."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, update
 
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, new_id, utcnow
-from crmsync.store.vocabulary import Outcome, RunStatus
+from crmsync.store.vocabulary import Outcome
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,11 @@ class Marks:
     respected: bool = False
 
 
-class LedgerStore(StoreBase):
-    """Ledger and quarantine queries of the store."""
+class Ledger:
+    """The ledger and quarantine tables."""
+
+    def __init__(self, db: StoreBase) -> None:
+        self.db = db
 
     def marks(self, connection: str, ids: Iterable[str], field: str) -> dict[str, Marks]:
         """What the ledger says about crmsync and `field` of each deal (see `Marks`)."""
@@ -64,7 +67,7 @@ class LedgerStore(StoreBase):
             lg, lg.c.id == latest.c.id
         )
         rows: dict[str, dict[Outcome, tuple[int, str | None]]] = {}
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             for row in conn.execute(query):
                 rows.setdefault(row.source_id, {})[Outcome(row.outcome)] = (row.id, row.new_value)
         marks: dict[str, Marks] = {}
@@ -95,7 +98,7 @@ class LedgerStore(StoreBase):
             .group_by(t.ledger.c.source_id)
         )
         query = select(t.ledger.c.source_id).where(t.ledger.c.id.in_(latest), t.ledger.c.outcome == Outcome.FAILED)
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             return set(conn.execute(query).scalars())
 
     def written_after(self, connection: str, run_id: int) -> set[tuple[str, str]]:
@@ -109,13 +112,13 @@ class LedgerStore(StoreBase):
             )
             .distinct()
         )
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             return {(row.source_id, row.field) for row in conn.execute(query)}
 
     # -- quarantine and ledger ---------------------------------------------------------------------------------
 
     def quarantine(self, run_id: int, connection: str, source_id: str | None, reason: str, payload: Any) -> None:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             conn.execute(
                 insert(t.quarantine).values(
                     run_id=run_id,
@@ -128,7 +131,7 @@ class LedgerStore(StoreBase):
             )
 
     def quarantined(self, run_id: int) -> list[dict[str, Any]]:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             query = select(t.quarantine).where(t.quarantine.c.run_id == run_id).order_by(t.quarantine.c.id)
             return [dict(row) for row in conn.execute(query).mappings()]
 
@@ -136,7 +139,7 @@ class LedgerStore(StoreBase):
         """Record ledger rows (pending, planned, respected or skipped); returns their ids."""
         now = utcnow()
         ids: list[int] = []
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             for row in rows:
                 result = conn.execute(insert(t.ledger).values(**row.__dict__, at=now))
                 ids.append(new_id(result))
@@ -151,12 +154,12 @@ class LedgerStore(StoreBase):
             .order_by(lg.c.id)
             .limit(limit)
         )
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
     def settle_ledger(self, outcomes: Sequence[tuple[int, Outcome, str | None]]) -> None:
         """Fill in outcome and reason of ledger rows by id."""
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             for ledger_id, outcome, reason in outcomes:
                 conn.execute(
                     update(t.ledger)
@@ -166,7 +169,7 @@ class LedgerStore(StoreBase):
 
     def abandon_pending(self, run_id: int, reason: str) -> None:
         """A run stopped: its pending rows may or may not have reached the CRM, so they become 'unknown'."""
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             conn.execute(
                 update(t.ledger)
                 .where(t.ledger.c.run_id == run_id, t.ledger.c.outcome == Outcome.PENDING)
@@ -174,25 +177,6 @@ class LedgerStore(StoreBase):
             )
 
     def ledger(self, run_id: int) -> list[dict[str, Any]]:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             query = select(t.ledger).where(t.ledger.c.run_id == run_id).order_by(t.ledger.c.id)
             return [dict(row) for row in conn.execute(query).mappings()]
-
-    def abandon_stale_runs(self, connection: str) -> None:
-        """Runs left 'running' by a process that died are marked failed; their pending writes become 'unknown'.
-
-        An unknown write may or may not have reached the CRM: the next run compares with the remote value and
-        never takes that value for a person's.
-        """
-        with self.tx() as conn:
-            dead = select(t.runs.c.id).where(t.runs.c.connection == connection, t.runs.c.status == RunStatus.RUNNING)
-            conn.execute(
-                update(t.ledger)
-                .where(t.ledger.c.run_id.in_(dead), t.ledger.c.outcome == Outcome.PENDING)
-                .values(outcome=Outcome.UNKNOWN, reason="the process writing it stopped before the CRM answered")
-            )
-            conn.execute(
-                update(t.runs)
-                .where(t.runs.c.connection == connection, t.runs.c.status == RunStatus.RUNNING)
-                .values(status=RunStatus.FAILED, error="the process running it stopped", finished_at=utcnow())
-            )
