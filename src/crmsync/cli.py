@@ -27,6 +27,7 @@ from crmsync.config import load_config
 from crmsync.errors import AuthError, ConfigError, CrmsyncError, LockedError, TransportError
 from crmsync.model import ForecastCategory
 from crmsync.registry import Registry, discover
+from crmsync.store import RunStatus
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CONNECTION = 0, 1, 2, 3
 
@@ -211,7 +212,7 @@ def print_outcomes(outcomes: list[ConnectionOutcome], app: App) -> None:
         if r is None:
             table.add_row(outcome.connection, "-", "-", "[red]error[/]", "", "", "", "", "", "", "")
             continue
-        colour = {"ok": "green", "partial": "yellow"}.get(r.status, "red")
+        colour = {RunStatus.OK: "green", RunStatus.PARTIAL: "yellow"}.get(r.status, "red")
         table.add_row(
             outcome.connection,
             str(r.run_id),
