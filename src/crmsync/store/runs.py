@@ -85,9 +85,10 @@ class Runs:
         with self.db.tx() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
-    def last_digest(self, connection: str) -> str | None:
+    def _of_last_applied_sync(self, connection: str, column: str) -> Any:
+        """A column of the connection's last finished sync that applied its writes (None without one)."""
         query = (
-            select(t.runs.c.mapping_digest)
+            select(t.runs.c[column])
             .where(
                 t.runs.c.connection == connection,
                 t.runs.c.kind == RunKind.SYNC,
@@ -100,21 +101,13 @@ class Runs:
         with self.db.tx() as conn:
             return conn.execute(query).scalar_one_or_none()
 
+    def last_digest(self, connection: str) -> str | None:
+        value = self._of_last_applied_sync(connection, "mapping_digest")
+        return value if isinstance(value, str) else None
+
     def last_evaluated_on(self, connection: str) -> date | None:
         """The rules' 'today' of the connection's last finished sync that applied its writes."""
-        query = (
-            select(t.runs.c.evaluated_on)
-            .where(
-                t.runs.c.connection == connection,
-                t.runs.c.kind == RunKind.SYNC,
-                t.runs.c.mode == "apply",
-                t.runs.c.status.in_(RunStatus.finished()),
-            )
-            .order_by(t.runs.c.id.desc())
-            .limit(1)
-        )
-        with self.db.tx() as conn:
-            value = conn.execute(query).scalar_one_or_none()
+        value = self._of_last_applied_sync(connection, "evaluated_on")
         return value if isinstance(value, date) else None
 
     def count_runs(self, connection: str) -> int:
