@@ -251,3 +251,23 @@ async def test_reevaluated_is_recorded_in_the_runs_table(store: Store) -> None:
     assert stored is not None
     assert later.reevaluated > 0
     assert stored["reevaluated"] == later.reevaluated
+
+
+async def test_a_deal_listed_twice_is_written_once_per_chunk_and_every_row_settled(store: Store) -> None:
+    """A record that moved between pages is listed twice: both sets of rows are settled, none stays pending."""
+    crm = FakeCrm.seeded(4)
+
+    class Twice(FakeConnector):
+        async def deals(self, since: Any, *, reconcile: bool = False) -> Any:
+            async for page in super().deals(since, reconcile=reconcile):
+                yield page
+            async for page in super().deals(since, reconcile=reconcile):
+                yield page.model_copy(update={"records": page.records[:1]})
+
+    result = await SyncEngine(store, Twice(crm), today=TODAY).run()
+
+    rows = store.ledger(result.run_id)
+    assert len(rows) == 10  # four deals and the repeated one, two fields each
+    assert {row["outcome"] for row in rows} == {Outcome.WRITTEN}
+    assert [ids for kind, ids in crm.calls if kind == "write"] == [("d0000", "d0001", "d0002"), ("d0003",)]
+    assert store.pending_rows(result.run_id) == []

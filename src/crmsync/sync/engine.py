@@ -160,6 +160,7 @@ class SyncEngine:
         from the snapshot. No request is made; only what now differs is written."""
         log.info("[%s] a new day since the last run: re-evaluating unchanged deals", self.connection)
         for deals in self.store.stored_deal_chunks(self.connection, result.run_id):
+            self._beat()
             fresh = [deal for deal in deals if deal.source_id not in self._seen]
             result.reevaluated += len(fresh)
             self._evaluate(result, fresh, count=False)

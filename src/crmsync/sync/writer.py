@@ -25,25 +25,29 @@ NO_OUTCOME = "the connector returned no outcome for this deal"
 
 @dataclass
 class PendingDeal:
-    """The pending ledger rows of one deal: field → (ledger id, value to write)."""
+    """The pending ledger rows of one deal: the value to write per field, and the ids of every row it settles.
+
+    A deal listed twice in one run (a record that moved between pages) has two rows per field: the later value
+    is written and both rows are settled with its outcome.
+    """
 
     source_id: str
-    fields: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    values: dict[str, str | None] = field(default_factory=dict)
+    ledger_ids: list[int] = field(default_factory=list)
 
     def update(self) -> DealUpdate:
         """The update these rows ask for; an empty value clears the field."""
-        values = {name: value for name, (_, value) in self.fields.items()}
-        probability = values.get("probability")
+        probability = self.values.get("probability")
         return DealUpdate(
             source_id=self.source_id,
-            category=(values["category"] or "") if "category" in values else None,
+            category=(self.values["category"] or "") if "category" in self.values else None,
             probability=Decimal(probability) if probability not in (None, "") else None,
-            clear_probability="probability" in values and probability in (None, ""),
+            clear_probability="probability" in self.values and probability in (None, ""),
         )
 
 
 def group(rows: Sequence[dict[str, object]]) -> list[PendingDeal]:
-    """Ledger rows (id, source_id, field, new_value) per deal, in the order of each deal's first row."""
+    """Ledger rows (id, source_id, field, new_value) in id order, per deal, in the order of each deal's first row."""
     deals: dict[str, PendingDeal] = {}
     for row in rows:
         source_id = str(row["source_id"])
@@ -51,7 +55,8 @@ def group(rows: Sequence[dict[str, object]]) -> list[PendingDeal]:
         ledger_id = row["id"]
         assert isinstance(ledger_id, int)
         deal = deals.setdefault(source_id, PendingDeal(source_id))
-        deal.fields[str(row["field"])] = (ledger_id, None if value is None else str(value))
+        deal.values[str(row["field"])] = None if value is None else str(value)
+        deal.ledger_ids.append(ledger_id)
     return list(deals.values())
 
 
@@ -94,7 +99,7 @@ class Writer:
             deals = group(rows)
             if len(rows) == limit and len(deals) > 1:
                 deals.pop()  # its rows may go on in the next chunk: read it whole then
-            after = max(ledger_id for deal in deals for ledger_id, _ in deal.fields.values())
+            after = max(ledger_id for deal in deals for ledger_id in deal.ledger_ids)
             for start in range(0, len(deals), self.batch_size):
                 await self.write(deals[start : start + self.batch_size])
 
@@ -130,13 +135,13 @@ class Writer:
             status, reason = (Outcome(answer.status), answer.reason) if answer else (Outcome.FAILED, default)
             if status is Outcome.WRITTEN:
                 result.written += 1
-                if "category" in deal.fields:
-                    remote = deal.fields["category"][1]
+                if "category" in deal.values:
+                    remote = deal.values["category"]
                     category = self.connector.mapping.writeback.canonical_category(remote)
                     result.written_by_category[category.value if category else (remote or "")] += 1
-                written[deal.source_id] = {name: value for name, (_, value) in deal.fields.items()}
+                written[deal.source_id] = dict(deal.values)
             elif status is Outcome.SKIPPED:
-                result.skipped += len(deal.fields)  # skipped counts fields
+                result.skipped += len(deal.values)  # skipped counts fields
             else:
                 result.failed += 1
                 if self.holds_cursor and deal.source_id not in failed_again:
@@ -144,7 +149,7 @@ class Writer:
                     # so one deal the CRM always refuses cannot pin the cursor for ever
                     self.failed_at.append(modified.get(deal.source_id))
                 log.warning("[%s] write of deal %s failed: %s", connection, deal.source_id, reason)
-            settled.extend((ledger_id, status, reason) for ledger_id, _ in deal.fields.values())
+            settled.extend((ledger_id, status, reason) for ledger_id in deal.ledger_ids)
         self.store.settle_ledger(settled)
         if written:
             self.store.record_written(connection, written)
