@@ -1,12 +1,13 @@
-"""The run in two phases: phase 1 lists and plans into the ledger with no remote write; phase 2 drains it."""
+"""The run in two phases: phase 1 lists and plans into the ledger with no remote write; phase 2 drains it.
+
+The `store` fixture (conftest) is SQLite, and PostgreSQL too when CRMSYNC_TEST_POSTGRES_URL is set.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +18,6 @@ from crmsync.sync import RunResult, SyncEngine, rollback
 from crmsync.sync.writer import Writer
 
 TODAY = date(2026, 1, 10)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'two-phase.db'}")
-    yield store
-    store.close()
 
 
 async def sync(store: Store, crm: FakeCrm, **options: Any) -> RunResult:
