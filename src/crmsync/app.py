@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from crmsync.registry import Registry
 from crmsync.rules import find_stage_rule
 from crmsync.store import Store
 from crmsync.sync import RunResult, SyncEngine
-from crmsync.sync.engine import Mode
+from crmsync.sync.result import Mode
 
 log = logging.getLogger("crmsync.app")
 
@@ -48,6 +49,7 @@ class App:
         self.registry = registry or Registry()
         self._store: Store | None = None
         self._mappings: dict[str, Mapping] = {}
+        self._built: dict[str, Connector] = {}  # built by validate, not yet handed out
 
     @property
     def store(self) -> Store:
@@ -60,6 +62,14 @@ class App:
         return datetime.now(ZoneInfo(self.config.timezone)).date()
 
     def close(self) -> None:
+        """Close the store, and any connector built for this command that was never used."""
+        if self._built:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                asyncio.run(self.release())
+            else:  # never used, so it holds no connection; dropping it is enough
+                self._built.clear()
         if self._store is not None:
             self._store.close()
 
@@ -75,12 +85,31 @@ class App:
             self._mappings[name] = load_mapping(self.config.mapping_path(name))
         return self._mappings[name]
 
-    def validate(self, names: list[str]) -> None:
-        """Load every named connection's mapping and settings: raises ConfigError before anything is fetched."""
+    def validate(self, names: list[str], *, keep: bool = True) -> None:
+        """Load every named connection's mapping and settings: raises ConfigError before anything is fetched.
+
+        The connectors built on the way are kept for this command (`connector` hands each out once), so one
+        command builds one connector per connection. `keep=False` (a scheduler at start-up) keeps none: each
+        scheduled sync builds its own, with the mapping as it is then.
+        """
         for name in names:
-            self.connector(name)
+            if name not in self._built:
+                self._mappings.pop(name, None)  # read the mapping file again: it may have been edited
+                connector = self._build(name)
+                if keep:
+                    self._built[name] = connector
 
     def connector(self, name: str) -> Connector:
+        """The connection's connector for this command; the caller closes it (`async with`)."""
+        return self._built.pop(name, None) or self._build(name)
+
+    async def release(self) -> None:
+        """Close the connectors built for this command that were never handed out."""
+        built, self._built = self._built, {}
+        for connector in built.values():
+            await connector.aclose()
+
+    def _build(self, name: str) -> Connector:
         connection = self.config.connection(name)
         file = str(self.config.path) if self.config.path else None
         try:
@@ -100,9 +129,22 @@ class App:
         """Sync each connection in turn; a failing connection is reported and the others still run.
 
         Mapping files are read again for every sync, so a long-running scheduler picks up an edited mapping.
+        Each connection's connector is built once (by `validate`, here or by the caller) and closed after its run.
         """
-        self._mappings.clear()
         self.validate(names)
+        try:
+            return await self._sync_each(names, dry_run=dry_run, full=full, on_progress=on_progress)
+        finally:
+            await self.release()  # connectors a cancelled sync never reached
+
+    async def _sync_each(
+        self,
+        names: list[str],
+        *,
+        dry_run: bool,
+        full: bool,
+        on_progress: Callable[[str, int], None] | None,
+    ) -> list[ConnectionOutcome]:
         outcomes = []
         for name in names:
             connection = self.config.connection(name)

@@ -256,7 +256,7 @@ def report(
             end = date.fromisoformat(date_to) if date_to else None
         except ValueError as exc:
             raise fail(ConfigError(f"--from/--to must be YYYY-MM-DD: {exc}")) from None
-        today = _today(app)
+        today = app.today()
         chosen = resolve_period(period, today=today, start=start, end=end) if (period or start or end) else None
         filters = Filters(
             connections=frozenset(connection or ()),
@@ -278,13 +278,6 @@ def report(
             console.print(text, markup=False, highlight=False, soft_wrap=True)
         if output is not None:
             errors.print(f"report written to {output}")
-
-
-def _today(app: App) -> Any:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo(app.config.timezone)).date()
 
 
 @cli.command()

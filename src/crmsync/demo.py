@@ -20,6 +20,7 @@ from crmsync.model import ForecastCategory
 from crmsync.registry import Registry
 from crmsync.render import print_outcomes
 from crmsync.sandbox import Sandbox, serve
+from crmsync.store import Outcome
 
 # One person across CRMs: the sandboxes' seeded owner ids per connector.
 DEMO_OWNERS = [
@@ -163,7 +164,7 @@ def _syncs(console: Console, app: App, sandboxes: dict[str, Sandbox]) -> None:
             for o in first
             if o.connection == connection and o.result
             for r in app.store.ledger(o.result.run_id)
-            if r["field"] == "category" and r["outcome"] == "written"
+            if r["field"] == "category" and r["outcome"] == Outcome.WRITTEN
         ]
         if not ledger:
             continue
@@ -178,7 +179,7 @@ def _syncs(console: Console, app: App, sandboxes: dict[str, Sandbox]) -> None:
     print_outcomes(second, app)
     for outcome in second:
         if outcome.result is not None:
-            respected = [r for r in app.store.ledger(outcome.result.run_id) if r["outcome"] == "respected"]
+            respected = [r for r in app.store.ledger(outcome.result.run_id) if r["outcome"] == Outcome.RESPECTED]
             for row in respected[:3]:
                 console.print(
                     f"  {outcome.connection}: deal {row['source_id']} {row['field']} left at "

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from crmsync.model import ForecastCategory
+from crmsync.store import RunStatus
 
 if TYPE_CHECKING:
     from crmsync.app import App, ConnectionOutcome
@@ -46,7 +47,7 @@ def print_outcomes(outcomes: list[ConnectionOutcome], app: App) -> None:
         if r is None:
             table.add_row(outcome.connection, "-", "-", "[red]error[/]", "", "", "", "", "", "", "")
             continue
-        colour = {"ok": "green", "partial": "yellow"}.get(r.status, "red")
+        colour = {RunStatus.OK: "green", RunStatus.PARTIAL: "yellow"}.get(r.status, "red")
         table.add_row(
             outcome.connection,
             str(r.run_id),

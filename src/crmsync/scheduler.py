@@ -17,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from crmsync.app import App
-from crmsync.sync.engine import holder_id
+from crmsync.sync.lock import holder_id
 
 log = logging.getLogger("crmsync.scheduler")
 
@@ -42,7 +42,7 @@ class Scheduler:
     def start(self) -> None:
         """Take the store lock (LockedError when another scheduler has it), then schedule every connection."""
         names = self.app.names()
-        self.app.validate(names)
+        self.app.validate(names, keep=False)
         self.app.store.acquire_lock(LOCK, self.holder, STALE_AFTER)
         for name in names:
             connection = self.app.config.connection(name)

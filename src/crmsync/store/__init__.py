@@ -2,5 +2,6 @@
 
 from crmsync.store.ledger import LedgerRow, Marks
 from crmsync.store.store import Store
+from crmsync.store.vocabulary import Outcome, RunKind, RunStatus
 
-__all__ = ["LedgerRow", "Marks", "Store"]
+__all__ = ["LedgerRow", "Marks", "Outcome", "RunKind", "RunStatus", "Store"]

@@ -88,7 +88,7 @@ class StoreBase:
         except SQLAlchemyError as exc:
             raise StoreError(f"store error: {exc.__class__.__name__}: {exc}") from None
 
-    def _upsert(self, table: Any, keys: Sequence[str], rows: list[dict[str, Any]], conn: Connection) -> None:
+    def upsert(self, table: Any, keys: Sequence[str], rows: list[dict[str, Any]], conn: Connection) -> None:
         if not rows:
             return
         dialect = self.engine.dialect.name

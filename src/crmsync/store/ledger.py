@@ -1,4 +1,4 @@
-"""The write ledger and quarantine: what crmsync wrote, planned or left alone, and why."""
+"""Ledger: what crmsync wrote, planned or left alone, and why; and the quarantine of records it could not map."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select, update
 
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, new_id, utcnow
+from crmsync.store.vocabulary import Outcome
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class LedgerRow:
     field: str
     old_value: str | None
     new_value: str | None
-    outcome: str
+    outcome: Outcome
     reason: str | None = None
 
 
@@ -40,8 +41,11 @@ class Marks:
     respected: bool = False
 
 
-class LedgerStore(StoreBase):
-    """Ledger and quarantine queries of the store."""
+class Ledger:
+    """The ledger and quarantine tables."""
+
+    def __init__(self, db: StoreBase) -> None:
+        self.db = db
 
     def marks(self, connection: str, ids: Iterable[str], field: str) -> dict[str, Marks]:
         """What the ledger says about crmsync and `field` of each deal (see `Marks`)."""
@@ -55,26 +59,26 @@ class LedgerStore(StoreBase):
                 lg.c.connection == connection,
                 lg.c.field == field,
                 lg.c.source_id.in_(ids),
-                lg.c.outcome.in_(("written", "pending", "unknown", "respected")),
+                lg.c.outcome.in_((Outcome.WRITTEN, Outcome.PENDING, Outcome.UNKNOWN, Outcome.RESPECTED)),
             )
             .group_by(lg.c.source_id, lg.c.outcome)
         ).subquery()
         query = select(latest.c.source_id, latest.c.outcome, latest.c.id, lg.c.new_value).join(
             lg, lg.c.id == latest.c.id
         )
-        rows: dict[str, dict[str, tuple[int, str | None]]] = {}
-        with self.tx() as conn:
+        rows: dict[str, dict[Outcome, tuple[int, str | None]]] = {}
+        with self.db.tx() as conn:
             for row in conn.execute(query):
-                rows.setdefault(row.source_id, {})[row.outcome] = (row.id, row.new_value)
+                rows.setdefault(row.source_id, {})[Outcome(row.outcome)] = (row.id, row.new_value)
         marks: dict[str, Marks] = {}
         for source_id, by_outcome in rows.items():
-            written = max((by_outcome[o] for o in ("written", "pending") if o in by_outcome), default=None)
-            unknown = by_outcome.get("unknown")
+            written = max((by_outcome[o] for o in (Outcome.WRITTEN, Outcome.PENDING) if o in by_outcome), default=None)
+            unknown = by_outcome.get(Outcome.UNKNOWN)
             newest = max(by_outcome.values())
             marks[source_id] = Marks(
                 written=written[1] if written else None,
                 unsure=unknown[1] if unknown and (written is None or unknown[0] > written[0]) else None,
-                respected=by_outcome.get("respected") == newest,
+                respected=by_outcome.get(Outcome.RESPECTED) == newest,
             )
         return marks
 
@@ -89,12 +93,12 @@ class LedgerStore(StoreBase):
                 t.ledger.c.connection == connection,
                 t.ledger.c.source_id.in_(ids),
                 t.ledger.c.run_id < run_id,
-                t.ledger.c.outcome.in_(("written", "failed")),
+                t.ledger.c.outcome.in_((Outcome.WRITTEN, Outcome.FAILED)),
             )
             .group_by(t.ledger.c.source_id)
         )
-        query = select(t.ledger.c.source_id).where(t.ledger.c.id.in_(latest), t.ledger.c.outcome == "failed")
-        with self.tx() as conn:
+        query = select(t.ledger.c.source_id).where(t.ledger.c.id.in_(latest), t.ledger.c.outcome == Outcome.FAILED)
+        with self.db.tx() as conn:
             return set(conn.execute(query).scalars())
 
     def written_after(self, connection: str, run_id: int) -> set[tuple[str, str]]:
@@ -104,17 +108,17 @@ class LedgerStore(StoreBase):
             .where(
                 t.ledger.c.connection == connection,
                 t.ledger.c.run_id > run_id,
-                t.ledger.c.outcome.in_(("written", "pending")),
+                t.ledger.c.outcome.in_((Outcome.WRITTEN, Outcome.PENDING)),
             )
             .distinct()
         )
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             return {(row.source_id, row.field) for row in conn.execute(query)}
 
     # -- quarantine and ledger ---------------------------------------------------------------------------------
 
     def quarantine(self, run_id: int, connection: str, source_id: str | None, reason: str, payload: Any) -> None:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             conn.execute(
                 insert(t.quarantine).values(
                     run_id=run_id,
@@ -127,23 +131,35 @@ class LedgerStore(StoreBase):
             )
 
     def quarantined(self, run_id: int) -> list[dict[str, Any]]:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             query = select(t.quarantine).where(t.quarantine.c.run_id == run_id).order_by(t.quarantine.c.id)
             return [dict(row) for row in conn.execute(query).mappings()]
 
     def add_ledger(self, rows: Sequence[LedgerRow]) -> list[int]:
-        """Record planned or pending writes; returns their ids so the outcome can be filled in."""
+        """Record ledger rows (pending, planned, respected or skipped); returns their ids."""
         now = utcnow()
         ids: list[int] = []
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             for row in rows:
                 result = conn.execute(insert(t.ledger).values(**row.__dict__, at=now))
                 ids.append(new_id(result))
         return ids
 
-    def settle_ledger(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
+    def pending_rows(self, run_id: int, *, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        """Up to `limit` pending rows of a run with an id above `after`, in id order (phase 2 reads in chunks)."""
+        lg = t.ledger
+        query = (
+            select(lg.c.id, lg.c.source_id, lg.c.field, lg.c.new_value)
+            .where(lg.c.run_id == run_id, lg.c.outcome == Outcome.PENDING, lg.c.id > after)
+            .order_by(lg.c.id)
+            .limit(limit)
+        )
+        with self.db.tx() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def settle_ledger(self, outcomes: Sequence[tuple[int, Outcome, str | None]]) -> None:
         """Fill in outcome and reason of ledger rows by id."""
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             for ledger_id, outcome, reason in outcomes:
                 conn.execute(
                     update(t.ledger)
@@ -151,26 +167,16 @@ class LedgerStore(StoreBase):
                     .values(outcome=outcome, reason=reason, at=utcnow())
                 )
 
-    def ledger(self, run_id: int) -> list[dict[str, Any]]:
-        with self.tx() as conn:
-            query = select(t.ledger).where(t.ledger.c.run_id == run_id).order_by(t.ledger.c.id)
-            return [dict(row) for row in conn.execute(query).mappings()]
-
-    def abandon_stale_runs(self, connection: str) -> None:
-        """Runs left 'running' by a process that died are marked failed; their pending writes become 'unknown'.
-
-        An unknown write may or may not have reached the CRM: the next run compares with the remote value and
-        never takes that value for a person's.
-        """
-        with self.tx() as conn:
-            dead = select(t.runs.c.id).where(t.runs.c.connection == connection, t.runs.c.status == "running")
+    def abandon_pending(self, run_id: int, reason: str) -> None:
+        """A run stopped: its pending rows may or may not have reached the CRM, so they become 'unknown'."""
+        with self.db.tx() as conn:
             conn.execute(
                 update(t.ledger)
-                .where(t.ledger.c.run_id.in_(dead), t.ledger.c.outcome == "pending")
-                .values(outcome="unknown", reason="the process writing it stopped before the CRM answered")
+                .where(t.ledger.c.run_id == run_id, t.ledger.c.outcome == Outcome.PENDING)
+                .values(outcome=Outcome.UNKNOWN, reason=reason, at=utcnow())
             )
-            conn.execute(
-                update(t.runs)
-                .where(t.runs.c.connection == connection, t.runs.c.status == "running")
-                .values(status="failed", error="the process running it stopped", finished_at=utcnow())
-            )
+
+    def ledger(self, run_id: int) -> list[dict[str, Any]]:
+        with self.db.tx() as conn:
+            query = select(t.ledger).where(t.ledger.c.run_id == run_id).order_by(t.ledger.c.id)
+            return [dict(row) for row in conn.execute(query).mappings()]

@@ -19,6 +19,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    true,
 )
 
 metadata = MetaData()
@@ -61,6 +63,8 @@ runs = Table(
     Index("ix_runs_connection", "connection", "id"),
 )
 
+# A deal is stored once, in columns (no JSON copy next to them). Whether it was won or lost is `status` alone;
+# `stage_closed` is a property of its stage (the funnel's closed stages).
 deals = Table(
     "deals",
     metadata,
@@ -85,7 +89,13 @@ deals = Table(
     _ts("closed_at"),
     Column("remote_category", String(100)),
     Column("remote_probability", RATIO),
-    Column("data", JSON, nullable=False),
+    Column("stage_probability", RATIO),  # the CRM's own probability of the stage
+    Column("stage_closed", Boolean, nullable=False, server_default=false()),  # won or lost: `status` says
+    Column("writable", Boolean, nullable=False, server_default=true()),
+    Column("probability_writable", Boolean, nullable=False, server_default=true()),
+    Column("lost_reason", Text),
+    Column("lost_to", Text),
+    Column("extra", JSON),  # the Deal's free-form `extra` mapping; every other field has its own column
     Column("last_run_id", Integer, ForeignKey("runs.id"), nullable=False),
     _ts("synced_at", False),
 )

@@ -1,7 +1,9 @@
-"""Store: every read and write of the state database, in portable SQL (SQLite and PostgreSQL).
+"""Store: the state database, composed of parts that each own one concept.
 
-Runs, locks, cursors, deals and forecasts live here; the ledger and quarantine in `ledger.py`; the engine,
-migrations and transactions in `base.py`.
+`Store.parts` holds them — `runs`, `locks`, `cursors`, `snapshot` (deals and forecasts), `ledger` (writes and
+quarantine) — and `Store.reads` is the read API the report uses. The methods below are the facade the engine,
+CLI and tests call; each forwards to the one part that owns it. The engine, migrations and transactions are in
+`base.py`.
 """
 
 from __future__ import annotations
@@ -9,80 +11,56 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-
-from crmsync.errors import LockedError
 from crmsync.model import Deal, Forecast
-from crmsync.store import schema as t
-from crmsync.store.base import aware, new_id, utc, utcnow
-from crmsync.store.ledger import LedgerStore
+from crmsync.store.base import StoreBase
+from crmsync.store.cursors import Cursors
+from crmsync.store.ledger import Ledger, LedgerRow, Marks
+from crmsync.store.locks import Locks
+from crmsync.store.reads import Reads
+from crmsync.store.runs import Runs
+from crmsync.store.snapshot import Snapshot, StoredDeal
+from crmsync.store.vocabulary import Outcome, RunKind, RunStatus
 
 
 @dataclass(frozen=True)
-class StoredDeal:
-    """What the store remembers of a deal between runs, for planning."""
+class Parts:
+    runs: Runs
+    locks: Locks
+    cursors: Cursors
+    snapshot: Snapshot
+    ledger: Ledger
 
-    stage_id: str | None
-    category: str | None
-    probability: Decimal | None
 
-
-class Store(LedgerStore):
+class Store(StoreBase):
     """The state store at `url`; migrates the schema to the newest revision on open."""
 
-    # -- locks -------------------------------------------------------------------------------------------
+    def __init__(self, url: str, *, config_file: str | None = None) -> None:
+        super().__init__(url, config_file=config_file)
+        self.parts = Parts(Runs(self), Locks(self), Cursors(self), Snapshot(self), Ledger(self))
+        self.reads = Reads(self)
+
+    # -- locks --------------------------------------------------------------------------------------------------
 
     def acquire_lock(self, name: str, holder: str, stale_after: timedelta) -> None:
-        """Take the named lock, or take it over when its holder stopped heart-beating.
-
-        Raises:
-            LockedError: someone else holds it and is alive.
-        """
-        now = utcnow()
-        try:
-            with self.tx() as conn:
-                conn.execute(insert(t.locks).values(name=name, holder=holder, acquired_at=now, heartbeat_at=now))
-                return
-        except IntegrityError:
-            pass
-        with self.tx() as conn:
-            taken = conn.execute(
-                update(t.locks)
-                .where(t.locks.c.name == name, t.locks.c.heartbeat_at < now - stale_after)
-                .values(holder=holder, acquired_at=now, heartbeat_at=now)
-            ).rowcount
-            if taken:
-                return
-            row = conn.execute(select(t.locks).where(t.locks.c.name == name)).one_or_none()
-        if row is None:  # released between our two statements
-            return self.acquire_lock(name, holder, stale_after)
-        if row.holder == holder:
-            return None
-        raise LockedError(f"{name} is held by {row.holder} since {aware(row.acquired_at):%Y-%m-%d %H:%M:%S} UTC")
+        """Take the named lock, or take it over when its holder stopped heart-beating (LockedError if alive)."""
+        self.parts.locks.acquire_lock(name, holder, stale_after)
 
     def heartbeat(self, name: str, holder: str) -> bool:
         """Refresh a lock; False when `holder` no longer holds it (it went stale and was taken over)."""
-        with self.tx() as conn:
-            refreshed = conn.execute(
-                update(t.locks).where(t.locks.c.name == name, t.locks.c.holder == holder).values(heartbeat_at=utcnow())
-            ).rowcount
-        return bool(refreshed)
+        return self.parts.locks.heartbeat(name, holder)
 
     def release_lock(self, name: str, holder: str) -> None:
-        with self.tx() as conn:
-            conn.execute(t.locks.delete().where(t.locks.c.name == name, t.locks.c.holder == holder))
+        self.parts.locks.release_lock(name, holder)
 
-    # -- runs ----------------------------------------------------------------------------------------------
+    # -- runs ---------------------------------------------------------------------------------------------------
 
     def start_run(
         self,
         connection: str,
         *,
-        kind: str,
+        kind: RunKind,
         mode: str,
         full: bool,
         digest: str | None,
@@ -90,341 +68,114 @@ class Store(LedgerStore):
         rollback_of: int | None = None,
         evaluated_on: date | None = None,
     ) -> int:
-        with self.tx() as conn:
-            result = conn.execute(
-                insert(t.runs).values(
-                    connection=connection,
-                    kind=kind,
-                    evaluated_on=evaluated_on,
-                    status="running",
-                    mode=mode,
-                    full=full,
-                    started_at=utcnow(),
-                    mapping_digest=digest,
-                    cursor_before=utc(cursor_before),
-                    rollback_of=rollback_of,
-                    fetched=0,
-                    stored=0,
-                    quarantined=0,
-                    deleted=0,
-                    planned=0,
-                    written=0,
-                    skipped=0,
-                    failed=0,
-                    requests=0,
-                )
-            )
-            return new_id(result)
+        return self.parts.runs.start_run(
+            connection,
+            kind=kind,
+            mode=mode,
+            full=full,
+            digest=digest,
+            cursor_before=cursor_before,
+            rollback_of=rollback_of,
+            evaluated_on=evaluated_on,
+        )
 
     def finish_run(
         self,
         run_id: int,
-        status: str,
+        status: RunStatus,
         counts: dict[str, int],
         *,
         cursor_after: datetime | None = None,
         error: str | None = None,
     ) -> None:
-        with self.tx() as conn:
-            conn.execute(
-                update(t.runs)
-                .where(t.runs.c.id == run_id)
-                .values(status=status, finished_at=utcnow(), cursor_after=utc(cursor_after), error=error, **counts)
-            )
+        self.parts.runs.finish_run(run_id, status, counts, cursor_after=cursor_after, error=error)
 
     def run(self, run_id: int) -> dict[str, Any] | None:
-        with self.tx() as conn:
-            row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).mappings().one_or_none()
-        return dict(row) if row else None
+        return self.parts.runs.run(run_id)
 
     def runs(self, connection: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        query = select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
-        if connection:
-            query = query.where(t.runs.c.connection == connection)
-        with self.tx() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+        return self.parts.runs.runs(connection, limit)
 
     def last_digest(self, connection: str) -> str | None:
-        query = (
-            select(t.runs.c.mapping_digest)
-            .where(
-                t.runs.c.connection == connection,
-                t.runs.c.kind == "sync",
-                t.runs.c.status.in_(("ok", "partial")),
-                t.runs.c.mode == "apply",
-            )
-            .order_by(t.runs.c.id.desc())
-            .limit(1)
-        )
-        with self.tx() as conn:
-            return conn.execute(query).scalar_one_or_none()
+        return self.parts.runs.last_digest(connection)
 
     def last_evaluated_on(self, connection: str) -> date | None:
         """The rules' 'today' of the connection's last finished sync that applied its writes."""
-        query = (
-            select(t.runs.c.evaluated_on)
-            .where(
-                t.runs.c.connection == connection,
-                t.runs.c.kind == "sync",
-                t.runs.c.mode == "apply",
-                t.runs.c.status.in_(("ok", "partial")),
-            )
-            .order_by(t.runs.c.id.desc())
-            .limit(1)
-        )
-        with self.tx() as conn:
-            value = conn.execute(query).scalar_one_or_none()
-        return value if isinstance(value, date) else None
-
-    def stored_deal_chunks(self, connection: str, skip_run: int, size: int = 500) -> Iterator[list[Deal]]:
-        """Every live stored deal not already handled by run `skip_run`, as canonical Deals, `size` at a time.
-
-        The remote category/probability are the snapshot's, which crmsync keeps true after its own writes.
-        """
-        after = ""
-        while True:
-            query = (
-                select(t.deals.c.source_id, t.deals.c.data, t.deals.c.remote_category, t.deals.c.remote_probability)
-                .where(
-                    t.deals.c.connection == connection,
-                    t.deals.c.status != "deleted",
-                    t.deals.c.last_run_id != skip_run,
-                    t.deals.c.source_id > after,
-                )
-                .order_by(t.deals.c.source_id)
-                .limit(size)
-            )
-            with self.tx() as conn:
-                rows = conn.execute(query).all()
-            if not rows:
-                return
-            deals = []
-            for row in rows:
-                data = dict(row.data)
-                data.update(
-                    remote_category=row.remote_category,
-                    remote_probability=str(row.remote_probability) if row.remote_probability is not None else None,
-                    category_is_manual=None,
-                    probability_is_manual=None,
-                )
-                deals.append(Deal.model_validate(data))
-            yield deals
-            after = rows[-1].source_id
+        return self.parts.runs.last_evaluated_on(connection)
 
     def count_runs(self, connection: str) -> int:
-        with self.tx() as conn:
-            return int(
-                conn.execute(
-                    select(func.count())
-                    .select_from(t.runs)
-                    .where(t.runs.c.connection == connection, t.runs.c.kind == "sync")
-                ).scalar_one()
-            )
+        return self.parts.runs.count_runs(connection)
 
-    # -- cursors ---------------------------------------------------------------------------------------------
+    def abandon_stale_runs(self, connection: str) -> None:
+        """Runs left 'running' by a process that died are marked failed; their pending writes become 'unknown'."""
+        self.parts.runs.abandon_stale_runs(connection)
+
+    # -- cursors ------------------------------------------------------------------------------------------------
 
     def cursor(self, connection: str) -> datetime | None:
-        with self.tx() as conn:
-            value = conn.execute(select(t.cursors.c.value).where(t.cursors.c.connection == connection)).scalar()
-        return aware(value)
+        return self.parts.cursors.cursor(connection)
 
     def set_cursor(self, connection: str, value: datetime, run_id: int) -> None:
-        with self.tx() as conn:
-            self._upsert(
-                t.cursors,
-                ["connection"],
-                [{"connection": connection, "value": utc(value), "run_id": run_id, "updated_at": utcnow()}],
-                conn,
-            )
+        self.parts.cursors.set_cursor(connection, value, run_id)
 
-    # -- deals and forecasts ---------------------------------------------------------------------------------
+    # -- snapshot: deals and forecasts --------------------------------------------------------------------------
 
     def stored_deals(self, connection: str, ids: Iterable[str]) -> dict[str, StoredDeal]:
-        """Stage and forecast of the given deals as the last finished run left them.
+        """Stage and forecast of the given deals as the last finished run left them."""
+        return self.parts.snapshot.stored_deals(connection, ids)
 
-        The stage comes from the stage history of finished runs, so a run that died after saving its snapshot
-        but before writing does not hide a stage change from the run that repeats it.
-        """
-        ids = list(ids)
-        if not ids:
-            return {}
-        sh = t.stage_history
-        finished = select(t.runs.c.id).where(t.runs.c.connection == connection, t.runs.c.status.in_(("ok", "partial")))
-        latest = (
-            select(func.max(sh.c.id))
-            .where(sh.c.connection == connection, sh.c.source_id.in_(ids), sh.c.run_id.in_(finished))
-            .group_by(sh.c.source_id)
-        )
-        stages = select(sh.c.source_id, sh.c.stage_id).where(sh.c.id.in_(latest))
-        forecasts = select(t.forecasts.c.source_id, t.forecasts.c.category, t.forecasts.c.probability).where(
-            t.forecasts.c.connection == connection, t.forecasts.c.source_id.in_(ids)
-        )
-        with self.tx() as conn:
-            stage_of = {row.source_id: row.stage_id for row in conn.execute(stages)}
-            return {
-                row.source_id: StoredDeal(stage_of.get(row.source_id), row.category, row.probability)
-                for row in conn.execute(forecasts)
-            }
+    def stored_deal_chunks(self, connection: str, skip_run: int, size: int = 500) -> Iterator[list[Deal]]:
+        """Every live stored deal not already handled by run `skip_run`, as canonical Deals, `size` at a time."""
+        return self.parts.snapshot.stored_deal_chunks(connection, skip_run, size)
+
+    def modified_at(self, connection: str, ids: Iterable[str]) -> dict[str, datetime | None]:
+        return self.parts.snapshot.modified_at(connection, ids)
 
     def record_written(self, connection: str, values: dict[str, dict[str, str | None]]) -> None:
-        """Keep the snapshot's remote values true after crmsync wrote them (deal id → field → remote value)."""
-        columns = {"category": "remote_category", "probability": "remote_probability"}
-        with self.tx() as conn:
-            for source_id, fields in values.items():
-                update_values: dict[str, Any] = {}
-                for name, value in fields.items():
-                    if name == "probability":
-                        update_values[columns[name]] = Decimal(value) if value not in (None, "") else None
-                    else:
-                        update_values[columns[name]] = value or None
-                conn.execute(
-                    update(t.deals)
-                    .where(t.deals.c.connection == connection, t.deals.c.source_id == source_id)
-                    .values(**update_values)
-                )
+        self.parts.snapshot.record_written(connection, values)
 
     def save_page(
-        self,
-        run_id: int,
-        digest: str,
-        pairs: Sequence[tuple[Deal, Forecast]],
-        previous: dict[str, StoredDeal],
+        self, run_id: int, digest: str, pairs: Sequence[tuple[Deal, Forecast]], previous: dict[str, StoredDeal]
     ) -> int:
-        """Upsert deals and forecasts of one page, recording category moves and stage changes."""
-        if not pairs:
-            return 0
-        now = utcnow()
-        deal_rows, forecast_rows, changes, stages = [], [], [], []
-        for deal, forecast in pairs:
-            deal_rows.append(_deal_row(deal, run_id, now))
-            forecast_rows.append(
-                {
-                    "connection": deal.connection,
-                    "source_id": deal.source_id,
-                    "category": forecast.category.value,
-                    "probability": forecast.probability,
-                    "weighted_amount": forecast.weighted_amount,
-                    "month": forecast.month,
-                    "rule_ids": list(forecast.rule_ids),
-                    "flags": list(forecast.flags),
-                    "mapped": forecast.mapped,
-                    "mapping_digest": digest,
-                    "run_id": run_id,
-                    "computed_at": now,
-                }
-            )
-            before = previous.get(deal.source_id)
-            if (
-                before is None
-                or before.category != forecast.category.value
-                or before.probability != forecast.probability
-            ):
-                changes.append(
-                    {
-                        "run_id": run_id,
-                        "connection": deal.connection,
-                        "source_id": deal.source_id,
-                        "old_category": before.category if before else None,
-                        "new_category": forecast.category.value,
-                        "old_probability": before.probability if before else None,
-                        "new_probability": forecast.probability,
-                        "rule_ids": list(forecast.rule_ids),
-                        "at": now,
-                    }
-                )
-            if before is None or before.stage_id != deal.stage.id:
-                stages.append(
-                    {
-                        "connection": deal.connection,
-                        "source_id": deal.source_id,
-                        "pipeline_id": deal.pipeline.id,
-                        "stage_id": deal.stage.id,
-                        "stage_order": deal.stage.order,
-                        "entered_at": utc(deal.updated_at) or now,
-                        "run_id": run_id,
-                    }
-                )
-        with self.tx() as conn:
-            self._upsert(t.deals, ["connection", "source_id"], deal_rows, conn)
-            self._upsert(t.forecasts, ["connection", "source_id"], forecast_rows, conn)
-            if changes:
-                conn.execute(insert(t.forecast_changes), changes)
-            if stages:
-                conn.execute(insert(t.stage_history), stages)
-        return len(pairs)
+        return self.parts.snapshot.save_page(run_id, digest, pairs, previous)
 
     def mark_deleted(self, connection: str, ids: Sequence[str], run_id: int) -> int:
-        """Mark deals the CRM no longer has as deleted (their forecast becomes omitted at 0 %)."""
-        if not ids:
-            return 0
-        with self.tx() as conn:
-            count = conn.execute(
-                update(t.deals)
-                .where(
-                    t.deals.c.connection == connection,
-                    t.deals.c.source_id.in_(list(ids)),
-                    t.deals.c.status != "deleted",
-                )
-                .values(status="deleted", last_run_id=run_id, synced_at=utcnow())
-            ).rowcount
-            conn.execute(
-                update(t.forecasts)
-                .where(t.forecasts.c.connection == connection, t.forecasts.c.source_id.in_(list(ids)))
-                .values(
-                    category="omitted",
-                    probability=Decimal(0),
-                    weighted_amount=Decimal(0),
-                    rule_ids=["deleted"],
-                    run_id=run_id,
-                    computed_at=utcnow(),
-                )
-            )
-        return int(count)
+        return self.parts.snapshot.mark_deleted(connection, ids, run_id)
 
     def known_ids(self, connection: str) -> set[str]:
-        with self.tx() as conn:
-            return set(
-                conn.execute(
-                    select(t.deals.c.source_id).where(t.deals.c.connection == connection, t.deals.c.status != "deleted")
-                ).scalars()
-            )
+        return self.parts.snapshot.known_ids(connection)
 
     def count_deals(self, connection: str) -> int:
-        with self.tx() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(t.deals).where(t.deals.c.connection == connection)
-                ).scalar_one()
-            )
+        return self.parts.snapshot.count_deals(connection)
 
+    # -- ledger and quarantine ----------------------------------------------------------------------------------
 
-def _deal_row(deal: Deal, run_id: int, now: datetime) -> dict[str, Any]:
-    return {
-        "connection": deal.connection,
-        "source_id": deal.source_id,
-        "name": deal.name,
-        "pipeline_id": deal.pipeline.id,
-        "pipeline_label": deal.pipeline.label,
-        "stage_id": deal.stage.id,
-        "stage_label": deal.stage.label,
-        "stage_order": deal.stage.order,
-        "status": deal.status.value,
-        "amount": deal.amount,
-        "currency": deal.currency,
-        "close_date": deal.close_date,
-        "owner_id": deal.owner.id if deal.owner else None,
-        "owner_name": deal.owner.name if deal.owner else None,
-        "owner_email": deal.owner.email if deal.owner else None,
-        "group_name": deal.group,
-        "created_at": utc(deal.created_at),
-        "updated_at": utc(deal.updated_at),
-        "closed_at": utc(deal.closed_at),
-        "remote_category": (deal.remote_category or "")[:100] or None,
-        # an odd remote value is kept in the deal's data but would overflow NUMERIC(9, 6) on PostgreSQL
-        "remote_probability": deal.remote_probability
-        if deal.remote_probability is not None and abs(deal.remote_probability) < 1000
-        else None,
-        "data": deal.model_dump(mode="json"),
-        "last_run_id": run_id,
-        "synced_at": now,
-    }
+    def marks(self, connection: str, ids: Iterable[str], field: str) -> dict[str, Marks]:
+        return self.parts.ledger.marks(connection, ids, field)
+
+    def failed_before(self, connection: str, ids: Iterable[str], run_id: int) -> set[str]:
+        return self.parts.ledger.failed_before(connection, ids, run_id)
+
+    def written_after(self, connection: str, run_id: int) -> set[tuple[str, str]]:
+        return self.parts.ledger.written_after(connection, run_id)
+
+    def add_ledger(self, rows: Sequence[LedgerRow]) -> list[int]:
+        return self.parts.ledger.add_ledger(rows)
+
+    def pending_rows(self, run_id: int, *, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        return self.parts.ledger.pending_rows(run_id, after=after, limit=limit)
+
+    def settle_ledger(self, outcomes: Sequence[tuple[int, Outcome, str | None]]) -> None:
+        self.parts.ledger.settle_ledger(outcomes)
+
+    def abandon_pending(self, run_id: int, reason: str) -> None:
+        self.parts.ledger.abandon_pending(run_id, reason)
+
+    def ledger(self, run_id: int) -> list[dict[str, Any]]:
+        return self.parts.ledger.ledger(run_id)
+
+    def quarantine(self, run_id: int, connection: str, source_id: str | None, reason: str, payload: Any) -> None:
+        self.parts.ledger.quarantine(run_id, connection, source_id, reason, payload)
+
+    def quarantined(self, run_id: int) -> list[dict[str, Any]]:
+        return self.parts.ledger.quarantined(run_id)

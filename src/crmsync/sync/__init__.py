@@ -1,6 +1,7 @@
-"""The sync run: fetch, map, store, evaluate, plan and write back, with the invariants of design.md."""
+"""The sync run: phase 1 lists, maps, evaluates and plans into the ledger; phase 2 writes the pending rows."""
 
-from crmsync.sync.engine import RunResult, SyncEngine
+from crmsync.sync.engine import SyncEngine
+from crmsync.sync.result import RunResult
 from crmsync.sync.rollback import rollback
 
 __all__ = ["RunResult", "SyncEngine", "rollback"]

@@ -1,94 +1,40 @@
-"""SyncEngine: one sync run of one connection, and `rollback` of a run.
+"""SyncEngine: one sync run of one connection, in two phases around the write ledger.
 
-claim the run → reference data → fetch changed deals since the cursor (minus an overlap window) → to_deal
-(bad records quarantined with their reason) → upsert snapshot → evaluate rules → plan write-back → write in
-batches, each write in the ledger before and after → advance the cursor only once every write is recorded.
+Phase 1 (listing, no remote write): claim the run → reference data → stream the deals changed since the cursor
+(minus an overlap window) → to_deal (bad records quarantined with their reason) → rules → plan → upsert the
+snapshot and record ledger rows: pending (to write), planned (dry run), respected or skipped.
+Phase 2 (`crmsync.sync.writer`): drain the run's pending rows in batches → connector.write → settle each row by
+its ledger id. The cursor advances only after every write is settled (`crmsync.sync.cursor`).
+
+Because nothing is written while the CRM is listed, a listing never races the run's own writes: no page shifts
+under an offset, and no deal comes back modified by us in the middle of its own listing. A dry run is phase 1
+alone. After a crash, the run's pending rows become `unknown` (the next run's `abandon_stale_runs`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import time
-import uuid
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 
-from crmsync.connector import Connector, DealUpdate, Page, Reference, WriteOutcome
-from crmsync.errors import ApiError, ConnectorError, CrmsyncError, LockedError, RecordError
+from crmsync.connector import Connector, Page, Reference
+from crmsync.errors import CrmsyncError, RecordError
 from crmsync.model import Deal, Forecast
 from crmsync.redact import redact
 from crmsync.rules import evaluate
-from crmsync.store import LedgerRow, Store
+from crmsync.store import LedgerRow, Outcome, RunKind, RunStatus, Store
+from crmsync.sync import cursor as policy
+from crmsync.sync.lock import HEARTBEAT_SECONDS, LOCK_STALE_AFTER, RunLock, holder_id
 from crmsync.sync.plan import DealPlan, effective_forecast, plan_deal
+from crmsync.sync.result import Mode, RunResult
+from crmsync.sync.writer import Writer
 
 log = logging.getLogger("crmsync.sync")
 
-Mode = Literal["apply", "dry-run"]
-LOCK_STALE_AFTER = timedelta(minutes=5)  # five missed heartbeats: the process holding it is gone
-HEARTBEAT_SECONDS = 60.0  # a running sync refreshes its lock at least this often (at page and batch boundaries)
-
-
-def holder_id() -> str:
-    """Who holds a lock: host, process and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@dataclass
-class RunResult:
-    """Counts of one run, and what it wrote per category.
-
-    `planned`, `written` and `failed` count deals; `skipped` counts fields left as they were (respected,
-    archived, unmapped stage, or refused by the connector); `reevaluated` counts stored deals evaluated again
-    on a new day without being fetched.
-    """
-
-    run_id: int
-    connection: str
-    mode: Mode
-    status: str = "running"
-    fetched: int = 0
-    stored: int = 0
-    quarantined: int = 0
-    deleted: int = 0
-    planned: int = 0
-    written: int = 0
-    skipped: int = 0
-    failed: int = 0
-    requests: int = 0
-    reevaluated: int = 0
-    full: bool = False
-    written_by_category: Counter[str] = field(default_factory=Counter)
-    error: str | None = None
-
-    def counts(self) -> dict[str, int]:
-        keys = (
-            "fetched",
-            "stored",
-            "quarantined",
-            "deleted",
-            "planned",
-            "written",
-            "skipped",
-            "failed",
-            "requests",
-        )
-        return {key: getattr(self, key) for key in keys}
-
-
-@dataclass
-class PendingWrite:
-    """An update about to be sent, with the ledger rows its outcome settles."""
-
-    update: DealUpdate
-    ledger_ids: dict[str, int]
-    category: str | None = None  # the canonical category written, for the per-category counts
+__all__ = ["HEARTBEAT_SECONDS", "LOCK_STALE_AFTER", "Mode", "RunResult", "SyncEngine", "holder_id"]
 
 
 class SyncEngine:
@@ -97,12 +43,13 @@ class SyncEngine:
     Args:
         store: The state store.
         connector: The connection's connector.
-        mode: 'apply' writes back; 'dry-run' only plans and records the plan.
+        mode: 'apply' writes back; 'dry-run' only plans and records the plan (phase 1 alone).
         full: Re-read every deal instead of those changed since the cursor.
         overlap: How far before the cursor an incremental read starts, against clock skew and late indexing.
         reconcile: Ask the connector for a full id scan to find hard-deleted deals.
         today: The date rules compare close dates with (default: today).
         on_progress: Called with the number of deals fetched so far after each page.
+        future_tolerance: How far beyond now a modification time may lie and still count for the cursor.
     """
 
     def __init__(
@@ -116,6 +63,7 @@ class SyncEngine:
         reconcile: bool = False,
         today: date | None = None,
         on_progress: Callable[[int], None] | None = None,
+        future_tolerance: timedelta = policy.FUTURE_TOLERANCE,
     ) -> None:
         self.store = store
         self.connector = connector
@@ -127,37 +75,43 @@ class SyncEngine:
         self.reconcile = reconcile
         self.today = today or date.today()
         self.on_progress = on_progress
-        self.batch_size = max(1, connector.capabilities.write_batch_size)
-        self._buffer: list[tuple[DealPlan, str | None]] = []
+        self.future_tolerance = future_tolerance
+        self.lock = RunLock(store, self.connection)
+        self.lock_name = self.lock.name
+        self.holder = self.lock.holder
         self._seen: set[str] = set()
-        self.lock_name = f"run:{self.connection}"
-        self.holder = holder_id()
-        self._beat = time.monotonic()
-        self._modified: dict[str, datetime | None] = {}  # modification time of each deal with a planned write
-        self._failed_at: list[datetime | None] = []  # modification times of deals whose write failed
+        self._latest: datetime | None = None  # the latest believable modification time listed (progress marker)
 
     async def run(self) -> RunResult:
         """Run the sync; the returned result says how it ended. Raises on auth, transport or store errors."""
-        lock, holder = self.lock_name, self.holder
-        self.store.acquire_lock(lock, holder, LOCK_STALE_AFTER)
-        self._beat = time.monotonic()
+        self.lock.acquire()
         try:
             self.store.abandon_stale_runs(self.connection)
             return await self._run_locked()
         finally:
-            self.store.release_lock(lock, holder)
+            self.lock.release()
+
+    def _beat(self) -> None:
+        self.lock.beat(HEARTBEAT_SECONDS)
 
     async def _run_locked(self) -> RunResult:
+        signpost = datetime.now(UTC)
         digest = self.mapping.digest()
         previous_digest = self.store.last_digest(self.connection)
-        cursor = self.store.cursor(self.connection)
-        full = self.full or cursor is None or (previous_digest is not None and previous_digest != digest)
-        if previous_digest is not None and previous_digest != digest and not self.full:
+        stored_cursor = self.store.cursor(self.connection)
+        cursor = policy.trusted(stored_cursor, signpost, self.future_tolerance)
+        if cursor != stored_cursor:
+            log.warning(
+                "[%s] the stored cursor %s lies in the future: reading every deal once", self.connection, stored_cursor
+            )
+        mapping_changed = previous_digest is not None and previous_digest != digest
+        full = self.full or cursor is None or mapping_changed
+        if mapping_changed and not self.full:
             log.info("[%s] mapping changed since the last run: recomputing every deal", self.connection)
         since = None if full or cursor is None else cursor - self.overlap
         run_id = self.store.start_run(
             self.connection,
-            kind="sync",
+            kind=RunKind.SYNC,
             mode=self.mode,
             full=full,
             digest=digest,
@@ -165,25 +119,22 @@ class SyncEngine:
             evaluated_on=self.today,
         )
         result = RunResult(run_id, self.connection, self.mode, full=full)
+        failed_at: list[datetime | None] = []
         try:
-            latest = await self._sync(result, since)
+            await self._list(result, since)
+            if self.mode == "apply":
+                failed_at = await Writer(self.store, self.connector, result, beat=self._beat).drain()
         except BaseException as exc:
-            result.status = "failed"
+            result.status = RunStatus.FAILED
             result.error = str(exc) if isinstance(exc, CrmsyncError) else redact(f"{type(exc).__name__}: {exc}")
             result.requests = self._requests()
-            self.store.finish_run(run_id, "failed", result.counts(), error=result.error)
+            self.store.abandon_pending(run_id, "the run stopped before the CRM confirmed this write")
+            self.store.finish_run(run_id, RunStatus.FAILED, result.counts(), error=result.error)
             raise
-        new_cursor = max(filter(None, (cursor, latest)), default=None)
-        if self._failed_at:
-            # hold the cursor back so the next run reads the deals whose writes failed again, and retries them
-            if None in self._failed_at:
-                new_cursor = cursor
-            else:
-                hold = min(filter(None, self._failed_at))
-                new_cursor = hold if new_cursor is None else min(new_cursor, hold)
+        new_cursor = policy.next_cursor(cursor, self._latest, signpost, failed_at)
         if self.mode == "apply" and new_cursor is not None:
             self.store.set_cursor(self.connection, new_cursor, run_id)
-        result.status = "partial" if (result.failed or result.quarantined) else "ok"
+        result.status = RunStatus.PARTIAL if (result.failed or result.quarantined) else RunStatus.OK
         result.requests = self._requests()
         self.store.finish_run(run_id, result.status, result.counts(), cursor_after=new_cursor)
         return result
@@ -192,48 +143,38 @@ class SyncEngine:
         client = self.connector.client
         return sum(v for k, v in client.stats.items() if k != "retried") if client is not None else 0
 
-    async def _sync(self, result: RunResult, since: datetime | None) -> datetime | None:
+    # -- phase 1: list, map, evaluate, plan; no remote write -------------------------------------------------
+
+    async def _list(self, result: RunResult, since: datetime | None) -> None:
         reference = await self.connector.reference()
-        latest: datetime | None = None
         async for page in self.connector.deals(since, reconcile=self.reconcile):
             await self._page(result, page, reference)
-            if page.checkpoint is not None and (latest is None or page.checkpoint > latest):
-                latest = page.checkpoint
             if self.on_progress is not None:
                 self.on_progress(result.fetched)
         if since is not None and self.store.last_evaluated_on(self.connection) != self.today:
-            await self._reevaluate(result)
-        await self._flush(result)
-        return latest
+            self._reevaluate(result)
 
-    async def _reevaluate(self, result: RunResult) -> None:
+    def _reevaluate(self, result: RunResult) -> None:
         """A new day: rules relative to today (overdue, closing this quarter, deal age) may now decide otherwise
         for deals that did not change remotely, so every stored deal the listing did not bring is evaluated again
         from the snapshot. No request is made; only what now differs is written."""
         log.info("[%s] a new day since the last run: re-evaluating unchanged deals", self.connection)
         for deals in self.store.stored_deal_chunks(self.connection, result.run_id):
+            self._beat()
             fresh = [deal for deal in deals if deal.source_id not in self._seen]
             result.reevaluated += len(fresh)
-            await self._evaluate(result, fresh, count=False)
-
-    def _heartbeat(self) -> None:
-        """Keep the run lock fresh during a long run, so no other process takes it over as stale."""
-        if time.monotonic() - self._beat >= HEARTBEAT_SECONDS:
-            if not self.store.heartbeat(self.lock_name, self.holder):
-                raise LockedError(
-                    f"{self.lock_name} was taken over by another process while this run stalled; stopping this run"
-                )
-            self._beat = time.monotonic()
+            self._evaluate(result, fresh, count=False)
 
     async def _page(self, result: RunResult, page: Page, reference: Reference) -> None:
-        self._heartbeat()
+        self._beat()
         result.fetched += len(page.records)
         deals: list[Deal] = []
         for raw in page.records:
             deal = self._map(result, raw, reference)
             if deal is not None:
                 deals.append(deal)
-        await self._evaluate(result, deals)
+        self._checkpoint(deals)
+        self._evaluate(result, deals)
         gone = list(page.deleted_ids)
         if page.live_ids is not None:
             gone += sorted(self.store.known_ids(self.connection) - set(page.live_ids))
@@ -242,8 +183,21 @@ class SyncEngine:
         else:
             result.deleted += len(set(gone) & self.store.known_ids(self.connection)) if gone else 0
 
-    async def _evaluate(self, result: RunResult, deals: list[Deal], *, count: bool = True) -> None:
-        """Evaluate the rules, plan write-back and (when applying) keep the snapshot of these deals.
+    def _checkpoint(self, deals: list[Deal]) -> None:
+        """Fold the page's modification times into the run's progress marker; flag stamps in the future."""
+        mark = policy.checkpoint((deal.updated_at for deal in deals), datetime.now(UTC), self.future_tolerance)
+        if mark.future:
+            ahead = [deal.source_id for deal in deals if deal.updated_at is not None and deal.updated_at in mark.future]
+            log.warning(
+                "[%s] deal(s) %s carry a modification time in the future (%s); it does not move the cursor",
+                self.connection,
+                ", ".join(ahead),
+                max(mark.future).isoformat(),
+            )
+        self._latest = policy.latest(self._latest, mark.value)
+
+    def _evaluate(self, result: RunResult, deals: list[Deal], *, count: bool = True) -> None:
+        """Evaluate the rules, plan write-back, keep the snapshot (when applying) and record the ledger rows.
 
         A dry run keeps no snapshot: the next real run must see the stages and values as the last real run left
         them, or a stage change would go unnoticed by the reset_on_stage_change policy.
@@ -252,6 +206,7 @@ class SyncEngine:
         previous = self.store.stored_deals(self.connection, ids)
         marks = {name: self.store.marks(self.connection, ids, name) for name in ("category", "probability")}
         pairs: list[tuple[Deal, Forecast]] = []
+        plans: list[DealPlan] = []
         for deal in deals:
             forecast = evaluate(deal, self.mapping, self.today)
             before = previous.get(deal.source_id)
@@ -259,16 +214,42 @@ class SyncEngine:
             plan = plan_deal(deal, forecast, self.mapping, known, before.stage_id if before else None)
             pairs.append((deal, effective_forecast(forecast, plan, self.mapping, deal.amount)))
             if plan.changes:
-                self._buffer.append((plan, forecast.category.value))
-                self._modified[deal.source_id] = deal.updated_at
+                plans.append(plan)
         if self.mode == "apply":
             self.store.save_page(result.run_id, self.mapping.digest(), pairs, previous)
         else:
             self._seen.update(ids)  # a dry run keeps no snapshot: remember what it read, not to evaluate it twice
         if count:
             result.stored += len(pairs)
-        if len(self._buffer) >= self.batch_size:
-            await self._flush(result)
+        self._record(result, plans)
+
+    def _record(self, result: RunResult, plans: list[DealPlan]) -> None:
+        """Ledger rows for the plans: pending (or planned in a dry run) to write, respected or skipped."""
+        to_write = Outcome.PENDING if self.mode == "apply" else Outcome.PLANNED
+        rows: list[LedgerRow] = []
+        for plan in plans:
+            if any(change.write for change in plan.changes):
+                result.planned += 1
+            for change in plan.changes:
+                if change.write:
+                    outcome = to_write
+                else:
+                    outcome = Outcome.RESPECTED if change.manual_override else Outcome.SKIPPED
+                    result.skipped += 1
+                rows.append(
+                    LedgerRow(
+                        result.run_id,
+                        self.connection,
+                        plan.source_id,
+                        change.field,
+                        change.old,
+                        change.new,
+                        outcome,
+                        change.reason,
+                    )
+                )
+        if rows:
+            self.store.add_ledger(rows)
 
     def _map(self, result: RunResult, raw: dict[str, Any], reference: Reference) -> Deal | None:
         try:
@@ -287,105 +268,3 @@ class SyncEngine:
         log.warning("[%s] quarantined record %s: %s", self.connection, source_id, reason)
         self.store.quarantine(result.run_id, self.connection, source_id, reason, raw)
         return None
-
-    async def _flush(self, result: RunResult) -> None:
-        if not self._buffer:
-            return
-        batch, self._buffer = self._buffer, []
-        rows: list[LedgerRow] = []
-        for plan, _category in batch:
-            for change in plan.changes:
-                if change.write:
-                    outcome = "pending" if self.mode == "apply" else "planned"
-                else:
-                    outcome = "respected" if change.manual_override else "skipped"
-                rows.append(
-                    LedgerRow(
-                        result.run_id,
-                        self.connection,
-                        plan.source_id,
-                        change.field,
-                        change.old,
-                        change.new,
-                        outcome,
-                        change.reason,
-                    )
-                )
-        ids = self.store.add_ledger(rows)
-        id_iter = iter(ids)
-        pending: list[PendingWrite] = []
-        for plan, category in batch:
-            ledger_ids = {change.field: next(id_iter) for change in plan.changes}
-            for change in plan.changes:
-                if not change.write:
-                    result.skipped += 1
-            update = plan.update
-            if update is not None:
-                result.planned += 1
-                writes = {c.field for c in plan.changes if c.write}
-                ids_to_settle = {name: ledger_id for name, ledger_id in ledger_ids.items() if name in writes}
-                pending.append(PendingWrite(update, ids_to_settle, category if "category" in writes else None))
-        if self.mode != "apply" or not pending:
-            return
-        await self.write_pending(result, pending)
-
-    async def write_pending(self, result: RunResult, pending: Sequence[PendingWrite]) -> None:
-        """Send the updates through the connector and settle their ledger rows with the outcomes."""
-        self._heartbeat()
-        try:
-            outcomes = await self.connector.write([p.update for p in pending])
-        except (ApiError, ConnectorError) as exc:
-            fatal = not isinstance(exc, ApiError) or exc.status in (401, 403)
-            self._settle(result, pending, {}, default=("failed", str(exc)))
-            if fatal:
-                raise
-            return
-        self._settle(
-            result,
-            pending,
-            {o.source_id: o for o in outcomes},
-            default=("failed", "the connector returned no outcome for this deal"),
-        )
-
-    def _settle(
-        self,
-        result: RunResult,
-        pending: Sequence[PendingWrite],
-        outcomes: dict[str, WriteOutcome],
-        default: tuple[str, str],
-    ) -> None:
-        settled: list[tuple[int, str, str | None]] = []
-        failed_ids = [
-            item.update.source_id
-            for item in pending
-            if (o := outcomes.get(item.update.source_id)) is None or o.status == "failed"
-        ]
-        failed_again = self.store.failed_before(self.connection, failed_ids, result.run_id) if failed_ids else set()
-        written_values: dict[str, dict[str, str | None]] = {}
-        for item in pending:
-            outcome = outcomes.get(item.update.source_id)
-            status, reason = (outcome.status, outcome.reason) if outcome else default
-            if status == "written":
-                result.written += 1
-                if item.category is not None:
-                    result.written_by_category[item.category] += 1
-                remote: dict[str, str | None] = {}
-                if item.update.category is not None:
-                    remote["category"] = item.update.category
-                if item.update.probability is not None or item.update.clear_probability:
-                    remote["probability"] = None if item.update.probability is None else str(item.update.probability)
-                written_values[item.update.source_id] = remote
-            elif status == "skipped":
-                result.skipped += len(item.ledger_ids)  # skipped counts fields, as in _flush
-            else:
-                result.failed += 1
-                if item.update.source_id not in failed_again:
-                    # retried by the next run; a deal that failed twice in a row waits for its next remote change,
-                    # so one deal the CRM always refuses cannot pin the cursor for ever
-                    self._failed_at.append(self._modified.get(item.update.source_id))
-                log.warning("[%s] write of deal %s failed: %s", self.connection, item.update.source_id, reason)
-            settled.extend((ledger_id, status, reason) for ledger_id in item.ledger_ids.values())
-            self._modified.pop(item.update.source_id, None)
-        self.store.settle_ledger(settled)
-        if written_values and self.mode == "apply":
-            self.store.record_written(self.connection, written_values)

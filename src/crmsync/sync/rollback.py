@@ -1,13 +1,17 @@
-"""Rollback: put back the values one run overwrote, as a run of its own with every write in the ledger."""
+"""Rollback: put back the values one run overwrote, as a run of its own with every write in the ledger.
+
+The rollback records a pending ledger row per field holding the value the run overwrote, then phase 2 (the same
+writer a sync uses) drains and settles them. Fields a later run wrote again are recorded as skipped.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from crmsync.connector import Connector, DealUpdate
+from crmsync.connector import Connector
 from crmsync.errors import CrmsyncError
-from crmsync.store import LedgerRow, Store
-from crmsync.sync.engine import LOCK_STALE_AFTER, PendingWrite, RunResult, SyncEngine
+from crmsync.store import LedgerRow, Outcome, RunKind, RunStatus, Store
+from crmsync.sync.lock import RunLock
+from crmsync.sync.result import RunResult
+from crmsync.sync.writer import Writer
 
 
 async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult:
@@ -21,24 +25,19 @@ async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult
         raise CrmsyncError(f"no run {run_id} in the store")
     if original["connection"] != connector.connection:
         raise CrmsyncError(f"run {run_id} belongs to connection {original['connection']!r}")
-    engine = SyncEngine(store, connector)  # writes go through the engine, so outcomes settle the same way
-    store.acquire_lock(engine.lock_name, engine.holder, LOCK_STALE_AFTER)
+    lock = RunLock(store, connector.connection)
+    lock.acquire()
     try:
-        return await _rollback(store, engine, run_id)
+        return await _rollback(store, connector, lock, run_id)
     finally:
-        store.release_lock(engine.lock_name, engine.holder)
+        lock.release()
 
 
-async def _rollback(store: Store, engine: SyncEngine, run_id: int) -> RunResult:
-    connection = engine.connection
-    new_run = store.start_run(
-        connection, kind="rollback", mode="apply", full=False, digest=None, cursor_before=None, rollback_of=run_id
-    )
-    result = RunResult(new_run, connection, "apply")
+def _restore_rows(store: Store, connection: str, run_id: int, new_run: int) -> list[LedgerRow]:
     later = store.written_after(connection, run_id)
     rows: list[LedgerRow] = []
     for entry in store.ledger(run_id):
-        if entry["outcome"] != "written":
+        if entry["outcome"] != Outcome.WRITTEN:
             continue
         again = (entry["source_id"], entry["field"]) in later
         rows.append(
@@ -49,38 +48,37 @@ async def _rollback(store: Store, engine: SyncEngine, run_id: int) -> RunResult:
                 entry["field"],
                 entry["new_value"],
                 entry["old_value"],
-                "skipped" if again else "pending",
+                Outcome.SKIPPED if again else Outcome.PENDING,
                 f"written again after run {run_id}; left as is" if again else None,
             )
         )
-    ids: dict[str, dict[str, int]] = {}
-    values: dict[str, dict[str, str | None]] = {}
-    for ledger_id, row in zip(store.add_ledger(rows), rows, strict=True):
-        if row.outcome == "skipped":
-            result.skipped += 1
-            continue
-        ids.setdefault(row.source_id, {})[row.field] = ledger_id
-        values.setdefault(row.source_id, {})[row.field] = row.new_value
-    pending = [
-        PendingWrite(_update(source_id, fields), ids[source_id], fields.get("category"))
-        for source_id, fields in values.items()
-    ]
-    result.planned = len(pending)
-    try:
-        if pending:
-            await engine.write_pending(result, pending)
-    finally:
-        result.status = "partial" if result.failed else "ok"
-        store.finish_run(new_run, result.status, result.counts())
-    return result
+    return rows
 
 
-def _update(source_id: str, fields: dict[str, str | None]) -> DealUpdate:
-    """The update that puts back earlier values; an earlier empty value clears the field."""
-    probability = fields.get("probability")
-    return DealUpdate(
-        source_id=source_id,
-        category=(fields["category"] or "") if "category" in fields else None,
-        probability=None if probability is None else Decimal(probability),
-        clear_probability="probability" in fields and probability is None,
+async def _rollback(store: Store, connector: Connector, lock: RunLock, run_id: int) -> RunResult:
+    connection = connector.connection
+    new_run = store.start_run(
+        connection,
+        kind=RunKind.ROLLBACK,
+        mode="apply",
+        full=False,
+        digest=None,
+        cursor_before=None,
+        rollback_of=run_id,
     )
+    result = RunResult(new_run, connection, "apply")
+    rows = _restore_rows(store, connection, run_id, new_run)
+    store.add_ledger(rows)
+    result.skipped = sum(1 for row in rows if row.outcome is Outcome.SKIPPED)
+    result.planned = len({row.source_id for row in rows if row.outcome is Outcome.PENDING})
+    try:
+        await Writer(store, connector, result, beat=lock.beat, holds_cursor=False).drain()
+    except BaseException as exc:
+        result.status = RunStatus.FAILED
+        result.error = str(exc)
+        store.abandon_pending(new_run, "the rollback stopped before the CRM confirmed this write")
+        store.finish_run(new_run, result.status, result.counts(), error=result.error)
+        raise
+    result.status = RunStatus.PARTIAL if result.failed else RunStatus.OK
+    store.finish_run(new_run, result.status, result.counts())
+    return result

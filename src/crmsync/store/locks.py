@@ -1,0 +1,59 @@
+"""Locks: named locks with heartbeats (one run per connection, one scheduler per store)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from crmsync.errors import LockedError
+from crmsync.store import schema as t
+from crmsync.store.base import StoreBase, aware, utcnow
+
+
+class Locks:
+    """The locks table."""
+
+    def __init__(self, db: StoreBase) -> None:
+        self.db = db
+
+    def acquire_lock(self, name: str, holder: str, stale_after: timedelta) -> None:
+        """Take the named lock, or take it over when its holder stopped heart-beating.
+
+        Raises:
+            LockedError: someone else holds it and is alive.
+        """
+        now = utcnow()
+        try:
+            with self.db.tx() as conn:
+                conn.execute(insert(t.locks).values(name=name, holder=holder, acquired_at=now, heartbeat_at=now))
+                return
+        except IntegrityError:
+            pass
+        with self.db.tx() as conn:
+            taken = conn.execute(
+                update(t.locks)
+                .where(t.locks.c.name == name, t.locks.c.heartbeat_at < now - stale_after)
+                .values(holder=holder, acquired_at=now, heartbeat_at=now)
+            ).rowcount
+            if taken:
+                return
+            row = conn.execute(select(t.locks).where(t.locks.c.name == name)).one_or_none()
+        if row is None:  # released between our two statements
+            return self.acquire_lock(name, holder, stale_after)
+        if row.holder == holder:
+            return None
+        raise LockedError(f"{name} is held by {row.holder} since {aware(row.acquired_at):%Y-%m-%d %H:%M:%S} UTC")
+
+    def heartbeat(self, name: str, holder: str) -> bool:
+        """Refresh a lock; False when `holder` no longer holds it (it went stale and was taken over)."""
+        with self.db.tx() as conn:
+            refreshed = conn.execute(
+                update(t.locks).where(t.locks.c.name == name, t.locks.c.holder == holder).values(heartbeat_at=utcnow())
+            ).rowcount
+        return bool(refreshed)
+
+    def release_lock(self, name: str, holder: str) -> None:
+        with self.db.tx() as conn:
+            conn.execute(t.locks.delete().where(t.locks.c.name == name, t.locks.c.holder == holder))

@@ -1,0 +1,312 @@
+"""Snapshot: each deal as last read (stored once, in columns), its forecast, category moves and stage history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from crmsync.model import Deal, DealStatus, Forecast, Owner, Pipeline, Stage
+from crmsync.store import schema as t
+from crmsync.store.base import StoreBase, aware, utc, utcnow
+from crmsync.store.vocabulary import RunStatus
+
+
+@dataclass(frozen=True)
+class StoredDeal:
+    """What the store remembers of a deal between runs, for planning."""
+
+    stage_id: str | None
+    category: str | None
+    probability: Decimal | None
+
+
+class Snapshot:
+    """The deals, forecasts, forecast_changes and stage_history tables."""
+
+    def __init__(self, db: StoreBase) -> None:
+        self.db = db
+
+    def stored_deal_chunks(self, connection: str, skip_run: int, size: int = 500) -> Iterator[list[Deal]]:
+        """Every live stored deal not already handled by run `skip_run`, as canonical Deals, `size` at a time.
+
+        The remote category/probability are the snapshot's, which crmsync keeps true after its own writes.
+        """
+        after = ""
+        while True:
+            query = (
+                select(t.deals)
+                .where(
+                    t.deals.c.connection == connection,
+                    t.deals.c.status != DealStatus.DELETED,
+                    t.deals.c.last_run_id != skip_run,
+                    t.deals.c.source_id > after,
+                )
+                .order_by(t.deals.c.source_id)
+                .limit(size)
+            )
+            with self.db.tx() as conn:
+                rows = conn.execute(query).mappings().all()
+            if not rows:
+                return
+            yield [deal_from_row(row) for row in rows]
+            after = rows[-1]["source_id"]
+
+    def stored_deals(self, connection: str, ids: Iterable[str]) -> dict[str, StoredDeal]:
+        """Stage and forecast of the given deals as the last finished run left them.
+
+        The stage comes from the stage history of finished runs, so a run that died after saving its snapshot
+        but before writing does not hide a stage change from the run that repeats it.
+        """
+        ids = list(ids)
+        if not ids:
+            return {}
+        sh = t.stage_history
+        finished = select(t.runs.c.id).where(
+            t.runs.c.connection == connection, t.runs.c.status.in_(RunStatus.finished())
+        )
+        latest = (
+            select(func.max(sh.c.id))
+            .where(sh.c.connection == connection, sh.c.source_id.in_(ids), sh.c.run_id.in_(finished))
+            .group_by(sh.c.source_id)
+        )
+        stages = select(sh.c.source_id, sh.c.stage_id).where(sh.c.id.in_(latest))
+        forecasts = select(t.forecasts.c.source_id, t.forecasts.c.category, t.forecasts.c.probability).where(
+            t.forecasts.c.connection == connection, t.forecasts.c.source_id.in_(ids)
+        )
+        with self.db.tx() as conn:
+            stage_of = {row.source_id: row.stage_id for row in conn.execute(stages)}
+            return {
+                row.source_id: StoredDeal(stage_of.get(row.source_id), row.category, row.probability)
+                for row in conn.execute(forecasts)
+            }
+
+    def modified_at(self, connection: str, ids: Iterable[str]) -> dict[str, datetime | None]:
+        """The remote modification time of each stored deal, as last read (for holding the cursor back)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        query = select(t.deals.c.source_id, t.deals.c.updated_at).where(
+            t.deals.c.connection == connection, t.deals.c.source_id.in_(ids)
+        )
+        with self.db.tx() as conn:
+            return {row.source_id: aware(row.updated_at) for row in conn.execute(query)}
+
+    def record_written(self, connection: str, values: dict[str, dict[str, str | None]]) -> None:
+        """Keep the snapshot's remote values true after crmsync wrote them (deal id → field → remote value)."""
+        columns = {"category": "remote_category", "probability": "remote_probability"}
+        with self.db.tx() as conn:
+            for source_id, fields in values.items():
+                update_values: dict[str, Any] = {}
+                for name, value in fields.items():
+                    if name == "probability":
+                        update_values[columns[name]] = Decimal(value) if value not in (None, "") else None
+                    else:
+                        update_values[columns[name]] = value or None
+                conn.execute(
+                    update(t.deals)
+                    .where(t.deals.c.connection == connection, t.deals.c.source_id == source_id)
+                    .values(**update_values)
+                )
+
+    def save_page(
+        self,
+        run_id: int,
+        digest: str,
+        pairs: Sequence[tuple[Deal, Forecast]],
+        previous: dict[str, StoredDeal],
+    ) -> int:
+        """Upsert deals and forecasts of one page, recording category moves and stage changes."""
+        if not pairs:
+            return 0
+        now = utcnow()
+        deal_rows, forecast_rows, changes, stages = [], [], [], []
+        for deal, forecast in pairs:
+            deal_rows.append(_deal_row(deal, run_id, now))
+            forecast_rows.append(
+                {
+                    "connection": deal.connection,
+                    "source_id": deal.source_id,
+                    "category": forecast.category.value,
+                    "probability": forecast.probability,
+                    "weighted_amount": forecast.weighted_amount,
+                    "month": forecast.month,
+                    "rule_ids": list(forecast.rule_ids),
+                    "flags": list(forecast.flags),
+                    "mapped": forecast.mapped,
+                    "mapping_digest": digest,
+                    "run_id": run_id,
+                    "computed_at": now,
+                }
+            )
+            before = previous.get(deal.source_id)
+            if (
+                before is None
+                or before.category != forecast.category.value
+                or before.probability != forecast.probability
+            ):
+                changes.append(
+                    {
+                        "run_id": run_id,
+                        "connection": deal.connection,
+                        "source_id": deal.source_id,
+                        "old_category": before.category if before else None,
+                        "new_category": forecast.category.value,
+                        "old_probability": before.probability if before else None,
+                        "new_probability": forecast.probability,
+                        "rule_ids": list(forecast.rule_ids),
+                        "at": now,
+                    }
+                )
+            if before is None or before.stage_id != deal.stage.id:
+                stages.append(
+                    {
+                        "connection": deal.connection,
+                        "source_id": deal.source_id,
+                        "pipeline_id": deal.pipeline.id,
+                        "stage_id": deal.stage.id,
+                        "stage_order": deal.stage.order,
+                        "entered_at": utc(deal.updated_at) or now,
+                        "run_id": run_id,
+                    }
+                )
+        with self.db.tx() as conn:
+            self.db.upsert(t.deals, ["connection", "source_id"], deal_rows, conn)
+            self.db.upsert(t.forecasts, ["connection", "source_id"], forecast_rows, conn)
+            if changes:
+                conn.execute(insert(t.forecast_changes), changes)
+            if stages:
+                conn.execute(insert(t.stage_history), stages)
+        return len(pairs)
+
+    def mark_deleted(self, connection: str, ids: Sequence[str], run_id: int) -> int:
+        """Mark deals the CRM no longer has as deleted (their forecast becomes omitted at 0 %)."""
+        if not ids:
+            return 0
+        with self.db.tx() as conn:
+            count = conn.execute(
+                update(t.deals)
+                .where(
+                    t.deals.c.connection == connection,
+                    t.deals.c.source_id.in_(list(ids)),
+                    t.deals.c.status != DealStatus.DELETED,
+                )
+                .values(status=DealStatus.DELETED, last_run_id=run_id, synced_at=utcnow())
+            ).rowcount
+            conn.execute(
+                update(t.forecasts)
+                .where(t.forecasts.c.connection == connection, t.forecasts.c.source_id.in_(list(ids)))
+                .values(
+                    category="omitted",
+                    probability=Decimal(0),
+                    weighted_amount=Decimal(0),
+                    rule_ids=["deleted"],
+                    run_id=run_id,
+                    computed_at=utcnow(),
+                )
+            )
+        return int(count)
+
+    def known_ids(self, connection: str) -> set[str]:
+        with self.db.tx() as conn:
+            return set(
+                conn.execute(
+                    select(t.deals.c.source_id).where(
+                        t.deals.c.connection == connection, t.deals.c.status != DealStatus.DELETED
+                    )
+                ).scalars()
+            )
+
+    def count_deals(self, connection: str) -> int:
+        with self.db.tx() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(t.deals).where(t.deals.c.connection == connection)
+                ).scalar_one()
+            )
+
+
+def _deal_row(deal: Deal, run_id: int, now: datetime) -> dict[str, Any]:
+    return {
+        "connection": deal.connection,
+        "source_id": deal.source_id,
+        "name": deal.name,
+        "pipeline_id": deal.pipeline.id,
+        "pipeline_label": deal.pipeline.label,
+        "stage_id": deal.stage.id,
+        "stage_label": deal.stage.label,
+        "stage_order": deal.stage.order,
+        "stage_probability": deal.stage.probability,
+        "stage_closed": deal.stage.closed,
+        "status": deal.status.value,
+        "amount": deal.amount,
+        "currency": deal.currency,
+        "close_date": deal.close_date,
+        "owner_id": deal.owner.id if deal.owner else None,
+        "owner_name": deal.owner.name if deal.owner else None,
+        "owner_email": deal.owner.email if deal.owner else None,
+        "group_name": deal.group,
+        "created_at": utc(deal.created_at),
+        "updated_at": utc(deal.updated_at),
+        "closed_at": utc(deal.closed_at),
+        "remote_category": (deal.remote_category or "")[:100] or None,
+        # an odd remote value would overflow NUMERIC(9, 6) on PostgreSQL; the next listing reads it again
+        "remote_probability": deal.remote_probability
+        if deal.remote_probability is not None and abs(deal.remote_probability) < 1000
+        else None,
+        "writable": deal.writable,
+        "probability_writable": deal.probability_writable,
+        "lost_reason": deal.lost_reason,
+        "lost_to": deal.lost_to,
+        "extra": dict(deal.extra),
+        "last_run_id": run_id,
+        "synced_at": now,
+    }
+
+
+def deal_from_row(row: Any) -> Deal:
+    """The canonical Deal of a stored row; a closed stage is a won one when `status` says won (its only owner).
+
+    Whether a person set the remote values is the API's answer at read time, which the snapshot does not keep.
+    """
+    status = DealStatus(row["status"])
+    owner = Owner(id=row["owner_id"], name=row["owner_name"], email=row["owner_email"]) if row["owner_id"] else None
+    return Deal(
+        connection=row["connection"],
+        source_id=row["source_id"],
+        name=row["name"],
+        pipeline=Pipeline(id=row["pipeline_id"], label=row["pipeline_label"]),
+        stage=Stage(
+            id=row["stage_id"],
+            label=row["stage_label"],
+            pipeline_id=row["pipeline_id"],
+            order=row["stage_order"],
+            probability=_decimal(row["stage_probability"]),
+            closed=bool(row["stage_closed"]),
+            won=bool(row["stage_closed"]) and status is DealStatus.WON,
+        ),
+        status=status,
+        amount=_decimal(row["amount"]),
+        currency=row["currency"],
+        close_date=row["close_date"],
+        owner=owner,
+        created_at=aware(row["created_at"]),
+        updated_at=aware(row["updated_at"]),
+        closed_at=aware(row["closed_at"]),
+        remote_category=row["remote_category"],
+        remote_probability=_decimal(row["remote_probability"]),
+        writable=bool(row["writable"]),
+        probability_writable=bool(row["probability_writable"]),
+        lost_reason=row["lost_reason"],
+        lost_to=row["lost_to"],
+        group=row["group_name"],
+        extra=dict(row["extra"] or {}),
+    )
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

@@ -1,0 +1,155 @@
+"""Phase 2 of a run: drain the run's pending ledger rows into the CRM and settle each row by its id.
+
+The writer reads pending rows from the store a chunk at a time (memory stays flat however many deals a run
+plans), groups them per deal, sends `write_batch_size` deals per `connector.write` and settles every ledger row
+it sent by its own ledger id. A sync and a rollback both end here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from crmsync.connector import Connector, DealUpdate, WriteOutcome
+from crmsync.errors import ApiError, ConnectorError
+from crmsync.store import Outcome, Store
+from crmsync.sync.result import RunResult
+
+log = logging.getLogger("crmsync.sync")
+
+NO_OUTCOME = "the connector returned no outcome for this deal"
+
+
+@dataclass
+class PendingDeal:
+    """The pending ledger rows of one deal: the value to write per field, and the ids of every row it settles.
+
+    A deal listed twice in one run (a record that moved between pages) has two rows per field: the later value
+    is written and both rows are settled with its outcome.
+    """
+
+    source_id: str
+    values: dict[str, str | None] = field(default_factory=dict)
+    ledger_ids: list[int] = field(default_factory=list)
+
+    def update(self) -> DealUpdate:
+        """The update these rows ask for; an empty value clears the field."""
+        probability = self.values.get("probability")
+        return DealUpdate(
+            source_id=self.source_id,
+            category=(self.values["category"] or "") if "category" in self.values else None,
+            probability=Decimal(probability) if probability not in (None, "") else None,
+            clear_probability="probability" in self.values and probability in (None, ""),
+        )
+
+
+def group(rows: Sequence[dict[str, object]]) -> list[PendingDeal]:
+    """Ledger rows (id, source_id, field, new_value) in id order, per deal, in the order of each deal's first row."""
+    deals: dict[str, PendingDeal] = {}
+    for row in rows:
+        source_id = str(row["source_id"])
+        value = row["new_value"]
+        ledger_id = row["id"]
+        assert isinstance(ledger_id, int)
+        deal = deals.setdefault(source_id, PendingDeal(source_id))
+        deal.values[str(row["field"])] = None if value is None else str(value)
+        deal.ledger_ids.append(ledger_id)
+    return list(deals.values())
+
+
+class Writer:
+    """Writes one run's pending rows.
+
+    Args:
+        store: The state store.
+        connector: The connection's connector (its `write` is the only remote call made here).
+        result: The run's counts, updated as rows settle.
+        beat: Called before every batch; raises when the run lost its lock.
+        holds_cursor: Whether a failed write holds the cursor back (a sync) or not (a rollback).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        connector: Connector,
+        result: RunResult,
+        *,
+        beat: Callable[[], None],
+        holds_cursor: bool = True,
+    ) -> None:
+        self.store = store
+        self.connector = connector
+        self.result = result
+        self.beat = beat
+        self.holds_cursor = holds_cursor
+        self.batch_size = max(1, connector.capabilities.write_batch_size)
+        self.failed_at: list[datetime | None] = []  # modification times of deals whose write failed
+
+    async def drain(self) -> list[datetime | None]:
+        """Write every pending row of the run; returns the modification times that hold the cursor back."""
+        after = 0
+        limit = max(2 * self.batch_size, 100)
+        while True:
+            rows = self.store.pending_rows(self.result.run_id, after=after, limit=limit)
+            if not rows:
+                return self.failed_at
+            deals = group(rows)
+            if len(rows) == limit and len(deals) > 1:
+                deals.pop()  # its rows may go on in the next chunk: read it whole then
+            after = max(ledger_id for deal in deals for ledger_id in deal.ledger_ids)
+            for start in range(0, len(deals), self.batch_size):
+                await self.write(deals[start : start + self.batch_size])
+
+    async def write(self, batch: Sequence[PendingDeal]) -> None:
+        """Send one batch through the connector and settle its rows."""
+        self.beat()
+        try:
+            outcomes = await self.connector.write([deal.update() for deal in batch])
+        except (ApiError, ConnectorError) as exc:
+            fatal = not isinstance(exc, ApiError) or exc.status in (401, 403)
+            self._settle(batch, {}, str(exc))
+            if fatal:
+                raise
+            return
+        self._settle(batch, {o.source_id: o for o in outcomes}, NO_OUTCOME)
+
+    def _settle(self, batch: Sequence[PendingDeal], outcomes: dict[str, WriteOutcome], default: str) -> None:
+        result, connection = self.result, self.connector.connection
+        failed_ids = [
+            deal.source_id
+            for deal in batch
+            if (o := outcomes.get(deal.source_id)) is None or Outcome(o.status) is Outcome.FAILED
+        ]
+        failed_again: set[str] = set()
+        modified: dict[str, datetime | None] = {}
+        if failed_ids and self.holds_cursor:
+            failed_again = self.store.failed_before(connection, failed_ids, result.run_id)
+            modified = self.store.modified_at(connection, failed_ids)
+        settled: list[tuple[int, Outcome, str | None]] = []
+        written: dict[str, dict[str, str | None]] = {}
+        for deal in batch:
+            answer = outcomes.get(deal.source_id)
+            status, reason = (Outcome(answer.status), answer.reason) if answer else (Outcome.FAILED, default)
+            if status is Outcome.WRITTEN:
+                result.written += 1
+                if "category" in deal.values:
+                    remote = deal.values["category"]
+                    category = self.connector.mapping.writeback.canonical_category(remote)
+                    result.written_by_category[category.value if category else (remote or "")] += 1
+                written[deal.source_id] = dict(deal.values)
+            elif status is Outcome.SKIPPED:
+                result.skipped += len(deal.values)  # skipped counts fields
+            else:
+                result.failed += 1
+                if self.holds_cursor and deal.source_id not in failed_again:
+                    # retried by the next run; a deal that failed twice in a row waits for its next remote change,
+                    # so one deal the CRM always refuses cannot pin the cursor for ever
+                    self.failed_at.append(modified.get(deal.source_id))
+                log.warning("[%s] write of deal %s failed: %s", connection, deal.source_id, reason)
+            settled.extend((ledger_id, status, reason) for ledger_id in deal.ledger_ids)
+        self.store.settle_ledger(settled)
+        if written:
+            self.store.record_written(connection, written)
