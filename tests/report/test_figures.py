@@ -147,7 +147,7 @@ def test_funnel_per_stage_from_history_and_from_stage_order(store: Store, config
     afas = funnels["afas"]
     assert afas.basis == ORDER  # the store has no stage history for afas
     assert [(s.label, s.reached, s.conversion, s.average_days_to_won) for s in afas.stages] == [
-        ("Offerte uitgebracht", 1, D(1), None)
+        ("Offerte uitgebracht", 1, D(1), D(19))  # no history: the first stage counts from the day created
     ]
     assert afas.totals.average_days_to_won == D(19)  # created 1 April, close date 20 April
 

@@ -148,6 +148,7 @@ def to_dict(report: Report) -> dict[str, Any]:
                     "basis": f.basis,
                     "stages": [_stage(s) for s in f.stages],
                     "won": f.won_reached,
+                    "unplaced_lost": f.unplaced_lost,
                     "totals": _totals(f.totals),
                 }
                 for f in r.funnels

@@ -4,13 +4,17 @@ Measures: open deals, average deal size, win rate and average age until won (sal
 for the whole pipeline, with conversion from each open stage to the next (the last one converts to won).
 
 How far a deal got in the funnel:
-- from its stage history when the store has any for it: the highest open stage it ever entered;
-- otherwise from its current stage: a deal in an open stage is taken to have passed every earlier stage.
-A won deal reached every stage. A lost deal whose furthest open stage is unknown (it sits in a closed-lost
-stage and has no history) is counted as having reached the first stage only. Each funnel says in `basis`
-which of the two sources it used.
+- from its stage history when the store has any open stage for it: the highest open stage it ever entered;
+- otherwise from its current stage when that stage is open (an open deal, or a lost deal in a CRM that keeps
+  the stage a deal was lost in, as Pipedrive does): it is taken to have passed every earlier stage.
+A won deal reached every stage. A lost deal with neither (it sits in a closed-lost stage and crmsync never saw it
+open) is "unplaced": it surely entered the pipeline, so it counts at the first stage, but where it left is
+unknown. Counting it as lost at the first stage only would make every later stage look like a 100 % win rate, so
+a later stage's win rate is left unknown (None) while a funnel has unplaced lost deals; `unplaced_lost` says how
+many. Each funnel says in `basis` which source it used.
 
-Stage ages need the day a deal entered the stage, so they come from stage history only.
+Days to won per stage need the day a deal entered the stage: from stage history; for the first open stage,
+without history, the day the deal was created (a deal starts in its pipeline's first stage).
 """
 
 from __future__ import annotations
@@ -101,27 +105,34 @@ def _funnel(
     open_stages = sorted((s for s in stages.values() if not s.closed), key=lambda s: (s.order, s.label))
     first_order = open_stages[0].order if open_stages else 0
     furthest: dict[str, float] = {}
+    unplaced: set[str] = set()
     entered: dict[str, dict[str, date]] = {}
     with_history = 0
     for entry in deals:
         row = entry.row
         rows = [h for h in by_deal.get((row.connection, row.source_id), []) if h.pipeline_id == row.pipeline_id]
         orders = []
+        first_seen: dict[str, date] = {}
         if rows:
             with_history += 1
-            first_seen: dict[str, date] = {}
-            for h in rows:
+            for h in sorted(rows, key=lambda h: h.entered_at):
                 first_seen.setdefault(h.stage_id, h.entered_at.astimezone(tz).date())
                 info = stages.get(h.stage_id)
                 if info is None or not info.closed:
                     orders.append(h.stage_order)
-            entered[row.source_id] = first_seen
+        if open_stages and entry.created is not None:
+            first_seen.setdefault(open_stages[0].stage_id, entry.created)
+        entered[row.source_id] = first_seen
         if not row.stage_closed:
             orders.append(row.stage_order)
         if entry.is_won:
             furthest[row.source_id] = float("inf")
+        elif orders:
+            furthest[row.source_id] = max(orders)
         else:
-            furthest[row.source_id] = max(orders) if orders else first_order
+            furthest[row.source_id] = first_order
+            if entry.is_lost:
+                unplaced.add(row.source_id)
 
     def reached(order: int) -> list[Entry]:
         return [e for e in deals if furthest[e.row.source_id] >= order]
@@ -131,6 +142,7 @@ def _funnel(
         here = reached(stage.order)
         won = [e for e in here if e.is_won]
         lost = [e for e in here if e.is_lost]
+        win_rate = None if index > 0 and unplaced else _ratio(len(won), len(won) + len(lost))
         nxt = len(reached(open_stages[index + 1].order)) if index + 1 < len(open_stages) else None
         in_stage = [e for e in deals if e.is_open and e.row.stage_id == stage.stage_id]
         ages = [
@@ -147,7 +159,7 @@ def _funnel(
                 open_deals=len(in_stage),
                 average_size=_mean([e.amount for e in in_stage if e.amount is not None]),
                 reached=len(here),
-                win_rate=_ratio(len(won), len(won) + len(lost)),
+                win_rate=win_rate,
                 average_days_to_won=_mean(ages),
                 conversion=_ratio(nxt if nxt is not None else len(won), len(here)),
             )
@@ -166,6 +178,7 @@ def _funnel(
         stages=figures,
         totals=totals(deals),
         won_reached=sum(1 for e in deals if e.is_won),
+        unplaced_lost=len(unplaced),
     )
 
 
@@ -182,4 +195,16 @@ def totals(deals: Sequence[Entry]) -> FunnelTotals:
         lost=lost,
         win_rate=_ratio(len(won), len(won) + lost),
         average_days_to_won=_mean(ages),
+    )
+
+
+def unplaced_note(funnel: Funnel) -> str:
+    """A sentence for the reader when some lost deals could not be placed in the funnel, else ''."""
+    n = funnel.unplaced_lost
+    if not n:
+        return ""
+    deals = "deal" if n == 1 else "deals"
+    return (
+        f" {n} lost {deals} never seen in an open stage count at the first stage only;"
+        " win rates of later stages are unknown until stage history covers them."
     )

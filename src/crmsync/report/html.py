@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from crmsync.report import charts, fmt
+from crmsync.report.funnel import unplaced_note
 from crmsync.report.model import ZERO, Report, Result, Tally
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -154,7 +155,7 @@ def _funnels(r: Report) -> list[str]:
     )
     for f in r.funnels:
         out.append(f"<h3>{_e(f.connection)} / {_e(f.pipeline_label)}</h3>")
-        out.append(f'<p class="basis">Conversion from {_e(f.basis)}.</p>')
+        out.append(f'<p class="basis">Conversion from {_e(f.basis)}.{_e(unplaced_note(f))}</p>')
         out.append(charts.funnel_chart(f))
         rows = [
             [

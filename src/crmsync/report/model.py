@@ -241,6 +241,7 @@ class Funnel:
     stages: list[StageFigure]
     totals: FunnelTotals
     won_reached: int
+    unplaced_lost: int = 0  # lost deals whose last open stage is unknown (see report.funnel)
 
 
 @dataclass(frozen=True)

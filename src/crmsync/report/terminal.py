@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from crmsync.report import fmt
+from crmsync.report.funnel import unplaced_note
 from crmsync.report.model import ZERO, Report, Result, Tally
 
 
@@ -106,6 +107,8 @@ def _funnel(r: Report, console: Console) -> None:
             "",
         )
         console.print(table)
+        if f.unplaced_lost:
+            console.print(unplaced_note(f).strip())
     t = r.funnel_totals
     console.print(
         f"All pipelines: {t.open_deals} open deals, average size {fmt.money(t.average_size)}, "
