@@ -275,3 +275,26 @@ def test_ledger_tables_show_crm_text_literally() -> None:
     text = console.export_text()
     assert "VALIDATION_ERROR: [/bad] markup" in text
     assert "[red]x" in text
+
+
+def test_version_prints_the_installed_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"crmsync {version('crmsync')}"
+
+
+def test_store_only_commands_need_no_crm_secret(run: Cli, tmp_path: Path) -> None:
+    assert run("sync").exit_code == 0
+    env = {TOKEN_VAR: None, "COLUMNS": "250", "NO_COLOR": "1", "CRMSYNC_CONFIG": None}
+    runner = CliRunner()
+
+    def unset(*args: str) -> Result:
+        return runner.invoke(cli, ["--config", str(run.config), *args], env=env)
+
+    for args in (("report", "--format", "json"), ("history",), ("ledger", "1")):
+        result = unset(*args)
+        assert result.exit_code == 0, (args, result.output)
+    assert [r["connection"] for r in json.loads(unset("report", "--format", "json").stdout)["runs"]] == ["fake"]
+    needs = unset("sync")  # a command that talks to the CRM still names the missing variable
+    assert needs.exit_code == 2
+    assert TOKEN_VAR in needs.stderr and "connections.fake.settings.token" in needs.stderr

@@ -43,11 +43,22 @@ ConfigOption = Annotated[
 ]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"crmsync {version('crmsync')}")
+        raise typer.Exit(EXIT_OK)
+
+
 @cli.callback()
 def main_options(
     log_format: Annotated[str, typer.Option("--log-format", help="text or json")] = "text",
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")] = "warning",
     config: ConfigOption = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
     """crmsync keeps the sales forecast honest across several CRMs."""
     if log_format not in ("text", "json"):
@@ -70,9 +81,10 @@ def fail(exc: CrmsyncError) -> typer.Exit:
 
 
 @contextmanager
-def opened_app() -> Iterator[App]:
+def opened_app(secrets: bool = True) -> Iterator[App]:
+    """The App of the configured file; `secrets=False` for commands that read only the store."""
     try:
-        app = App(load_config(state.config_path))
+        app = App(load_config(state.config_path, secrets=secrets))
     except CrmsyncError as exc:
         raise fail(exc) from None
     try:
@@ -250,7 +262,7 @@ def report(
     if fmt not in ("terminal", "json", "csv", "html"):
         errors.print(f"--format must be terminal, json, csv or html, not {fmt!r}")
         raise typer.Exit(EXIT_CONFIG)
-    with opened_app() as app:
+    with opened_app(secrets=False) as app:
         try:
             start = date.fromisoformat(date_from) if date_from else None
             end = date.fromisoformat(date_to) if date_to else None
@@ -286,7 +298,7 @@ def history(
     limit: Annotated[int, typer.Option("--limit")] = 20,
 ) -> None:
     """Recent runs with their counts."""
-    with opened_app() as app:
+    with opened_app(secrets=False) as app:
         table = Table(title="Runs")
         for column in (
             "run",
@@ -322,7 +334,7 @@ def history(
 @cli.command()
 def ledger(run: Annotated[int, typer.Argument(help="run id, from `crmsync history`")]) -> None:
     """Every write a run made or planned: deal, field, old and new value, outcome and reason."""
-    with opened_app() as app:
+    with opened_app(secrets=False) as app:
         if app.store.run(run) is None:
             errors.print(f"no run {run} in the store")
             raise typer.Exit(EXIT_PARTIAL)

@@ -148,20 +148,22 @@ class Config(_Model):
         return path
 
 
-def _expand(value: Any, key: str, file: str, environ: dict[str, str] | os._Environ[str]) -> Any:
+def _expand(value: Any, key: str, file: str, environ: dict[str, str] | os._Environ[str], secrets: bool = True) -> Any:
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in environ:
+                if not secrets and key.startswith("connections."):
+                    return match.group(0)  # a CRM credential the command will never send
                 raise ConfigError(f"environment variable {name} is not set", file=file, key=key)
             return environ[name]
 
         return _ENV_REF.sub(replace, value)
     if isinstance(value, dict):
-        return {k: _expand(v, f"{key}.{k}" if key else k, file, environ) for k, v in value.items()}
+        return {k: _expand(v, f"{key}.{k}" if key else k, file, environ, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, f"{key}[{i}]", file, environ) for i, v in enumerate(value)]
+        return [_expand(v, f"{key}[{i}]", file, environ, secrets) for i, v in enumerate(value)]
     return value
 
 
@@ -241,15 +243,19 @@ def parse_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot be read: {exc.strerror}", file=str(path)) from None
 
 
-def load_config(path: Path | str, environ: dict[str, str] | None = None) -> Config:
+def load_config(path: Path | str, environ: dict[str, str] | None = None, *, secrets: bool = True) -> Config:
     """Load and validate the configuration file at `path`.
+
+    With `secrets=False` (commands that read only the store: report, history, ledger), an unset environment
+    variable inside a connection's table stays as its `${NAME}` reference instead of being an error; such a
+    config must never be used to build a connector.
 
     Raises:
         ConfigError: naming the file and key, for a missing file, bad TOML, an unknown key, a bad value or
             an environment variable that is not set.
     """
     path = Path(path)
-    raw = _expand(parse_toml(path), "", str(path), environ if environ is not None else os.environ)
+    raw = _expand(parse_toml(path), "", str(path), environ if environ is not None else os.environ, secrets)
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:

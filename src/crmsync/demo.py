@@ -166,9 +166,13 @@ def _syncs(console: Console, app: App, sandboxes: dict[str, Sandbox]) -> None:
             for r in app.store.ledger(o.result.run_id)
             if r["field"] == "category" and r["outcome"] == Outcome.WRITTEN
         ]
-        if not ledger:
+        stored = app.store.stored_deals(connection, [r["source_id"] for r in ledger])
+        # a salesperson re-judges a deal still in play, not one already won (closed) or lost (omitted)
+        done = {ForecastCategory.CLOSED.value, ForecastCategory.OMITTED.value}
+        open_ids = [r["source_id"] for r in ledger if (d := stored.get(r["source_id"])) and d.category not in done]
+        if not open_ids:
             continue
-        deal_id = ledger[0]["source_id"]
+        deal_id = open_ids[0]
         current = box.remote_values(deal_id)[0]
         by_hand = next(v for v in wb.category_values.values() if v != current)
         box.edit_by_hand(deal_id, category=by_hand)
