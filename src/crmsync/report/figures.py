@@ -106,9 +106,16 @@ class OwnerIndex:
             owner = self._by_email.get(row.owner_email.lower())
         if owner is not None:
             return self.ref(owner)
-        name = row.owner_name or row.owner_email or row.owner_id or NO_OWNER
-        ident = (row.owner_email or row.owner_name or row.owner_id or "").lower()
-        return OwnerRef(f"~{ident}", name, row.owner_email, None, False)
+        # An unconfigured person: merged across CRMs by email; otherwise one per connection and CRM user id
+        # (HubSpot owner 103 and Pipedrive user 103 are different people).
+        if row.owner_email:
+            key = f"~{row.owner_email.lower()}"
+        elif row.owner_id:
+            key = f"~{row.connection}:{row.owner_id}"
+        else:
+            key = f"~{row.connection}:{(row.owner_name or '').lower()}" if row.owner_name else "~"
+        name = row.owner_name or row.owner_email or (f"{row.owner_id} ({row.connection})" if row.owner_id else NO_OWNER)
+        return OwnerRef(key, name, row.owner_email, None, False)
 
 
 def closed_day(row: DealRow, tz: ZoneInfo) -> date | None:
