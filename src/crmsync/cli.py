@@ -293,6 +293,47 @@ def report(
 
 
 @cli.command()
+def simulate(
+    mapping: Annotated[Path, typer.Option("--mapping", "-m", help="the candidate mapping file")],
+    connection: Annotated[
+        list[str] | None, typer.Option("--connection", "-n", help="only these connections (default: all it fits)")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="terminal, json or html")] = "terminal",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+) -> None:
+    """What a candidate mapping would change: the stored deals evaluated under it, nothing fetched or written."""
+    from crmsync.model import DEFAULT_LABELS
+    from crmsync.simulate import simulate as run_simulation
+    from crmsync.simulate_render import render_terminal, to_html, to_json
+
+    if fmt not in ("terminal", "json", "html"):
+        errors.print(f"--format must be terminal, json or html, not {fmt!r}")
+        raise typer.Exit(EXIT_CONFIG)
+    with opened_app(secrets=False) as app:
+        sim = run_simulation(app.store, app.config, mapping, connection or [], app.today())
+        labels = {category: app.config.label(category) for category in DEFAULT_LABELS}
+        if fmt == "terminal" and output is None:
+            render_terminal(sim, console, labels)
+            return
+        if fmt == "terminal":
+            text = ""
+        else:
+            text = to_json(sim) if fmt == "json" else to_html(sim, labels)
+        if output is None:
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+            return
+        try:
+            if fmt == "terminal":
+                with output.open("w", encoding="utf-8") as handle:
+                    render_terminal(sim, Console(file=handle, width=160), labels)
+            else:
+                output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise fail(ConfigError(f"cannot write {output}: {exc.strerror}", key="--output")) from None
+        errors.print(f"simulation written to {output}")
+
+
+@cli.command()
 def history(
     connection: Annotated[str | None, typer.Option("--connection", "-n")] = None,
     limit: Annotated[int, typer.Option("--limit")] = 20,

@@ -138,7 +138,10 @@ def run_demo(console: Console, *, deals: int = 60, directory: Path | None = None
         app = App(load_config(config_path), registry)
         try:
             _syncs(console, app, sandboxes)
-            _summary(console, app, directory)
+            written = _summary(console, app, directory)
+            if "hubspot" in sandboxes:
+                written += _simulation(console, app, directory, mappings / "hubspot.toml")
+            console.print("\nFiles written: " + ", ".join(str(path) for path in written), highlight=False)
         finally:
             app.close()
     console.print(
@@ -208,7 +211,7 @@ def _written_table(console: Console, app: App, outcomes: list) -> None:  # type:
     console.print(table)
 
 
-def _summary(console: Console, app: App, directory: Path) -> None:
+def _summary(console: Console, app: App, directory: Path) -> list[Path]:
     from zoneinfo import ZoneInfo
 
     from crmsync.report import build_report, render_terminal, resolve_period, to_html
@@ -221,3 +224,26 @@ def _summary(console: Console, app: App, directory: Path) -> None:
     path = directory / "report.html"
     path.write_text(to_html(report), encoding="utf-8")
     console.print(f"\nHTML report written to {path}", highlight=False)
+    return [path]
+
+
+def _simulation(console: Console, app: App, directory: Path, mapping: Path) -> list[Path]:
+    """Simulate one mapping change before go-live: HubSpot's "contract sent" stage at 70 % instead of 90 %."""
+    from crmsync.model import DEFAULT_LABELS
+    from crmsync.simulate import simulate
+    from crmsync.simulate_render import render_terminal, to_html, to_json
+
+    original = mapping.read_text(encoding="utf-8")
+    before = 'stage = "contractsent"\ncategory = "commit"\nprobability = 0.90'
+    if before not in original:
+        return []
+    candidate = directory / "hubspot-candidate.toml"
+    candidate.write_text(original.replace(before, before.replace("0.90", "0.70")), encoding="utf-8")
+    console.rule("Before go-live: simulate a mapping change (HubSpot contract sent at 70 % instead of 90 %)")
+    sim = simulate(app.store, app.config, candidate, ["hubspot-demo"], app.today())
+    labels = {category: app.config.label(category) for category in DEFAULT_LABELS}
+    render_terminal(sim, console, labels, limit=5)
+    page, data = directory / "simulation.html", directory / "simulation.json"
+    page.write_text(to_html(sim, labels), encoding="utf-8")
+    data.write_text(to_json(sim), encoding="utf-8")
+    return [candidate, page, data]
