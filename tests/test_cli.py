@@ -140,11 +140,50 @@ def test_sync_dry_run_prints_the_plan_and_writes_nothing(run: Cli, served: Serve
 
     assert result.exit_code == 0, result.output
     assert "(dry run: nothing written)" in result.stdout
-    assert re.search(r"\d+\s+│ category\s+│ ∅\s+│ \w+\s+│ planned", result.stdout)
+    assert re.search(r"\(\d+\)\s+│ category\s+│ ∅\s+│ \w+\s+│ planned", result.stdout)
     assert served.box.requests["write"] == 0
     store = store_of(tmp_path)
-    assert store.runs("fake")[0]["mode"] == "dry-run"
+    [dry] = store.runs("fake")
+    assert dry["mode"] == "dry-run"
     store.close()
+    deals = len(served.box.deal_ids())
+    assert f"Plan of fake (run {dry['id']}): {deals} deal(s) to write" in result.stdout
+
+    refused = run("rollback", str(dry["id"]), "--yes")  # a dry run wrote nothing: no empty rollback run
+    assert refused.exit_code == 1 and "a dry run, which wrote nothing" in refused.stderr
+    assert len(store_of(tmp_path).runs("fake")) == 1
+
+
+def test_json_output_of_sync_plan_history_ledger_and_rollback_preview(run: Cli, served: Served) -> None:
+    deals = len(served.box.deal_ids())
+    plan = json.loads(run("sync", "--dry-run", "--format", "json").stdout)
+    [dry] = plan["runs"]
+    assert (dry["connection"], dry["status"], dry["mode"], dry["written"]) == ("fake", "ok", "dry-run", 0)
+    [p] = plan["plans"]
+    assert p["summary"]["deals_to_write"] == deals == sum(c["deals"] for c in p["summary"]["by_category"].values())
+    some = p["rows"][0]
+    assert some["deal"] and some["outcome"] == "planned" and some["new_value"]
+
+    synced = run("sync", "--format", "json")
+    assert synced.exit_code == 0, synced.output
+    [real] = json.loads(synced.stdout)["runs"]
+    assert real["written"] == deals and real["fetched"] == deals and real["requests"] > 0
+    assert sum(real["written_by_category"].values()) == deals
+
+    runs = json.loads(run("history", "--format", "json").stdout)["runs"]
+    assert [(r["id"], r["mode"]) for r in runs] == [(real["run_id"], "apply"), (dry["run_id"], "dry-run")]
+
+    ledger = json.loads(run("ledger", str(real["run_id"]), "-f", "json").stdout)
+    assert ledger["run"]["id"] == real["run_id"]
+    assert {row["outcome"] for row in ledger["rows"]} == {"written"}
+    assert all(row["deal"] for row in ledger["rows"])
+
+    before = served.remote()
+    preview = run("rollback", str(real["run_id"]), "--dry-run")
+    assert preview.exit_code == 0, preview.output
+    assert "field(s) to restore" in preview.stdout
+    assert served.remote() == before and len(json.loads(run("history", "-f", "json").stdout)["runs"]) == 2
+    assert run("history", "--format", "yaml").exit_code == 2
 
 
 @pytest.mark.parametrize(
@@ -196,6 +235,22 @@ def test_log_format_json_emits_json_lines(run: Cli) -> None:
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
     assert any(entry["logger"] == "crmsync.http" and entry.get("connection") == "fake" for entry in entries)
     assert run.token not in result.stdout + result.stderr
+
+
+def test_info_logs_one_structured_record_per_run(run: Cli, served: Served) -> None:
+    result = run.runner.invoke(
+        cli,
+        ["--log-format", "json", "--log-level", "info", "--config", str(run.config), "sync"],
+        env={TOKEN_VAR: run.token, "COLUMNS": "250"},
+    )
+    assert result.exit_code == 0, result.output
+    entries = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    [record] = [e for e in entries if e.get("event") == "run.finished"]
+    deals = len(served.box.deal_ids())
+    assert (record["connection"], record["status"], record["mode"]) == ("fake", "ok", "apply")
+    assert record["fetched"] == record["written"] == deals
+    assert record["requests"] > 0 and record["duration_s"] >= 0 and record["run_id"] == 1
+    assert f"written {deals}" in record["message"]
 
 
 def test_bad_log_format_exits_2(run: Cli) -> None:

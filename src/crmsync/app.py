@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -39,6 +40,31 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     unmapped_stages: list[str] = field(default_factory=list)
     error: CrmsyncError | None = None
+
+
+def log_run(result: RunResult, seconds: float) -> None:
+    """One structured record per finished run: in JSON logs its facts are keys (see `crmsync.logs`)."""
+    fields = {
+        "run_id": result.run_id,
+        "status": str(result.status),
+        "mode": result.mode,
+        "full": result.full,
+        **result.counts(),
+        "duration_s": round(seconds, 3),
+    }
+    log.info(
+        "[%s] run %s %s: fetched %s, written %s, skipped %s, failed %s, %s requests in %.1f s",
+        result.connection,
+        result.run_id,
+        result.status,
+        result.fetched,
+        result.written,
+        result.skipped,
+        result.failed,
+        result.requests,
+        seconds,
+        extra={"connection": result.connection, "event": "run.finished", "fields": fields},
+    )
 
 
 class App:
@@ -164,7 +190,10 @@ class App:
                         today=self.today(),
                         on_progress=progress,
                     )
-                    outcomes.append(ConnectionOutcome(name, result=await engine.run()))
+                    started = time.monotonic()
+                    result = await engine.run()
+                    outcomes.append(ConnectionOutcome(name, result=result))
+                    log_run(result, time.monotonic() - started)
             except ConnectorError as exc:
                 log.error("%s", exc)
                 outcomes.append(ConnectionOutcome(name, error=exc))

@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,12 +20,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crmsync import logs
+from crmsync import logs, machine
 from crmsync.app import App, ConnectionOutcome
 from crmsync.config import load_config
 from crmsync.errors import AuthError, ConfigError, CrmsyncError, LockedError, TransportError
 from crmsync.registry import Registry, discover
 from crmsync.render import console, errors, ledger_table, print_outcomes, print_plan, progress_bar
+from crmsync.sync.result import RunResult
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CONNECTION = 0, 1, 2, 3
 
@@ -37,6 +39,15 @@ class State:
 
 
 state = State()
+
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="terminal or json")]
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("terminal", "json"):
+        errors.print(f"--format must be terminal or json, not {fmt!r}")
+        raise typer.Exit(EXIT_CONFIG)
+
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="configuration file (default: $CRMSYNC_CONFIG or crmsync.toml)")
@@ -202,19 +213,34 @@ def sync(
     connection: Annotated[list[str] | None, typer.Option("--connection", "-n", help="only these connections")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="plan and print, write nothing to the CRMs")] = False,
     full: Annotated[bool, typer.Option("--full", help="re-read every deal, not only changed ones")] = False,
+    fmt: FormatOption = "terminal",
 ) -> None:
     """Sync connections now: fetch, evaluate the rules, write back what differs."""
+    _check_format(fmt)
     with opened_app() as app:
         names = app.names(connection)
         app.validate(names)
-        with progress_bar(errors.is_terminal) as on_progress:
+        with progress_bar(errors.is_terminal and fmt == "terminal") as on_progress:
             outcomes = run_async(lambda: app.sync(names, dry_run=dry_run, full=full, on_progress=on_progress))
-        print_outcomes(outcomes, app)
-        if dry_run:
-            for outcome in outcomes:
-                if outcome.result is not None:
-                    print_plan(app, outcome.result.run_id)
+        if fmt == "json":
+            document: dict[str, Any] = {"runs": [machine.outcome_data(o) for o in outcomes]}
+            if dry_run:
+                document["plans"] = [_plan_data(app, o.connection, o.result) for o in outcomes if o.result]
+            console.print(machine.dumps(document), markup=False, highlight=False, soft_wrap=True)
+        else:
+            print_outcomes(outcomes, app)
+            if dry_run:
+                for outcome in outcomes:
+                    if (done := outcome.result) is not None:
+                        print_plan(app, done.run_id, _plan_data(app, outcome.connection, done))
     raise typer.Exit(_exit_code(outcomes))
+
+
+def _plan_data(app: App, connection: str, result: RunResult) -> dict[str, Any]:
+    rows = app.store.ledger(result.run_id)
+    names = {**app.store.reads.deal_names(connection, [r["source_id"] for r in rows]), **result.names}
+    summary = machine.plan_summary(connection, rows, names)
+    return {"run_id": result.run_id, "summary": summary, "rows": machine.ledger_data(rows, names)}
 
 
 @cli.command("run")
@@ -337,9 +363,15 @@ def simulate(
 def history(
     connection: Annotated[str | None, typer.Option("--connection", "-n")] = None,
     limit: Annotated[int, typer.Option("--limit")] = 20,
+    fmt: FormatOption = "terminal",
 ) -> None:
     """Recent runs with their counts."""
+    _check_format(fmt)
     with opened_app(secrets=False) as app:
+        if fmt == "json":
+            runs = [machine.run_data(run) for run in app.store.runs(connection, limit)]
+            console.print(machine.dumps({"runs": runs}), markup=False, highlight=False, soft_wrap=True)
+            return
         table = Table(title="Runs")
         for column in (
             "run",
@@ -373,28 +405,51 @@ def history(
 
 
 @cli.command()
-def ledger(run: Annotated[int, typer.Argument(help="run id, from `crmsync history`")]) -> None:
+def ledger(
+    run: Annotated[int, typer.Argument(help="run id, from `crmsync history`")],
+    fmt: FormatOption = "terminal",
+) -> None:
     """Every write a run made or planned: deal, field, old and new value, outcome and reason."""
+    _check_format(fmt)
     with opened_app(secrets=False) as app:
-        if app.store.run(run) is None:
+        found = app.store.run(run)
+        if found is None:
             errors.print(f"no run {run} in the store")
             raise typer.Exit(EXIT_PARTIAL)
-        console.print(ledger_table(app.store.ledger(run), f"Ledger of run {run}"))
+        rows = app.store.ledger(run)
+        if fmt == "json":
+            names = app.store.reads.deal_names(found["connection"], [r["source_id"] for r in rows])
+            document = {"run": machine.run_data(found), "rows": machine.ledger_data(rows, names)}
+            console.print(machine.dumps(document), markup=False, highlight=False, soft_wrap=True)
+            return
+        console.print(ledger_table(rows, f"Ledger of run {run}"))
 
 
 @cli.command()
 def rollback(
     run: Annotated[int, typer.Argument(help="the run whose writes to undo")],
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be restored, change nothing")] = False,
 ) -> None:
     """Restore the values a run overwrote (fields written again later are left alone)."""
     from crmsync.sync import rollback as do_rollback
+    from crmsync.sync.rollback import preview
 
-    with opened_app() as app:
+    with opened_app(secrets=not dry_run) as app:
         original = app.store.run(run)
         if original is None:
             errors.print(f"no run {run} in the store")
             raise typer.Exit(EXIT_PARTIAL)
+        if original["mode"] != "apply" or not original["written"]:
+            why = "a dry run, which wrote nothing" if original["mode"] != "apply" else "a run that wrote nothing"
+            errors.print(f"run {run} is {why}: there is nothing to roll back")
+            raise typer.Exit(EXIT_PARTIAL)
+        rows = preview(app.store, run)
+        restore = sum(1 for r in rows if r.outcome == "pending")
+        title = f"Rollback of run {run}: {restore} field(s) to restore"
+        console.print(ledger_table([asdict(r) for r in rows], title, "now", "restored"))
+        if dry_run:
+            raise typer.Exit(EXIT_OK)
         if not yes and not typer.confirm(f"Restore {original['written']} deal(s) of {original['connection']}?"):
             raise typer.Exit(EXIT_OK)
 

@@ -23,6 +23,12 @@ class JsonFormatter(logging.Formatter):
         connection = getattr(record, "connection", None)
         if connection:
             entry["connection"] = connection
+        event = getattr(record, "event", None)
+        if event:
+            entry["event"] = event
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):  # facts as keys, not buried in the message
+            entry.update({k: v for k, v in fields.items() if k not in entry})
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         elif record.exc_text:  # RedactingFilter already formatted (and redacted) the traceback

@@ -84,8 +84,21 @@ def ledger_table(rows: list[dict[str, Any]], title: str, old: str = "old", new: 
     return table
 
 
-def print_plan(app: App, run_id: int, limit: int = 200) -> None:
-    rows = app.store.ledger(run_id)
+def print_plan(app: App, run_id: int, plan: dict[str, Any], limit: int = 200) -> None:
+    """A dry run's plan: a summary by category with deal names, then the ledger rows (deal names shown)."""
+    summary = plan["summary"]
+    table = Table(title=f"Plan of {summary['connection']} (run {run_id}): {summary['deals_to_write']} deal(s) to write")
+    table.add_column("new category value")
+    table.add_column("deals", justify="right")
+    table.add_column("for example")
+    for value, entry in summary["by_category"].items():
+        table.add_row(escape(value or "∅"), str(entry["deals"]), escape(", ".join(entry["examples"])))
+    if summary["probability_only"]:
+        table.add_row("(probability only)", str(summary["probability_only"]), "")
+    for reason, count in summary["left_alone"].items():
+        table.add_row(escape(f"left alone — {reason}"), str(count), "")
+    console.print(table)
+    rows = [{**row, "source_id": f"{row['deal'] or ''} ({row['source_id']})"} for row in plan["rows"]]
     title = f"Plan of run {run_id} (dry run: nothing written)"
     console.print(ledger_table(rows[:limit], title, "remote value", "new value"))
     if len(rows) > limit:

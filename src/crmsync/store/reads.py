@@ -37,6 +37,18 @@ class Reads:
         with self.db.tx() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
+    def deal_names(self, connection: str, ids: Collection[str]) -> dict[str, str]:
+        """The stored names of these deals of one connection (deals the store does not hold are left out)."""
+        names: dict[str, str] = {}
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            query = select(t.deals.c.source_id, t.deals.c.name).where(
+                t.deals.c.connection == connection, t.deals.c.source_id.in_(chunk)
+            )
+            names.update({row["source_id"]: row["name"] for row in self._rows(query)})
+        return names
+
     def deals(self, connections: Collection[str] = ()) -> list[Row]:
         """Every stored deal with its forecast (category, probability, flags, rule ids; None when never computed)."""
         d, f = t.deals, t.forecasts

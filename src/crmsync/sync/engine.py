@@ -219,6 +219,8 @@ class SyncEngine:
             self.store.save_page(result.run_id, self.mapping.digest(), pairs, previous)
         else:
             self._seen.update(ids)  # a dry run keeps no snapshot: remember what it read, not to evaluate it twice
+            planned = {plan.source_id for plan in plans}
+            result.names.update({d.source_id: d.name for d in deals if d.source_id in planned})
         if count:
             result.stored += len(pairs)
         self._record(result, plans)

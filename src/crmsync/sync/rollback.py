@@ -33,6 +33,14 @@ async def rollback(store: Store, connector: Connector, run_id: int) -> RunResult
         lock.release()
 
 
+def preview(store: Store, run_id: int) -> list[LedgerRow]:
+    """What a rollback of `run_id` would do, without starting it: pending rows restore, skipped rows stay."""
+    original = store.run(run_id)
+    if original is None:
+        raise CrmsyncError(f"no run {run_id} in the store")
+    return _restore_rows(store, original["connection"], run_id, 0)
+
+
 def _restore_rows(store: Store, connection: str, run_id: int, new_run: int) -> list[LedgerRow]:
     later = store.written_after(connection, run_id)
     rows: list[LedgerRow] = []
