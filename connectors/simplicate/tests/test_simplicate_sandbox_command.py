@@ -1,4 +1,4 @@
-"""`crmsync sandbox simplicate` prints the base URL to configure, API prefix included, so a first `check` finds the API."""
+"""`crmsync sandbox simplicate` prints the base URL to configure, API prefix included."""
 
 from __future__ import annotations
 
