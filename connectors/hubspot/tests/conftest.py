@@ -22,10 +22,3 @@ def served() -> Iterator[tuple[HubSpotSandbox, str]]:
     box = HubSpotSandbox(deals=30, seed=3)
     with serve(box.app()) as server:
         yield box, server.base_url
-
-
-@pytest.fixture(autouse=True)
-def _history_limit_lifted_until_the_connector_pages_50(monkeypatch: pytest.MonkeyPatch) -> None:
-    """TEMPORARY: the connector still asks 100 deals per page with property history on full reads; HubSpot (and
-    the sandbox by default) refuse more than 50. Delete this fixture once the connector pages 50 with history."""
-    monkeypatch.setattr(HubSpotSandbox, "history_page_max", None)

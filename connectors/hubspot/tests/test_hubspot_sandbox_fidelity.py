@@ -10,6 +10,8 @@ from hubspot.crm.deals import PublicObjectSearchRequest
 from hubspot.crm.pipelines import PipelineStage
 from hubspot.crm.properties import ModelProperty
 
+from crmsync.mapping import Mapping
+from crmsync_hubspot.connector import HubSpotConnector, HubSpotSettings
 from crmsync_hubspot.sandbox import HubSpotSandbox
 
 DEALS = "/crm/v3/objects/deals"
@@ -159,3 +161,19 @@ def test_retry_after_is_whole_seconds(served: tuple[HubSpotSandbox, str]) -> Non
     assert answer.status_code == 429
     assert answer.headers["retry-after"].isdigit()
     assert answer.json()["policyName"] == "TEN_SECONDLY_ROLLING"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the connector still lists 100 per page with property history; when it pages 50 this passes: then set "
+    "HubSpotSandbox.history_page_max to 50 by default and drop this mark",
+)
+async def test_the_connector_full_read_stays_within_50_with_history(
+    served: tuple[HubSpotSandbox, str], mapping: Mapping
+) -> None:
+    box, url = served
+    box.history_page_max = 50
+    settings = HubSpotSettings(**box.settings(url))
+    async with HubSpotConnector("hubspot", settings, mapping) as connector:
+        seen = [record async for page in connector.deals(None) for record in page.records]
+    assert len(seen) == len(box.deal_ids())
