@@ -7,7 +7,6 @@ import json
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,6 +16,16 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crmsync_hubspot.sandbox import seed
+from crmsync_hubspot.sandbox.search import (
+    RANGE,
+    SEARCH_OPERATORS,
+    filter_ok,
+    key_of,
+    millis,
+    parse_sorts,
+    query_ok,
+    types_of,
+)
 from crmsync_hubspot.sandbox.state import HubSpotState, PropertyError, Record
 
 LIST_MAX = 100
@@ -46,24 +55,6 @@ def validation_error(message: str, errors: list[dict[str, Any]] | None = None) -
     return error(400, message, "VALIDATION_ERROR", errors=errors or [])
 
 
-def _millis(value: str | None) -> float | None:
-    """Compare values of date properties by epoch milliseconds (accepts ms or ISO strings).
-
-    A stored value that is no date (only a test can put one there) compares as no value: it matches no range filter
-    and sorts last, instead of failing the whole search.
-    """
-    if value is None or value == "":
-        return None
-    try:
-        return float(Decimal(value))
-    except InvalidOperation:
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
-    except ValueError:
-        return None
-
-
 def _integer(value: Any, default: int) -> int | None:
     """A query or body integer as HubSpot reads it: ASCII digits only (a string or a JSON number), else None."""
     if value is None or value == "":
@@ -75,133 +66,6 @@ def _integer(value: Any, default: int) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
-
-
-DATE_PROPERTIES = {"closedate", "createdate", "hs_lastmodifieddate"}
-NUMBER_PROPERTIES = {
-    "amount",
-    "hs_forecast_probability",
-    "hs_deal_stage_probability",
-    "hs_object_id",
-    "hs_projected_amount",
-    "hs_forecast_amount",
-}
-BOOLEAN_PROPERTIES = {"hs_is_closed", "hs_is_closed_won"}
-
-
-def _types(name: str) -> tuple[str, str]:
-    """(type, fieldType) of a deal property, as /crm/v3/properties/deals reports them."""
-    if name == "hs_manual_forecast_category":
-        return "enumeration", "select"
-    if name in NUMBER_PROPERTIES:
-        return "number", "number"
-    if name in DATE_PROPERTIES:
-        return "datetime", "date"
-    if name in BOOLEAN_PROPERTIES:
-        return "bool", "booleancheckbox"
-    return "string", "text"
-
-
-def _key(name: str, value: str | None) -> Any:
-    if value is None or value == "":
-        return None
-    if name in DATE_PROPERTIES:
-        return _millis(value)
-    if name in NUMBER_PROPERTIES:
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            return value
-    return value.lower()
-
-
-def _filter_ok(record: Record, flt: dict[str, Any]) -> bool:
-    name = flt.get("propertyName", "")
-    op = flt.get("operator", "EQ")
-    actual = _key(name, record.properties.get(name) if name != "hs_object_id" else record.id)
-    if op == "HAS_PROPERTY":
-        return actual is not None
-    if op == "NOT_HAS_PROPERTY":
-        return actual is None
-    if op in ("IN", "NOT_IN"):
-        values = [_key(name, str(v)) for v in flt.get("values", [])]
-        return bool((actual in values) == (op == "IN"))
-    if op == "BETWEEN":
-        low, high = _key(name, str(flt.get("value"))), _key(name, str(flt.get("highValue")))
-        return actual is not None and low <= actual <= high
-    expected = _key(name, str(flt.get("value")))
-    if op == "EQ":
-        return bool(actual == expected)
-    if op == "NEQ":
-        return bool(actual != expected)
-    if op == "CONTAINS_TOKEN":
-        return actual is not None and str(expected).strip("*") in str(actual)
-    if op == "NOT_CONTAINS_TOKEN":
-        return actual is None or str(expected).strip("*") not in str(actual)
-    if actual is None:
-        return False
-    comparisons = {
-        "LT": actual < expected,
-        "LTE": actual <= expected,
-        "GT": actual > expected,
-        "GTE": actual >= expected,
-    }
-    return bool(comparisons[op])
-
-
-# The default searchable properties of deals for a free-text `query` (HubSpot's CRM search guide, "Search
-# default searchable properties"): the query matches a token of any of them, case-insensitively.
-QUERY_PROPERTIES = ("dealname", "pipeline", "dealstage", "description", "dealtype")
-
-
-def _sorts(raw: Any) -> list[dict[str, Any]] | None:
-    """Search sorts in HubSpot's object form; None when malformed.
-
-    HubSpot takes both forms: the `{"propertyName", "direction"}` objects its search guide shows and plain strings
-    (`["hs_lastmodifieddate"]`, the `list[str]` the spec's PublicObjectSearchRequest and the official SDKs
-    declare). A string sorts ascending on that property.
-    """
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        return None
-    out = []
-    for item in raw:
-        if isinstance(item, str) and item:
-            out.append({"propertyName": item, "direction": "ASCENDING"})
-        elif isinstance(item, dict) and isinstance(item.get("propertyName"), str):
-            direction = item.get("direction", "ASCENDING")
-            if direction not in ("ASCENDING", "DESCENDING"):
-                return None
-            out.append({"propertyName": item["propertyName"], "direction": direction})
-        else:
-            return None
-    return out
-
-
-def _query_ok(record: Record, query: str) -> bool:
-    """Every word of the query starts a word of one of the default searchable properties."""
-    values = [record.properties.get(name) or "" for name in QUERY_PROPERTIES]
-    words = [word for value in values for word in value.lower().split()]
-    return all(any(w.startswith(term) for w in words) for term in query.lower().split())
-
-
-RANGE = {"GTE", "GT", "LT", "LTE"}
-SEARCH_OPERATORS = {
-    "EQ",
-    "NEQ",
-    "LT",
-    "LTE",
-    "GT",
-    "GTE",
-    "BETWEEN",
-    "IN",
-    "NOT_IN",
-    "HAS_PROPERTY",
-    "NOT_HAS_PROPERTY",
-    "CONTAINS_TOKEN",
-    "NOT_CONTAINS_TOKEN",
-}
 
 
 class HubSpotApi:
@@ -355,7 +219,7 @@ class HubSpotApi:
             for flt in group.get("filters", []):
                 if flt.get("operator") not in SEARCH_OPERATORS:
                     return validation_error(f"Invalid operator {flt.get('operator')!r}")
-        sorts = _sorts(body.get("sorts"))
+        sorts = parse_sorts(body.get("sorts"))
         if sorts is None:
             return validation_error("sorts must be a list of property names or {propertyName, direction} objects")
         query = body.get("query")
@@ -385,14 +249,14 @@ class HubSpotApi:
         rows = [
             r
             for r in self.state.live()
-            if (not groups or any(all(_filter_ok(r, f) for f in g.get("filters", [])) for g in groups))
-            and _query_ok(r, query)
+            if (not groups or any(all(filter_ok(r, f) for f in g.get("filters", [])) for g in groups))
+            and query_ok(r, query)
         ]
         for sort in reversed(sorts or [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]):
             name = sort.get("propertyName", "hs_object_id")
 
             def sort_key(record: Record, name: str = name) -> tuple[bool, Any]:
-                value = _key(name, record.properties.get(name) if name != "hs_object_id" else record.id)
+                value = key_of(name, record.properties.get(name) if name != "hs_object_id" else record.id)
                 return (value is None, value if value is not None else 0)
 
             rows.sort(key=sort_key, reverse=sort.get("direction") == "DESCENDING")
@@ -411,7 +275,7 @@ class HubSpotApi:
         stamps = [stamp for stamp, _ in index]
         low, high = 0, len(index)
         for flt in filters:
-            value = _millis(str(flt.get("value")))
+            value = millis(str(flt.get("value")))
             if value is None:
                 return None
             operator = flt["operator"]
@@ -520,7 +384,7 @@ class HubSpotApi:
                 {"label": label, "value": value, "displayOrder": i, "hidden": False}
                 for i, (label, value) in enumerate(seed.FORECAST_CATEGORY_OPTIONS)
             ]
-            kind, field_type = _types(name)
+            kind, field_type = types_of(name)
             return {
                 # Property in the spec requires name, label, type, fieldType, description, groupName, options
                 "name": name,
