@@ -491,7 +491,8 @@ def sandbox(
             server = serve(box.app(), port=port + offset if port else 0)
             servers.append(server)
             settings = box.settings(server.base_url)
-            console.print(f"[bold]{name}[/]  {server.base_url}", highlight=False)
+            # the URL to configure: with the API prefix (Simplicate /api/v2, AFAS /ProfitRestServices)
+            console.print(f"[bold]{name}[/]  {settings.get('base_url', server.base_url)}", highlight=False)
             for key, value in settings.items():
                 if key != "base_url":
                     console.print(f"    {key} = {value}", highlight=False)

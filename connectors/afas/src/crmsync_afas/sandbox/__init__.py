@@ -52,8 +52,9 @@ class AfasSandbox(Sandbox):
     Attributes:
         token_data: The hex data part of the one valid token.
         environment: The environment number the sandbox pretends to be.
-        max_parallel: Requests Profit serves at once; beyond that it answers 429 (unconfirmed: real Profit
-            documents only "about 5-8 parallel calls", not its answer).
+        max_parallel: Opt-in (None by default): requests served at once, beyond which the sandbox answers 429.
+            Invented for tests of the connector's own concurrency cap: AFAS documents only that about 5-8
+            parallel calls are advisable, not a limit or its answer (see the sandbox README).
         maintenance_retry_after: When set, every request gets the maintenance 503 with this `retry_after`.
         unavailable_retry_after: `retry_after` of an injected 503 fault (short, so retries can succeed).
         shuffle_unordered: Rows of a GetConnector called without `orderbyfieldids` come in no stable order.
@@ -66,7 +67,7 @@ class AfasSandbox(Sandbox):
         self.world = seed_world(deals=deals, seed=seed)
         self.token_data = hashlib.sha256(f"afas-sandbox-{seed}".encode()).hexdigest().upper()
         self.environment = "O12345AA"
-        self.max_parallel = 8
+        self.max_parallel: int | None = None
         self.in_flight = 0
         self.maintenance_retry_after: int | None = None
         self.unavailable_retry_after = 1
@@ -180,7 +181,7 @@ class _Gate:
             return
         with sandbox.lock:
             sandbox.in_flight += 1
-            over = sandbox.in_flight > sandbox.max_parallel
+            over = sandbox.max_parallel is not None and sandbox.in_flight > sandbox.max_parallel
             sandbox.requests["peak_parallel"] = max(sandbox.requests["peak_parallel"], sandbox.in_flight)
         try:
             if over:

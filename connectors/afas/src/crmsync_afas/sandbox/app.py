@@ -19,8 +19,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crmsync_afas.sandbox.query import QueryError, matches, parse_filter, render, sort_rows
+from crmsync_afas.sandbox.query import QueryError, matches, parse_filter, parse_filterjson, render, sort_rows
 from crmsync_afas.sandbox.state import UPDATE_CONNECTOR, get_connectors
 from crmsync_afas.sandbox.writes import UPDATE_FIELDS, ValidationFailed, delete_forecast, insert, update
 
@@ -36,10 +37,12 @@ IIS_404 = (
 )
 
 
-def build_app(sandbox: AfasSandbox) -> Starlette:
+def build_app(sandbox: AfasSandbox) -> ASGIApp:
     """The API app of one sandbox."""
 
-    def error(message: str, status: int = 500) -> JSONResponse:
+    def error(message: str, status: int = 500, request: Request | None = None) -> JSONResponse:
+        if request is not None and english(request):
+            message = translate(message)
         return JSONResponse(sandbox.error_body(message), status_code=status)
 
     def authorised(request: Request) -> bool:
@@ -70,7 +73,9 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
             {
                 "updateConnectors": [{"id": UPDATE_CONNECTOR, "description": "Verkoopkans"}],
                 "getConnectors": [{"id": c.id, "description": c.description} for c in connectors.values()],
-                "info": {"applicationName": "crmsync", "environmentID": sandbox.environment},
+                # the keys of Profit's metainfo `info` (envid, appName, group; tokenExpiry optional), as AFAS's
+                # published spec and the public DutchGrit.Afas client model (SessionInfoDetails) give them
+                "info": {"envid": sandbox.environment, "appName": "crmsync", "group": "crmsync"},
             }
         )
 
@@ -80,7 +85,10 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
         sandbox.requests["metainfo"] += 1
         connector = get_connectors(sandbox.world).get(request.path_params["connector"])
         if connector is None:
-            return error(f"GetConnector '{request.path_params['connector']}' bestaat niet of is niet geautoriseerd.")
+            return error(
+                f"GetConnector '{request.path_params['connector']}' bestaat niet of is niet geautoriseerd.",
+                request=request,
+            )
         return JSONResponse(
             {
                 "name": connector.id,
@@ -94,7 +102,10 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
             return refused
         sandbox.requests["metainfo"] += 1
         if request.path_params["connector"] != UPDATE_CONNECTOR:
-            return error(f"UpdateConnector '{request.path_params['connector']}' bestaat niet of is niet geautoriseerd.")
+            return error(
+                f"UpdateConnector '{request.path_params['connector']}' bestaat niet of is niet geautoriseerd.",
+                request=request,
+            )
         fields = [
             {"fieldId": field_id, "primaryKey": field_id in ("PrId", "SqNo"), "dataType": kind, "label": label}
             for field_id, (kind, label) in UPDATE_FIELDS.items()
@@ -106,14 +117,24 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
             return refused
         connector = get_connectors(sandbox.world).get(request.path_params["connector"])
         if connector is None:
-            return error(f"GetConnector '{request.path_params['connector']}' bestaat niet of is niet geautoriseerd.")
+            return error(
+                f"GetConnector '{request.path_params['connector']}' bestaat niet of is niet geautoriseerd.",
+                request=request,
+            )
         sandbox.requests["list" if connector.source == "forecasts" else "reference"] += 1
         params = request.query_params
         try:
             skip = int(params.get("skip", "0"))
             take = int(params.get("take", "100"))
         except ValueError:
-            return error("De parameters skip en take moeten gehele getallen zijn.")
+            return error("De parameters skip en take moeten gehele getallen zijn.", request=request)
+        if (skip == -1) != (take == -1) or skip < -1 or take < -1:
+            # -1/-1 (everything) is the only negative pair Profit takes; skip=2&take=-1 is refused
+            return error(
+                "Ongeldige combinatie van skip en take: gebruik -1 voor beide, of waarden vanaf 0.", request=request
+            )
+        if params.get("filterjson") and params.get("filterfieldids"):
+            return error("Gebruik filterjson of filterfieldids, niet beide.", request=request)
         try:
             with sandbox.lock:
                 records: list[Any] = (
@@ -122,6 +143,8 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
                     else list(sandbox.world.statuses.values())
                 )
                 rows = [{f.id: f.read(record) for f in connector.fields} for record in records]
+            if params.get("filterjson"):
+                rows = [row for row in rows if matches(row, parse_filterjson(connector, params["filterjson"]))]
             if params.get("filterfieldids"):
                 groups = parse_filter(
                     connector,
@@ -136,7 +159,7 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
                 # Without an order Profit promises none: rows come in storage order, which moves under edits.
                 rows.sort(key=lambda row: zlib.crc32(f"{sandbox.seed}{json.dumps(row, default=str)}".encode()))
         except QueryError as exc:
-            return error(str(exc))
+            return error(str(exc), request=request)
         if skip == -1 and take == -1:
             page = rows
         else:
@@ -149,7 +172,10 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
         if (refused := guard(request)) is not None:
             return refused
         if request.path_params["connector"] != UPDATE_CONNECTOR:
-            return error(f"UpdateConnector '{request.path_params['connector']}' bestaat niet of is niet geautoriseerd.")
+            return error(
+                f"UpdateConnector '{request.path_params['connector']}' bestaat niet of is niet geautoriseerd.",
+                request=request,
+            )
         sandbox.requests["write"] += 1
         try:
             body = json.loads(await request.body())
@@ -165,22 +191,27 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
                 else:
                     result = insert(sandbox.world, fields)
         except ValidationFailed as exc:
-            return error(str(exc))
+            return error(str(exc), request=request)
         return JSONResponse({"results": {UPDATE_CONNECTOR: result}}, status_code=201)
 
     async def delete_route(request: Request) -> Response:
         if (refused := guard(request)) is not None:
             return refused
         sandbox.requests["write"] += 1
-        names = request.path_params["fields"].split(",")
+        # Profit's DELETE names the key fields with @ (…/CmForecast/CmForecast/@PrId,@SqNo/{PrId},{SqNo}, AFAS's
+        # UpdateConnector docs); the form without @ is taken as well.
+        names = [name.strip().lstrip("@") for name in request.path_params["fields"].split(",")]
         values = request.path_params["values"].split(",")
         if request.path_params["connector"] != UPDATE_CONNECTOR or names != ["PrId", "SqNo"] or len(values) != 2:
-            return error("Ongeldige sleutel: verwacht /connectors/CmForecast/CmForecast/PrId,SqNo/{PrId},{SqNo}.")
+            return error(
+                "Ongeldige sleutel: verwacht /connectors/CmForecast/CmForecast/@PrId,@SqNo/{PrId},{SqNo}.",
+                request=request,
+            )
         try:
             with sandbox.lock:
                 delete_forecast(sandbox.world, values[0], values[1])
         except ValidationFailed as exc:
-            return error(str(exc))
+            return error(str(exc), request=request)
         return JSONResponse({"results": {UPDATE_CONNECTOR: {}}}, status_code=200)
 
     api = [
@@ -191,4 +222,64 @@ def build_app(sandbox: AfasSandbox) -> Starlette:
         Route("/connectors/{connector}", update_connector, methods=["PUT", "POST"]),
         Route("/connectors/{connector}/{object}/{fields}/{values}", delete_route, methods=["DELETE"]),
     ]
-    return Starlette(routes=[Mount("/ProfitRestServices", routes=api)])
+    known = [c.id for c in get_connectors(sandbox.world).values()] + [UPDATE_CONNECTOR]
+    return CaseInsensitivePaths(Starlette(routes=[Mount("/ProfitRestServices", routes=api)]), known)
+
+
+_ENGLISH = (  # Accept-Language: en-* gives Profit's messages in English (AFAS REST docs: the header sets the language)
+    ("bestaat niet of is niet geautoriseerd", "does not exist or is not authorised"),
+    ("Onbekend veld", "Unknown field"),
+    ("Ongeldige operator", "Invalid operator"),
+    (
+        "Ongeldige combinatie van skip en take: gebruik -1 voor beide, of waarden vanaf 0.",
+        "Invalid combination of skip and take: use -1 for both, or values from 0.",
+    ),
+    ("De parameters skip en take moeten gehele getallen zijn.", "The parameters skip and take must be integers."),
+    (
+        "Het aantal filtervelden, filterwaarden en operatoren komt niet overeen.",
+        "The number of filter fields, filter values and operators does not match.",
+    ),
+    ("Gebruik filterjson of filterfieldids, niet beide.", "Use filterjson or filterfieldids, not both."),
+    ("De filterjson is ongeldig", "The filterjson is invalid"),
+    ("in GetConnector", "in GetConnector"),
+    ("De ingevulde waarde bij", "The value entered for"),
+    ("bestaat niet", "does not exist"),
+    ("Het veld", "The field"),
+)
+
+
+def english(request: Request) -> bool:
+    return request.headers.get("accept-language", "nl-nl").strip().lower().startswith("en")
+
+
+def translate(message: str) -> str:
+    """Profit's Dutch message in English, as far as the sandbox knows its wording."""
+    for dutch, english_text in _ENGLISH:
+        message = message.replace(dutch, english_text)
+    return message
+
+
+class CaseInsensitivePaths:
+    """Profit runs on IIS, whose paths are case-insensitive: /profitrestservices/CONNECTORS/… reaches the same
+    connector. The fixed segments and the connector ids are folded to their canonical spelling before routing."""
+
+    FIXED = {
+        "profitrestservices": "ProfitRestServices",
+        "metainfo": "metainfo",
+        "connectors": "connectors",
+        "get": "get",
+        "update": "update",
+    }
+
+    def __init__(self, app: ASGIApp, connectors: list[str]) -> None:
+        self.app = app
+        self.names = {name.lower(): name for name in connectors}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            parts = scope["path"].split("/")
+            folded = [self.FIXED.get(p.lower(), self.names.get(p.lower(), p)) for p in parts]
+            path = "/".join(folded)
+            if path != scope["path"]:
+                scope = {**scope, "path": path, "raw_path": path.encode()}
+        await self.app(scope, receive, send)

@@ -1,10 +1,12 @@
-"""GetConnector query semantics: the filter triple (operators 1-14, `,` = AND, `;` = OR), ordering, skip/take.
+"""GetConnector query semantics: the filter triple (operators 1-15, `,` = AND, `;` = OR) or `filterjson`,
+ordering, skip/take.
 
 Every problem raises `QueryError` with the message Profit would give; the app turns it into its 500 body.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -56,11 +58,14 @@ def _compare(op: int, value: Value, wanted: Value) -> bool:
         return value is None or value == ""
     if op == 9:
         return not (value is None or value == "")
-    if op in (6, 10, 11, 12, 13, 14):
+    if op == 7 and isinstance(wanted, str) and wanted.startswith("%") and wanted.endswith("%"):
+        op = 11  # "text is not present in field": operator 7 with %…% (AFAS's filter docs, option 2)
+    if op in (6, 10, 11, 12, 13, 14, 15):
         have = "" if value is None else str(value).lower()
-        want = str(wanted).lower()
+        want = str(wanted).lower().strip("%")  # the docs write contains as %NL%
         tests: dict[int, Callable[[], bool]] = {
             6: lambda: want in have,
+            15: lambda: want in have,  # quick filter: Profit's "snelfilter"; treated as contains (see README)
             10: lambda: have.startswith(want),
             11: lambda: want not in have,
             12: lambda: not have.startswith(want),
@@ -92,21 +97,49 @@ def parse_filter(connector: GetConnectorDef, ids: str, values: str, operators: s
             raise QueryError("Het aantal filtervelden, filterwaarden en operatoren komt niet overeen.")
         clauses: list[Clause] = []
         for field_id, value, op_text in zip(*parts, strict=True):
-            field = connector.field(field_id.strip())
-            if field is None:
-                raise QueryError(f"Onbekend veld '{field_id}' in GetConnector '{connector.id}'.")
-            try:
-                op = int(op_text)
-            except ValueError:
-                raise QueryError(f"Ongeldige operator '{op_text}'.") from None
-            if not 1 <= op <= 14:
-                raise QueryError(f"Ongeldige operator '{op_text}'.")
-            wanted: Value = None
-            if op in (6, 10, 11, 12, 13, 14):
-                wanted = value
-            elif op not in (8, 9):
-                wanted = _typed(field, value)
-            clauses.append((field, op, wanted))
+            clauses.append(_clause(connector, field_id, op_text, value))
+        groups.append(clauses)
+    return groups
+
+
+def _clause(connector: GetConnectorDef, field_id: str, op_text: str, value: str) -> Clause:
+    field = connector.field(field_id.strip())
+    if field is None:
+        raise QueryError(f"Onbekend veld '{field_id}' in GetConnector '{connector.id}'.")
+    try:
+        op = int(op_text)
+    except ValueError:
+        raise QueryError(f"Ongeldige operator '{op_text}'.") from None
+    if not 1 <= op <= 15:
+        raise QueryError(f"Ongeldige operator '{op_text}'.")
+    wanted: Value = None
+    if op in (6, 10, 11, 12, 13, 14, 15) or (op == 7 and value.startswith("%") and value.endswith("%")):
+        wanted = value
+    elif op not in (8, 9):
+        wanted = _typed(field, value)
+    return (field, op, wanted)
+
+
+def parse_filterjson(connector: GetConnectorDef, text: str) -> list[list[Clause]]:
+    """`filterjson`: the filter XML's structure as JSON, `{"Filters":{"Filter":[{"@FilterId":"Filter 1","Field":
+    [{"@FieldId":"X","@OperatorType":"1","#text":"v"}]}]}}`. Filters are ORed, the fields of one filter ANDed
+    (AFAS's "XML filter for GetConnector" page; a lone Filter or Field may be an object instead of a list)."""
+    try:
+        body = json.loads(text)
+        filters = body["Filters"]["Filter"]
+    except (ValueError, KeyError, TypeError):
+        raise QueryError('De filterjson is ongeldig: verwacht {"Filters":{"Filter":[…]}}.') from None
+    groups: list[list[Clause]] = []
+    for item in filters if isinstance(filters, list) else [filters]:
+        fields = item.get("Field") if isinstance(item, dict) else None
+        if fields is None:
+            raise QueryError("De filterjson is ongeldig: een Filter zonder Field.")
+        clauses = []
+        for entry in fields if isinstance(fields, list) else [fields]:
+            if not isinstance(entry, dict) or "@FieldId" not in entry or "@OperatorType" not in entry:
+                raise QueryError("De filterjson is ongeldig: elk Field heeft @FieldId en @OperatorType.")
+            value = entry.get("#text")
+            clauses.append(_clause(connector, str(entry["@FieldId"]), str(entry["@OperatorType"]), str(value or "")))
         groups.append(clauses)
     return groups
 

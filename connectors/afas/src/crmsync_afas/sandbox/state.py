@@ -58,6 +58,7 @@ class Forecast:
     lost_to: str | None = None  # ViFo
     closed_on: date | None = None  # DaSc
     category: str | None = None  # the category free field
+    rate: Decimal | None = None  # Rate: exchange rate of CuId
     created: datetime = field(default_factory=local_now)
     modified: datetime = field(default_factory=local_now)
 

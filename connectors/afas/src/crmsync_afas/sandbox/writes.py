@@ -28,6 +28,7 @@ UPDATE_FIELDS: dict[str, tuple[str, str]] = {
     "ViFo": ("string", "Verloren aan"),
     "DaSc": ("date", "Werkelijke einddatum"),
     "CuId": ("string", "Valuta"),
+    "Rate": ("decimal", "Koers"),
     CATEGORY_FREE_FIELD: ("string", "Forecastcategorie"),
 }
 CATEGORY_MAX_LENGTH = 40
@@ -130,6 +131,11 @@ def _apply(world: World, forecast: Forecast, fields: dict[str, Any]) -> None:
     for name, attribute in (("DaSt", "start"), ("DaEn", "end"), ("DaSc", "closed_on")):
         if name in fields:
             changes[attribute] = _date(fields, name)
+    if "Rate" in fields:
+        rate = _decimal(fields, "Rate")
+        if rate is not None and rate <= 0:
+            raise ValidationFailed(f"De koers moet groter dan 0 zijn (ingevuld: {fields['Rate']}).")
+        changes["rate"] = rate
     if "CuId" in fields:
         currency = _text(fields, "CuId")
         if currency is None or len(currency) != 3:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -16,9 +17,15 @@ class HubSpotSandbox(Sandbox):
     """HubSpot's default pipeline plus the Dutch example pipeline, EUR and USD deals, four owners.
 
     `rate_limit` emulates the private-app ten-secondly limit; None (default) means unlimited.
+    `history_page_max` is how many objects one list or batch read may ask with `propertiesWithHistory` (50 on
+    HubSpot; a larger limit is a 400); None lifts the check.
     """
 
     name = "hubspot"
+    # TEMPORARY default None: the connector still lists 100 per page with history on full reads. Set this to
+    # HISTORY_MAX (50, HubSpot's limit) in the same change that makes the connector page 50 with history.
+    history_page_max: int | None = None
+    daily_limit = 1_000_000
 
     def __init__(self, *, deals: int = 60, seed: int = 7, token: str = "pat-eu1-sandbox-0000") -> None:
         from crmsync_hubspot.sandbox.app import HubSpotApi, build_app
@@ -35,14 +42,25 @@ class HubSpotSandbox(Sandbox):
     def settings(self, base_url: str) -> dict[str, Any]:
         return {"base_url": base_url, "token": self.token}
 
-    def too_many_requests(self, retry_after: float | None) -> Response:
-        headers = {
-            "X-HubSpot-RateLimit-Max": "100",
-            "X-HubSpot-RateLimit-Remaining": "0",
+    def rate_limit_headers(self) -> dict[str, str]:
+        """HubSpot's budget headers as of now: the ten-secondly window and the daily budget."""
+        most = self.rate_limit[0] if self.rate_limit else 190
+        with self.lock:
+            used = len(self._window)
+            answered = self.answered
+        return {
+            "X-HubSpot-RateLimit-Max": str(most),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, most - used)),
             "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+            "X-HubSpot-RateLimit-Daily": str(self.daily_limit),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, self.daily_limit - answered)),
         }
+
+    def too_many_requests(self, retry_after: float | None) -> Response:
+        headers = {**self.rate_limit_headers(), "X-HubSpot-RateLimit-Remaining": "0"}
         if retry_after is not None:
-            headers["Retry-After"] = f"{retry_after:g}"
+            # Retry-After is delay-seconds, a whole number (RFC 9110 10.2.3); round up so a client never waits short
+            headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         else:
             headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = "200"  # short, so tests stay quick
         body = {

@@ -7,18 +7,29 @@ import json
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crmsync_hubspot.sandbox import seed
+from crmsync_hubspot.sandbox.search import (
+    RANGE,
+    SEARCH_OPERATORS,
+    filter_ok,
+    key_of,
+    millis,
+    parse_sorts,
+    query_ok,
+    types_of,
+)
 from crmsync_hubspot.sandbox.state import HubSpotState, PropertyError, Record
 
 LIST_MAX = 100
+HISTORY_MAX = 50  # list and batch read with propertiesWithHistory: at most 50 objects (hubspot-api-python#143)
 SEARCH_MAX = 200
 SEARCH_CAP = 10_000
 BATCH_MAX = 100
@@ -44,24 +55,6 @@ def validation_error(message: str, errors: list[dict[str, Any]] | None = None) -
     return error(400, message, "VALIDATION_ERROR", errors=errors or [])
 
 
-def _millis(value: str | None) -> float | None:
-    """Compare values of date properties by epoch milliseconds (accepts ms or ISO strings).
-
-    A stored value that is no date (only a test can put one there) compares as no value: it matches no range filter
-    and sorts last, instead of failing the whole search.
-    """
-    if value is None or value == "":
-        return None
-    try:
-        return float(Decimal(value))
-    except InvalidOperation:
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
-    except ValueError:
-        return None
-
-
 def _integer(value: Any, default: int) -> int | None:
     """A query or body integer as HubSpot reads it: ASCII digits only (a string or a JSON number), else None."""
     if value is None or value == "":
@@ -73,96 +66,6 @@ def _integer(value: Any, default: int) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
-
-
-DATE_PROPERTIES = {"closedate", "createdate", "hs_lastmodifieddate"}
-NUMBER_PROPERTIES = {
-    "amount",
-    "hs_forecast_probability",
-    "hs_deal_stage_probability",
-    "hs_object_id",
-    "hs_projected_amount",
-    "hs_forecast_amount",
-}
-BOOLEAN_PROPERTIES = {"hs_is_closed", "hs_is_closed_won"}
-
-
-def _types(name: str) -> tuple[str, str]:
-    """(type, fieldType) of a deal property, as /crm/v3/properties/deals reports them."""
-    if name == "hs_manual_forecast_category":
-        return "enumeration", "select"
-    if name in NUMBER_PROPERTIES:
-        return "number", "number"
-    if name in DATE_PROPERTIES:
-        return "datetime", "date"
-    if name in BOOLEAN_PROPERTIES:
-        return "bool", "booleancheckbox"
-    return "string", "text"
-
-
-def _key(name: str, value: str | None) -> Any:
-    if value is None or value == "":
-        return None
-    if name in DATE_PROPERTIES:
-        return _millis(value)
-    if name in NUMBER_PROPERTIES:
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            return value
-    return value.lower()
-
-
-def _filter_ok(record: Record, flt: dict[str, Any]) -> bool:
-    name = flt.get("propertyName", "")
-    op = flt.get("operator", "EQ")
-    actual = _key(name, record.properties.get(name) if name != "hs_object_id" else record.id)
-    if op == "HAS_PROPERTY":
-        return actual is not None
-    if op == "NOT_HAS_PROPERTY":
-        return actual is None
-    if op in ("IN", "NOT_IN"):
-        values = [_key(name, str(v)) for v in flt.get("values", [])]
-        return bool((actual in values) == (op == "IN"))
-    if op == "BETWEEN":
-        low, high = _key(name, str(flt.get("value"))), _key(name, str(flt.get("highValue")))
-        return actual is not None and low <= actual <= high
-    expected = _key(name, str(flt.get("value")))
-    if op == "EQ":
-        return bool(actual == expected)
-    if op == "NEQ":
-        return bool(actual != expected)
-    if op == "CONTAINS_TOKEN":
-        return actual is not None and str(expected).strip("*") in str(actual)
-    if op == "NOT_CONTAINS_TOKEN":
-        return actual is None or str(expected).strip("*") not in str(actual)
-    if actual is None:
-        return False
-    comparisons = {
-        "LT": actual < expected,
-        "LTE": actual <= expected,
-        "GT": actual > expected,
-        "GTE": actual >= expected,
-    }
-    return bool(comparisons[op])
-
-
-RANGE = {"GTE", "GT", "LT", "LTE"}
-SEARCH_OPERATORS = {
-    "EQ",
-    "NEQ",
-    "LT",
-    "LTE",
-    "GT",
-    "GTE",
-    "BETWEEN",
-    "IN",
-    "NOT_IN",
-    "HAS_PROPERTY",
-    "NOT_HAS_PROPERTY",
-    "CONTAINS_TOKEN",
-    "NOT_CONTAINS_TOKEN",
-}
 
 
 class HubSpotApi:
@@ -183,17 +86,8 @@ class HubSpotApi:
             )
         return None
 
-    def headers(self) -> dict[str, str]:
-        limit = self.sandbox.rate_limit
-        return {
-            "X-HubSpot-RateLimit-Max": str(limit[0] if limit else 190),
-            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
-            "X-HubSpot-RateLimit-Daily": "1000000",
-            "X-HubSpot-RateLimit-Daily-Remaining": "999000",
-        }
-
     def ok(self, body: Any, status: int = 200) -> JSONResponse:
-        return JSONResponse(body, status_code=status, headers=self.headers())
+        return JSONResponse(body, status_code=status)
 
     async def _body(self, request: Request) -> dict[str, Any] | Response:
         """The request's JSON object, or HubSpot's 400 for a body that is not one."""
@@ -219,6 +113,8 @@ class HubSpotApi:
         archived = q.get("archived", "false") == "true"
         names = _names(q.getlist("properties"))
         history = _names(q.getlist("propertiesWithHistory"))
+        if history and (refused := self._history_limit(limit)) is not None:
+            return refused
         with self.sandbox.lock:
             rows = self.state.after(archived, after)
             page = rows[:limit]
@@ -251,6 +147,8 @@ class HubSpotApi:
         inputs = body.get("inputs", [])
         if len(inputs) > BATCH_MAX:
             return validation_error(f"inputs may hold at most {BATCH_MAX} items")
+        if body.get("propertiesWithHistory") and (refused := self._history_limit(len(inputs))) is not None:
+            return refused
         found, missing = [], []
         with self.sandbox.lock:
             for item in inputs:
@@ -264,6 +162,16 @@ class HubSpotApi:
                         )
                     )
         return self._batch_answer(found, missing)
+
+    def _history_limit(self, count: int) -> Response | None:
+        """HubSpot's 400 for more than 50 objects per request with property history (None: allowed)."""
+        most = self.sandbox.history_page_max
+        if most is None or count <= most:
+            return None
+        return validation_error(
+            f"Cannot request more than {most} objects with propertiesWithHistory; requested {count}.",
+            [{"message": f"limit must be at most {most} with propertiesWithHistory", "code": "INVALID_LIMIT"}],
+        )
 
     def _batch_answer(self, results: list[dict[str, Any]], missing: list[str]) -> Response:
         now = seed.iso(datetime.now(UTC))
@@ -282,6 +190,8 @@ class HubSpotApi:
                     "message": "Could not get some DEAL objects, they may be deleted or not exist. "
                     "Check that ids are valid.",
                     "context": {"ids": missing},
+                    "errors": [],  # StandardError in the spec requires status, category, message, errors,
+                    "links": {},  # context and links
                 }
             ]
             return self.ok(body, 207)
@@ -309,13 +219,19 @@ class HubSpotApi:
             for flt in group.get("filters", []):
                 if flt.get("operator") not in SEARCH_OPERATORS:
                     return validation_error(f"Invalid operator {flt.get('operator')!r}")
+        sorts = parse_sorts(body.get("sorts"))
+        if sorts is None:
+            return validation_error("sorts must be a list of property names or {propertyName, direction} objects")
+        query = body.get("query")
+        if query is not None and not isinstance(query, str):
+            return validation_error("query must be a string")
         with self.sandbox.lock:
-            key = json.dumps([groups, body.get("sorts")], sort_keys=True)
+            key = json.dumps([groups, sorts, query], sort_keys=True)
             cached = self.state.search_cache.get(key)
             if cached is not None and cached[0] == self.state.version:
                 rows = cached[1]
             else:
-                rows = self._search_rows(groups, body.get("sorts") or [])
+                rows = self._search_rows(groups, sorts, query or "")
                 self.state.search_cache = {key: (self.state.version, rows)}
             page = rows[after : after + limit]
             out: dict[str, Any] = {
@@ -326,20 +242,21 @@ class HubSpotApi:
             out["paging"] = {"next": {"after": str(after + limit)}}
         return self.ok(out)
 
-    def _search_rows(self, groups: list[dict[str, Any]], sorts: list[dict[str, Any]]) -> list[Record]:
-        fast = self._modified_range(groups, sorts)
+    def _search_rows(self, groups: list[dict[str, Any]], sorts: list[dict[str, Any]], query: str) -> list[Record]:
+        fast = None if query.strip() else self._modified_range(groups, sorts)
         if fast is not None:
             return fast
         rows = [
             r
             for r in self.state.live()
-            if not groups or any(all(_filter_ok(r, f) for f in g.get("filters", [])) for g in groups)
+            if (not groups or any(all(filter_ok(r, f) for f in g.get("filters", [])) for g in groups))
+            and query_ok(r, query)
         ]
         for sort in reversed(sorts or [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]):
             name = sort.get("propertyName", "hs_object_id")
 
             def sort_key(record: Record, name: str = name) -> tuple[bool, Any]:
-                value = _key(name, record.properties.get(name) if name != "hs_object_id" else record.id)
+                value = key_of(name, record.properties.get(name) if name != "hs_object_id" else record.id)
                 return (value is None, value if value is not None else 0)
 
             rows.sort(key=sort_key, reverse=sort.get("direction") == "DESCENDING")
@@ -358,7 +275,7 @@ class HubSpotApi:
         stamps = [stamp for stamp, _ in index]
         low, high = 0, len(index)
         for flt in filters:
-            value = _millis(str(flt.get("value")))
+            value = millis(str(flt.get("value")))
             if value is None:
                 return None
             operator = flt["operator"]
@@ -451,6 +368,8 @@ class HubSpotApi:
             return self.ok({"results": self.state.pipelines})
         for pipeline in self.state.pipelines:
             if pipeline["id"] == pipeline_id:
+                if request.url.path.endswith("/stages"):
+                    return self.ok({"results": pipeline["stages"]})
                 return self.ok(pipeline)
         return error(404, f"Unable to find pipeline {pipeline_id}", "OBJECT_NOT_FOUND")
 
@@ -465,15 +384,20 @@ class HubSpotApi:
                 {"label": label, "value": value, "displayOrder": i, "hidden": False}
                 for i, (label, value) in enumerate(seed.FORECAST_CATEGORY_OPTIONS)
             ]
-            kind, field_type = _types(name)
+            kind, field_type = types_of(name)
             return {
+                # Property in the spec requires name, label, type, fieldType, description, groupName, options
                 "name": name,
                 "label": name.replace("_", " ").title(),
+                "description": "",
                 "groupName": "dealinformation",
                 "type": kind,
                 "fieldType": field_type,
                 "options": options if name == "hs_manual_forecast_category" else [],
                 "calculated": name in READ_ONLY,
+                "displayOrder": -1,
+                "hidden": False,
+                "formField": name in WRITABLE,
                 "hasUniqueValue": name == "hs_object_id",
                 "modificationMetadata": {
                     "readOnlyValue": name in READ_ONLY,
@@ -491,10 +415,11 @@ class HubSpotApi:
         return self.ok(describe(name))
 
 
-def build_app(api: HubSpotApi) -> Starlette:
-    base = "/crm/v3/objects/deals"
-    return Starlette(
-        routes=[
+def build_app(api: HubSpotApi) -> ASGIApp:
+    routes = []
+    # Deals answer at their name and at their object type id 0-3 alike (HubSpot's objects API takes either).
+    for base in ("/crm/v3/objects/deals", "/crm/v3/objects/0-3"):
+        routes += [
             Route(base, api.list_deals, methods=["GET"]),
             Route(f"{base}/batch/read", api.batch_read, methods=["POST"]),
             Route(f"{base}/batch/update", api.batch_update, methods=["POST"]),
@@ -502,9 +427,38 @@ def build_app(api: HubSpotApi) -> Starlette:
             Route(base + "/{deal_id}", api.get_deal, methods=["GET"]),
             Route(base + "/{deal_id}", api.patch_deal, methods=["PATCH"]),
             Route(base + "/{deal_id}", api.archive, methods=["DELETE"]),
-            Route("/crm/v3/pipelines/deals", api.pipelines, methods=["GET"]),
-            Route("/crm/v3/pipelines/deals/{pipeline_id}", api.pipelines, methods=["GET"]),
-            Route("/crm/v3/properties/deals", api.properties, methods=["GET"]),
-            Route("/crm/v3/properties/deals/{name}", api.properties, methods=["GET"]),
         ]
-    )
+    routes += [
+        Route("/crm/v3/pipelines/deals", api.pipelines, methods=["GET"]),
+        Route("/crm/v3/pipelines/deals/{pipeline_id}", api.pipelines, methods=["GET"]),
+        Route("/crm/v3/pipelines/deals/{pipeline_id}/stages", api.pipelines, methods=["GET"]),
+        Route("/crm/v3/properties/deals", api.properties, methods=["GET"]),
+        Route("/crm/v3/properties/deals/{name}", api.properties, methods=["GET"]),
+    ]
+    return RateLimitHeaders(Starlette(routes=routes), api.sandbox)
+
+
+class RateLimitHeaders:
+    """Adds HubSpot's X-HubSpot-RateLimit-* headers to every answer, errors included, as HubSpot does.
+
+    Source: HubSpot's API usage guidelines ("rate limit headers"): -Daily, -Daily-Remaining, -Interval-Milliseconds,
+    -Max, -Remaining (and on some accounts -Secondly, -Secondly-Remaining). The sandbox sends the first five.
+    """
+
+    def __init__(self, app: ASGIApp, sandbox: Any) -> None:
+        self.app = app
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(k.lower().encode(), v.encode()) for k, v in self.sandbox.rate_limit_headers().items()]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

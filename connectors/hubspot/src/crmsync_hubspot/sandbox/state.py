@@ -153,18 +153,23 @@ class HubSpotState:
     def validate(self, properties: dict[str, Any]) -> dict[str, str | None]:
         clean: dict[str, str | None] = {}
         for name, value in properties.items():
+            if value is None:
+                # HubSpot clears a property with an empty string ("To clear a property value, set it to an empty
+                # string", CRM objects guide); null is no clear. Its effect is undocumented: the sandbox keeps
+                # the value.
+                continue
             if name in READ_ONLY:
                 raise PropertyError(f'Property "{name}" is read-only', "READ_ONLY_VALUE", name)
             if name not in WRITABLE:
                 raise PropertyError(f'Property "{name}" does not exist', "PROPERTY_DOESNT_EXIST", name)
-            text = None if value is None else str(value)
-            if name == "hs_manual_forecast_category" and text not in (None, "") and text not in CATEGORY_VALUES:
+            text = str(value)
+            if name == "hs_manual_forecast_category" and text != "" and text not in CATEGORY_VALUES:
                 raise PropertyError(
                     f"{text} was not one of the allowed options: [{', '.join(sorted(CATEGORY_VALUES))}]",
                     "INVALID_OPTION",
                     name,
                 )
-            if name in ("hs_forecast_probability", "amount") and text not in (None, ""):
+            if name in ("hs_forecast_probability", "amount") and text != "":
                 try:
                     number = Decimal(str(text))
                 except InvalidOperation:

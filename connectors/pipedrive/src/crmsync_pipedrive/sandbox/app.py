@@ -14,25 +14,39 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crmsync_pipedrive.sandbox import responses
-from crmsync_pipedrive.sandbox.listing import DealQuery, QueryError, id_page
+from crmsync_pipedrive.sandbox.listing import DealQuery, QueryError, Shape, id_page
 
 if TYPE_CHECKING:
     from crmsync_pipedrive.sandbox import PipedriveSandbox
 
 DEFAULT_BURST = 80  # what the headers announce when no burst limit is configured (Advanced plan)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The keys of UpdateDealRequest in Pipedrive's API v2 spec (client-nodejs src/versions/v2/models/
+# update-deal-request.ts). `probability` is `number | null`: null clears it; custom fields clear with null.
 _WRITABLE = {
     "title": "string",
+    "owner_id": "integer",
+    "person_id": "reference",
+    "org_id": "reference",
+    "pipeline_id": "pipeline",
+    "stage_id": "stage",
     "value": "number",
     "currency": "string",
-    "probability": "percent",
-    "stage_id": "stage",
+    "is_deleted": "boolean",
+    "is_archived": "boolean",
+    "archive_time": "string",
     "status": "status",
-    "expected_close_date": "date",
-    "owner_id": "integer",
+    "probability": "percent",
     "lost_reason": "string",
+    "visible_to": "visibility",
+    "close_time": "string",
+    "won_time": "string",
+    "lost_time": "string",
+    "expected_close_date": "date",
+    "label_ids": "labels",
     "custom_fields": "custom",
 }
+_VISIBILITY = (1, 3, 5, 7)  # owner, owner's group, owner's group and sub-groups, entire company
 
 
 def build_app(sandbox: PipedriveSandbox) -> ASGIApp:
@@ -117,6 +131,9 @@ class _Api:
             query = DealQuery.parse(request.query_params)
         except QueryError as exc:
             return responses.validation(str(exc))
+        if query.filter_id is not None:
+            # The sandbox keeps no saved filters: every filter_id names one this company does not have.
+            return responses.not_found("Filter")
         with self.sandbox.lock:
             candidates = [
                 dict(deal)
@@ -127,6 +144,8 @@ class _Api:
                 page, cursor = query.page(candidates)
             except QueryError as exc:
                 return responses.validation(str(exc))
+            shape = query.shape or Shape(None, False)
+            page = [shape.apply(deal, self.state.option_label) for deal in page]
         return responses.ok(page, cursor, paged=True)
 
     async def list_deals(self, request: Request) -> Response:
@@ -149,9 +168,13 @@ class _Api:
         deal_id = self._deal_id(request, "get")
         if isinstance(deal_id, Response):
             return deal_id
+        try:
+            shape = Shape.parse(request.query_params)
+        except QueryError as exc:
+            return responses.validation(str(exc))
         with self.sandbox.lock:
             deal = self.state.deals.get(deal_id)
-            return responses.not_found() if deal is None else responses.ok(dict(deal))
+            return responses.not_found() if deal is None else responses.ok(shape.apply(deal, self.state.option_label))
 
     async def patch_deal(self, request: Request) -> Response:
         deal_id = self._deal_id(request, "write")
@@ -194,7 +217,8 @@ class _Api:
         if kind == "custom":
             return self._check_custom(value)
         if value is None:
-            return None if kind in ("percent", "date", "string") and name != "title" else f"{name}: Required"
+            nullable = ("probability", "lost_reason", "close_time", "expected_close_date", "person_id", "org_id")
+            return None if name in nullable else f"{name}: Expected {kind}, received null"
         if kind == "string" and not isinstance(value, str):
             return f"{name}: Expected string, received {type(value).__name__}"
         if kind in ("number", "percent") and not is_number:
@@ -203,6 +227,18 @@ class _Api:
             return f"{name}: Number must be between 0 and 100"
         if kind in ("integer", "stage") and not (is_number and float(value).is_integer()):
             return f"{name}: Expected integer, received {type(value).__name__}"
+        if kind in ("reference", "pipeline", "visibility") and not (is_number and float(value).is_integer()):
+            return f"{name}: Expected number, received {type(value).__name__}"
+        if kind == "pipeline" and self.state.pipeline(int(value)) is None:
+            return f"{name}: Pipeline with id {value} does not exist"
+        if kind == "visibility" and value not in _VISIBILITY:
+            return f"{name}: Invalid enum value. Expected 1 | 3 | 5 | 7, received {value}"
+        if kind == "boolean" and not isinstance(value, bool):
+            return f"{name}: Expected boolean, received {type(value).__name__}"
+        if kind == "labels" and not (
+            isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
+            return f"{name}: Expected array of numbers"
         if kind == "stage" and self.state.stage(int(value)) is None:
             return f"{name}: Stage with id {value} does not exist"
         if kind == "status" and value not in ("open", "won", "lost"):

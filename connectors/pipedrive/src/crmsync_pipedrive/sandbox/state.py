@@ -90,6 +90,12 @@ class SandboxState:
     def apply(self, deal: dict[str, Any], changes: dict[str, Any]) -> None:
         """Apply validated changes to a deal as Pipedrive does (custom fields merged, times moved)."""
         now = rfc3339(self.now())
+        pipeline_id = changes.get("pipeline_id")
+        if pipeline_id is not None and "stage_id" not in changes and pipeline_id != deal["pipeline_id"]:
+            # A deal moved to another pipeline without a stage lands in that pipeline's first stage (assumption:
+            # the v2 spec does not say; the web app does so).
+            first = min((s for s in self.stages if s["pipeline_id"] == pipeline_id), key=lambda s: s["order_nr"])
+            changes = {**changes, "stage_id": first["id"]}
         for name, value in changes.items():
             if name == "custom_fields":
                 deal["custom_fields"].update(value)
@@ -104,6 +110,9 @@ class SandboxState:
                 deal["won_time"] = now if value == "won" else None
                 deal["lost_time"] = now if value == "lost" else None
                 deal["close_time"] = now if value in ("won", "lost") else None
+            elif name == "is_archived":
+                deal["is_archived"] = value
+                deal["archive_time"] = changes.get("archive_time") or (now if value else None)
             else:
                 deal[name] = value
         deal["update_time"] = now

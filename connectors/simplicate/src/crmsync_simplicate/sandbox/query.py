@@ -8,7 +8,9 @@
 - `q[field][ge]=`, `[gt]`, `[le]`, `[lt]` comparisons (datetimes compare as wall-clock text, as Simplicate's
   database does);
 - `q[field][]=A&q[field][]=B` one of several values;
-- `q[or][field]=...` filters that are ORed together (the other filters are ANDed);
+- `q[or][field]=...` filters ORed with the rest: `q[a]=X&q[or][b]=Y` is a=X OR b=Y (Simplicate's filtering docs,
+  "Search for all entries in 'name' that have 'Alice' OR values in 'email' that end with 'gmail.com'"); the plain
+  filters among themselves are ANDed;
 - dotted names reach nested objects: `q[status.label]=OpportunityStatus_open`.
 """
 
@@ -101,9 +103,11 @@ class Query:
     any_of: list[Filter] = field(default_factory=list)
 
     def matches(self, item: dict[str, Any]) -> bool:
-        if not all(f.matches(item) for f in self.filters):
-            return False
-        return not self.any_of or any(f.matches(item) for f in self.any_of)
+        if not self.any_of:
+            return all(f.matches(item) for f in self.filters)
+        if self.filters and all(f.matches(item) for f in self.filters):
+            return True
+        return any(f.matches(item) for f in self.any_of)
 
     def run(self, items: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
         """The selected page and the number of matching records."""

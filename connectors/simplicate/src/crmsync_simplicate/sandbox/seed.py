@@ -48,6 +48,9 @@ SUBJECTS = (
     "Data migratie",
 )
 
+# Both seeded fields hold text (a select field's value is its option's text), so both carry value_type "string".
+VALUE_TYPE = "string"
+
 # Wall-clock times around the daylight-saving changes of 2024 (Europe/Amsterdam).
 DST_STAMPS = (
     "2024-10-27 02:30:00",
@@ -95,13 +98,14 @@ def reference(seed: int) -> dict[str, list[dict[str, Any]]]:
                 "name": CATEGORY_FIELD,
                 "label": "Forecast categorie",
                 "render_type": "select",
-                "value_type": "select",
+                "value_type": VALUE_TYPE,
                 "position": 1,
                 "mandatory": False,
                 "filterable": True,
                 "searchable": False,
                 "options": [
-                    {"id": make_id("option", seed, value), "value": value, "label": value} for value in CATEGORY_OPTIONS
+                    {"id": make_id("customfieldoption", seed, value), "value": value, "label": value}
+                    for value in CATEGORY_OPTIONS
                 ],
             },
             {
@@ -109,7 +113,7 @@ def reference(seed: int) -> dict[str, list[dict[str, Any]]]:
                 "name": "contract_type",
                 "label": "Contractvorm",
                 "render_type": "textfield",
-                "value_type": "text",
+                "value_type": VALUE_TYPE,
                 "position": 2,
                 "mandatory": False,
                 "filterable": False,
@@ -120,15 +124,20 @@ def reference(seed: int) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def _stamp(rng: random.Random, index: int) -> str:
+def _stamp(rng: random.Random, index: int, today: date) -> str:
     if index < len(DST_STAMPS):
         return DST_STAMPS[index]
-    moment = datetime(2024, 1, 8, 8, 0) + timedelta(minutes=rng.randrange(0, 320 * 24 * 60))
+    start = datetime.combine(today - timedelta(days=330), datetime.min.time()).replace(hour=8)
+    moment = start + timedelta(minutes=rng.randrange(0, 320 * 24 * 60))
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def sales(ref: dict[str, list[dict[str, Any]]], count: int, seed: int) -> list[dict[str, Any]]:
-    """`count` sales in the GET shape, deterministic for `seed`."""
+def sales(ref: dict[str, list[dict[str, Any]]], count: int, seed: int, today: date) -> list[dict[str, Any]]:
+    """`count` sales in the GET shape, deterministic for `seed` and `today`.
+
+    Dates lie in the 330 days before `today` (closing dates up to ~200 days after), as the other sandboxes seed
+    relative to today; the few DST stamps stay at their fixed 2024 wall-clock times.
+    """
     rng = random.Random(seed)
     steps = ref["progress"]
     status_by_key = dict(zip((key for key, _ in STATUSES), ref["status"], strict=True))
@@ -140,7 +149,7 @@ def sales(ref: dict[str, list[dict[str, Any]]], count: int, seed: int) -> list[d
         chance = int(step["chance_to_score"])
         if status_key == "open" and rng.random() < 0.1:
             chance = max(0, min(100, chance + rng.choice((-15, -5, 5, 15))))  # a salesperson's own guess
-        updated = _stamp(rng, i)
+        updated = _stamp(rng, i, today)
         created_day = date.fromisoformat(updated[:10]) - timedelta(days=rng.randrange(0, 90))
         created = f"{created_day.isoformat()} {rng.randrange(8, 18):02d}:{rng.randrange(60):02d}:00"
         created = min(created, updated)

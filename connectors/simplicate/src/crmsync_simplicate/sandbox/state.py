@@ -11,6 +11,8 @@ from typing import Any
 from crmsync_simplicate.localtime import WIRE_FORMAT, now_wall
 from crmsync_simplicate.sandbox import seed
 
+# The writable fields of a sale (Simplicate's Swagger, PUT /sales/sales/{id}): `reason` and `organization_id` are
+# among them; `reason_id` is not (the lost reason is written as `reason`).
 WRITABLE = frozenset(
     {
         "subject",
@@ -22,16 +24,18 @@ WRITABLE = frozenset(
         "progress_id",
         "status_id",
         "source_id",
-        "reason_id",
+        "reason",
+        "organization_id",
         "responsible_employee_id",
         "custom_fields",
     }
 )
-_LINKS = {  # writable *_id field → (reference list, nested field in the GET shape)
+_LINKS = {  # writable field → (reference list, nested field in the GET shape)
     "progress_id": ("progress", "progress"),
     "status_id": ("status", "status"),
     "source_id": ("source", "source"),
-    "reason_id": ("reason", "reason"),
+    "reason": ("reason", "reason"),
+    "organization_id": ("organization", "organization"),
     "responsible_employee_id": ("employee", "responsible_employee"),
 }
 
@@ -55,7 +59,8 @@ class SalesState:
         self.lock = threading.RLock()
         self.clock = clock
         self.ref = seed.reference(seed_value)
-        self.sales: dict[str, dict[str, Any]] = {s["id"]: s for s in seed.sales(self.ref, deals, seed_value)}
+        today = clock().date()
+        self.sales: dict[str, dict[str, Any]] = {s["id"]: s for s in seed.sales(self.ref, deals, seed_value, today)}
 
     def now(self) -> str:
         return self.clock().strftime(WIRE_FORMAT)
@@ -120,9 +125,11 @@ class SalesState:
     def _apply(self, sale: dict[str, Any], key: str, value: Any) -> None:
         if key in _LINKS:
             kind, nested = _LINKS[key]
-            if value is None and key in ("source_id", "reason_id"):
+            if value is None and key in ("source_id", "reason"):
                 sale[nested] = None
                 return
+            if key == "reason" and isinstance(value, dict):
+                value = value.get("id")  # the reason as the GET shape gives it, or its id
             try:
                 sale[nested] = self.find(kind, str(value))
             except NotFound:
@@ -164,10 +171,16 @@ class SalesState:
                 errors.append(f"Custom field '{entry['name']}' does not exist")
                 continue
             new = entry.get("value")
-            options = [o["value"] for o in definition["options"]]
-            if options and new not in (None, "") and new not in options:
-                errors.append(f"Custom field '{entry['name']}': '{new}' is not an option ({', '.join(options)})")
-                continue
+            options = {o["id"]: o["value"] for o in definition["options"]}
+            if options and new not in (None, ""):
+                # Options are referenced by their `customfieldoption:` id. The option's text is taken too, because
+                # the connector still writes it; whether Simplicate takes text is not documented (see README).
+                if new in options:
+                    new = options[new]
+                elif new not in options.values():
+                    ids = ", ".join(f"{i} ({v})" for i, v in options.items())
+                    errors.append(f"Custom field '{entry['name']}': '{new}' is not an option id ({ids})")
+                    continue
             fields = [f for f in sale["custom_fields"] if f["name"] != entry["name"]]
             if new not in (None, ""):
                 fields.append(
