@@ -86,6 +86,13 @@ def report_from_dataset(
 
 def _warnings(dataset: Dataset, chosen: list[Entry], counted: list[Entry], period: Period, base: str) -> list[str]:
     notes = []
+    dry = Counter(e.row.connection for e in chosen if e.row.dry_run)
+    for connection, deals in sorted(dry.items()):
+        notes.append(
+            f"{connection}: dry run — {deals} deal{'s' if deals > 1 else ''} as the latest dry run evaluated "
+            f"{'them' if deals > 1 else 'it'}; nothing of {'these forecasts' if deals > 1 else 'this forecast'} "
+            "was written to the CRM"
+        )
     missing = Counter(e.row.currency for e in counted if e.unconverted)
     if missing:
         deals = sum(missing.values())

@@ -71,7 +71,7 @@ def to_html(report: Report) -> str:
         f"<h1>Forecast report — {_e(fmt.period_text(r.period))}</h1>",
         f'<p class="meta">Amounts in {_e(cur)}. Today {r.today.isoformat()}; generated '
         f"{_e(r.generated_at.strftime('%Y-%m-%d %H:%M %Z'))}. As of "
-        + (_e(", ".join(f"{x.connection} run {x.run_id} ({x.status})" for x in r.runs)) or "no runs")
+        + (_e(", ".join(fmt.run_text(x) for x in r.runs)) or "no runs")
         + "."
         + (f" Filters: {_e(_filters(r))}." if not r.filters.empty else "")
         + "</p>",

@@ -99,6 +99,7 @@ class DealRow:
     probability: Decimal | None
     flags: tuple[str, ...] = ()
     rule_ids: tuple[str, ...] = ()
+    dry_run: bool = False  # as a dry run evaluated it: nothing of this forecast was written to the CRM
 
 
 @dataclass(frozen=True)

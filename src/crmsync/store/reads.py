@@ -74,6 +74,34 @@ class Reads:
             row["flags"], row["rule_ids"] = _tuple(row["flags"]), _tuple(row["rule_ids"])
         return rows
 
+    def dry_run_deals(self, connections: Collection[str] = ()) -> list[Row]:
+        """Deals as a connection's dry runs evaluated them, where no applying sync run is newer.
+
+        Same keys as `deals`, plus `run_id`: the dry run that read the deal last.
+        """
+        p, r = t.dry_run_deals, t.runs
+        applied = (
+            select(func.coalesce(func.max(r.c.id), 0))
+            .where(
+                r.c.connection == p.c.connection,
+                r.c.kind == RunKind.SYNC,
+                r.c.mode == "apply",
+                r.c.status != RunStatus.RUNNING,
+            )
+            .scalar_subquery()
+        )
+        query = select(p).where(p.c.run_id > applied).order_by(p.c.connection, p.c.source_id)
+        if connections:
+            query = query.where(p.c.connection.in_(list(connections)))
+        rows = self._rows(query)
+        for row in rows:
+            for name in ("created_at", "updated_at", "closed_at"):
+                row[name] = aware(row[name])
+            for name in ("amount", "probability"):
+                row[name] = _decimal(row[name])
+            row["flags"], row["rule_ids"] = _tuple(row["flags"]), _tuple(row["rule_ids"])
+        return rows
+
     def stage_history(self, connections: Collection[str] = ()) -> list[Row]:
         """Every stage a deal was seen entering, in order per deal."""
         h = t.stage_history
