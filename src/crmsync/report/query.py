@@ -10,7 +10,7 @@ from collections.abc import Collection
 from typing import Any
 
 from crmsync.model import DealStatus
-from crmsync.report.model import ChangeRow, Dataset, DealRow, HistoryRow, RunInfo
+from crmsync.report.model import ChangeRow, Dataset, DealRow, ForecastStep, HistoryRow, RunInfo
 from crmsync.store import Store
 
 
@@ -22,7 +22,16 @@ def load(store: Store, connections: Collection[str] = ()) -> Dataset:
         history=load_history(store, connections),
         changes=load_changes(store, [run.run_id for run in runs]),
         runs=runs,
+        steps=load_steps(store, connections),
     )
+
+
+def load_steps(store: Store, connections: Collection[str] = ()) -> list[ForecastStep]:
+    """Every recorded forecast change, oldest first."""
+    return [
+        ForecastStep(row["connection"], row["source_id"], row["new_category"], row["new_probability"], row["at"])
+        for row in store.reads.forecast_history(connections)
+    ]
 
 
 def load_deals(store: Store, connections: Collection[str] = ()) -> list[DealRow]:

@@ -130,6 +130,20 @@ class Reads:
             row["status"] = RunStatus(row["status"])
         return rows
 
+    def forecast_history(self, connections: Collection[str] = ()) -> list[Row]:
+        """Every recorded forecast change (category and probability after it, when), in the order recorded."""
+        c = t.forecast_changes
+        query = select(
+            c.c.run_id, c.c.connection, c.c.source_id, c.c.new_category, c.c.new_probability, c.c.at
+        ).order_by(c.c.id)
+        if connections:
+            query = query.where(c.c.connection.in_(list(connections)))
+        rows = self._rows(query)
+        for row in rows:
+            row["at"] = aware(row["at"])
+            row["new_probability"] = _decimal(row["new_probability"])
+        return rows
+
     def category_moves(self, run_ids: Collection[int]) -> list[Row]:
         """Forecast changes recorded by the given runs where the category moved (new deals are not moves)."""
         if not run_ids:
