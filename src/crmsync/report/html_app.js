@@ -55,10 +55,12 @@
     if (drill) Object.assign(attrs, {tabindex: 0, title: "show these deals", on: {click: () => openDrill(drill)}});
     return h("td", attrs, text);
   }
-  function table(headers, rows) {
-    return h("table", {}, h("thead", {}, h("tr", {}, headers.map((x, i) => h("th", {class: i ? "n" : null}, x)))),
+  function table(headers, rows, numeric) {
+    const isNum = numeric || ((i) => i > 0);
+    return h("table", {}, h("thead", {}, h("tr", {}, headers.map((x, i) => h("th", {class: isNum(i) ? "n" : null}, x)))),
       h("tbody", {}, rows));
   }
+  const deals_ = (n) => `${whole.format(n)} ${n === 1 ? "deal" : "deals"}`;
   function wrap(label, width, lines) {
     const words = String(label).split(/\s+/), out = [];
     let line = "";
@@ -258,14 +260,14 @@
       num(`${prefix}:${id}:commit_pct`, r.target ? (r.won + r.commit) / r.target : null, "pct"));
     for (const g of groups) {
       for (const r of g.rows) body.push(line("owner", r.owner.key, r, r.owner.name, null));
-      const name = g.team === null ? "no team" : g.team;
-      body.push(line("team", g.team === null ? "none" : g.team, g, `Team ${name} (${g.rows.length})`, "sub", g.team));
+      const name = g.team === null ? "No team" : `Team ${g.team}`;
+      body.push(line("team", g.team === null ? "none" : g.team, g, `${name} (${g.rows.length})`, "sub", g.team));
     }
     panel.append(table(head, body));
   }
   function qualityView(panel, f) {
     const flagged = f.chosen.filter((d) => d.flags.length);
-    panel.append(h("h2", {}, `Data-quality flags (${flagged.length} deals)`));
+    panel.append(h("h2", {}, `Data-quality flags (${deals_(flagged.length)})`));
     const by = {flag: (d) => d.flags, owner: (d) => [d.owner.name], connection: (d) => [d.conn]}[state.group];
     panel.append(h("p", {}, "Group by ", ["flag", "owner", "connection"].map((g) => h("label", {},
       h("input", {type: "radio", name: "dq-group", value: g, checked: state.group === g,
@@ -278,7 +280,7 @@
       const mine = groups.get(k), page = state.open[k] || 0;
       const details = h("details", {class: "group", open: k in state.open, "data-group": k},
         h("summary", {}, h("strong", {}, k), " — ", h("span", {"data-fig": `${state.group}:${k}:count`, "data-value": mine.length},
-          `${whole.format(mine.length)} deals`)));
+          deals_(mine.length))));
       details.addEventListener("toggle", () => { if (details.open && !(k in state.open)) { state.open[k] = 0; fill(); } });
       const fill = () => {
         details.querySelectorAll("table, .pager").forEach((n) => n.remove());
@@ -294,7 +296,7 @@
     const drill = state.drill || {title: "All deals in the period", set: "counted", test: () => true};
     const list = f[drill.set].filter(drill.test).sort((x, y) => value(y) - value(x) || x.name.localeCompare(y.name));
     panel.append(h("h2", {}, `${drill.title}: `, h("span", {"data-fig": "drill:count", "data-value": list.length},
-      `${whole.format(list.length)} deals`), `, ${fmtMoney(sum(list, value))} ${D.currency}`));
+      deals_(list.length)), `, ${fmtMoney(sum(list, value))} ${D.currency}`));
     if (state.drill) panel.append(h("button", {type: "button", on: {click: () => { state.drill = null; state.page = 0; render(); }}},
       "Show all deals"));
     panel.append(dealTable(list.slice(state.page * PAGE, (state.page + 1) * PAGE)));
@@ -308,7 +310,7 @@
       h("td", {}, `${d.pipeline} / ${d.stage}`), h("td", {}, d.owner.name), h("td", {}, D.labels[d.cat]),
       h("td", {class: "n"}, pct.format(d.prob)), h("td", {class: "n"}, fmtMoney(d.amount)),
       h("td", {class: "n"}, d.original === null ? "—" : `${money.format(+d.original)} ${d.currency || ""}`),
-      h("td", {}, fmtDay(d.day)), h("td", {}, d.flags.join(", ")))));
+      h("td", {}, fmtDay(d.day)), h("td", {}, d.flags.join(", ")))), (i) => i >= 5 && i <= 7);
   }
   function pager(page, total, go) {
     const pages = Math.max(1, Math.ceil(total / PAGE));
