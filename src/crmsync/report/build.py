@@ -89,7 +89,8 @@ def report_from_dataset(
         teams=views.teams(owners),
         deals=lines,
         trend=views.trend(
-            [line for line in lines if (line.connection, line.source_id) in counted_keys], views.trend_days(lines)
+            [line for line in lines if (line.connection, line.source_id) in counted_keys],
+            views.trend_days(dataset.steps, tz),
         ),
         choices=choices,
         period_key=period_key,

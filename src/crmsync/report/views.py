@@ -84,9 +84,9 @@ def lines(
     ]
 
 
-def trend_days(deals: Iterable[DealLine], keep: int = TREND_DAYS) -> list[date]:
-    """The last `keep` days on which a run changed the forecast of one of these deals."""
-    return sorted({day for deal in deals for day, _, _ in deal.history})[-keep:]
+def trend_days(steps: Iterable[ForecastStep], tz: ZoneInfo, keep: int = TREND_DAYS) -> list[date]:
+    """The last `keep` days on which a run changed a forecast (of any deal: the same days whatever the filters)."""
+    return sorted({step.at.astimezone(tz).date() for step in steps})[-keep:]
 
 
 def trend(deals: Sequence[DealLine], days: Sequence[date]) -> list[TrendPoint]:
