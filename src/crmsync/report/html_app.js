@@ -246,7 +246,7 @@
       const keys = new Set(rest.map((r) => r.owner.key));
       const other = {won: sum(rest, (r) => r.won), commit: sum(rest, (r) => r.commit), best_case: sum(rest, (r) => r.best_case),
         pipeline: sum(rest, (r) => r.pipeline), deals: sum(rest, (r) => r.deals)};
-      items.push({label: `other (${rest.length} owners)`, r: other,
+      items.push({label: `other (${rest.length} owners)`, r: other, other: true,
         drill: {title: `${rest.length} other owners`, set: "counted", test: (d) => keys.has(d.owner.key)}});
     }
     panel.append(stacked(items, byCount));
@@ -258,10 +258,15 @@
       num(`${prefix}:${id}:target`, r.target),
       num(`${prefix}:${id}:won_pct`, r.target ? r.won / r.target : null, "pct"),
       num(`${prefix}:${id}:commit_pct`, r.target ? (r.won + r.commit) / r.target : null, "pct"));
-    for (const g of groups) {
-      for (const r of g.rows) body.push(line("owner", r.owner.key, r, r.owner.name, null));
+    for (const g of groups) {  // a team's owners PAGE at a time, its subtotal always
+      const id = g.team === null ? "none" : g.team, at = state.open["team:" + id] || 0;
+      const ordered = g.rows.length > PAGE ? g.rows.slice().sort((x, y) => total(y) - total(x)) : g.rows;
+      for (const r of ordered.slice(at * PAGE, (at + 1) * PAGE)) body.push(line("owner", r.owner.key, r, r.owner.name, null));
       const name = g.team === null ? "No team" : `Team ${g.team}`;
-      body.push(line("team", g.team === null ? "none" : g.team, g, `${name} (${g.rows.length})`, "sub", g.team));
+      body.push(line("team", id, g, `${name} (${g.rows.length})`, "sub", g.team));
+      if (g.rows.length > PAGE) {
+        body.push(h("tr", {}, h("td", {colspan: head.length}, pager(at, g.rows.length, (to) => { state.open["team:" + id] = to; render(); }))));
+      }
     }
     panel.append(table(head, body));
   }
@@ -349,10 +354,12 @@
   function stacked(items, byCount) {
     const rowH = 34, node = svg(items.length * rowH + 40, byCount ? "Deals per owner" : "Amounts per owner");
     const parts = byCount ? [["deals", "#2171b5"]] : [["won", "#31a354"], ["commit", "#3182bd"], ["best_case", "#6baed6"], ["pipeline", "#9ecae1"]];
-    const total = (r) => sum(parts, ([k]) => r[k]), top = Math.max(1, ...items.map((i) => total(i.r))), scale = 440 / top;
+    // the scale is the top N's: "other" (all the rest) is drawn shrunk to fit and says so
+    const total = (r) => sum(parts, ([k]) => r[k]), top = Math.max(1, ...items.filter((i) => !i.other).map((i) => total(i.r)));
     items.forEach((it, i) => {
-      const y = 10 + i * rowH;
+      const y = 10 + i * rowH, squeezed = total(it.r) > top, scale = squeezed ? 440 / total(it.r) : 440 / top;
       wrap(it.label, 24, 2).forEach((l, j) => node.append(s("text", {x: 170, y: y + 12 + j * 13, "text-anchor": "end"}, l)));
+      if (squeezed) node.append(s("text", {x: 626, y: y + 33, class: "small", "text-anchor": "end"}, "not to scale"));
       let x = 180;
       for (const [k, color] of parts) {
         bar(node, x, y, it.r[k] * scale, 20, color, `${it.label} — ${k.replace("_", " ")}: ${byCount ? it.r[k] : fmtMoney(it.r[k])}`, it.drill);
