@@ -43,6 +43,15 @@ def test_json_has_every_section_with_exact_amounts(quarter: Report) -> None:
     anna = data["owners"][0]
     assert anna["owner"]["name"] == "Anna Jansen"
     assert (anna["target"], anna["commit_and_closed"], anna["commit_attainment"]) == ("10000.00", "6000.00", "0.6000")
+    assert [(t["team"], t["won"], t["target"]) for t in data["teams"]] == [
+        ("Noord", "0.00", "10000.00"),
+        ("Zuid", "3600.00", "5000.00"),
+        (None, "8000.00", None),
+    ]
+    assert data["trend"][-1] == {
+        "day": "2026-05-14",
+        "weighted": {"pipeline": "720.00", "best_case": "5000.00", "commit": "5400.00", "closed": "11600.00"},
+    }
     hub = next(p for p in data["funnel"]["pipelines"] if p["connection"] == "hubspot")
     assert hub["basis"] == "stage history"
     assert [s["conversion_to_next"] for s in hub["stages"]] == ["0.6000", "0.6667", "0.5000"]
