@@ -52,7 +52,10 @@
     const text = v === null ? "—" : kind === "count" ? whole.format(v) : kind === "pct" ? pct.format(v) : fmtMoney(v);
     const raw = v === null ? "" : kind === "count" ? String(v) : v.toFixed(kind === "pct" ? 4 : 2);
     const attrs = {class: "n" + (drill ? " drill" : ""), "data-fig": fig, "data-value": raw};
-    if (drill) Object.assign(attrs, {tabindex: 0, title: "show these deals", on: {click: () => openDrill(drill)}});
+    if (drill) {
+      Object.assign(attrs, {tabindex: 0, title: "show these deals", on: {click: () => openDrill(drill),
+        keydown: (e) => { if (e.key === "Enter") openDrill(drill); }}});
+    }
     return h("td", attrs, text);
   }
   function table(headers, rows, numeric) {
