@@ -91,7 +91,7 @@ INVALID = [
         'colour = "blue"\n' + CONNECTION,
         {},
         "colour",
-        ["unknown key", "allowed: base_currency, connections, labels, owners, rates, store, targets, timezone"],
+        ["unknown key", "allowed: base_currency, connections, labels, owners, rates, report, store, targets, timezone"],
         id="unknown-top-level-key",
     ),
     pytest.param(

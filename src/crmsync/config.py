@@ -64,6 +64,35 @@ class Target(_Model):
         return value
 
 
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+
+
+class ReportConfig(_Model):
+    """`[report]`: how the HTML report formats numbers and dates, and where deal links point."""
+
+    locale: str | None = Field(
+        default=None, description="like nl-NL or en-GB; default nl-NL when the labels are Dutch, else en-GB"
+    )
+    deal_urls: dict[str, str] = Field(
+        default_factory=dict, description="connection name → link to a deal in its CRM, with {id}"
+    )
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        if value is not None and not _LOCALE.match(value):
+            raise ValueError(f"locale {value!r} must look like nl-NL or en-GB")
+        return value
+
+    @field_validator("deal_urls")
+    @classmethod
+    def _urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if not url.startswith(("https://", "http://")) or "{id}" not in url:
+                raise ValueError(f"deal_urls.{name} must be an http(s) URL with {{id}} in it, not {url!r}")
+        return value
+
+
 class Connection(_Model):
     connector: str
     mapping: Path
@@ -102,6 +131,7 @@ class Config(_Model):
     owners: list[Owner] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
     connections: dict[str, Connection] = Field(default_factory=dict)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("timezone")

@@ -26,7 +26,8 @@ Bram case-insensitively.
 
 Runs: 1 hubspot (H1 still in s1 as pipeline 0.2), 2 pipedrive, 3 afas, 4 hubspot (H1 moves to s2 as best case
 by rule `stage:default/s2`; H6 only changes probability). Stage history: what save_page recorded, plus earlier
-stages of H3 (s1 02-01, s2 03-01, s3 04-01) and H5 (s1 03-10, s3 04-15); afas has none (deleted).
+stages of H3 (s1 02-01, s2 03-01, s3 04-01) and H5 (s1 03-10, s3 04-15); afas has none (deleted). Runs 1-3
+recorded their forecast changes on 2026-05-13, run 4 on 2026-05-14 (11:00 in Amsterdam).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, update
 
 from crmsync.config import Config
 from crmsync.model import Deal, Forecast, ForecastCategory, Owner, Pipeline, Stage
@@ -414,6 +415,9 @@ def fill(store: Store) -> None:
             ],
         )
         conn.execute(delete(t.stage_history).where(t.stage_history.c.connection == "afas"))
+        changes = t.forecast_changes
+        conn.execute(update(changes).where(changes.c.run_id.in_([1, 2, 3])).values(at=utc(2026, 5, 13, 9)))
+        conn.execute(update(changes).where(changes.c.run_id == 4).values(at=utc(2026, 5, 14, 9)))
 
 
 def make_config(**overrides: Any) -> Config:

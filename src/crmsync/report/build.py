@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 from crmsync.config import Config
 from crmsync.model import DEFAULT_LABELS
-from crmsync.report import figures, query
+from crmsync.report import figures, links, query, views
 from crmsync.report.figures import Entry, OwnerIndex
 from crmsync.report.funnel import build_funnels
+from crmsync.report.locale import report_locale
 from crmsync.report.model import Dataset, Filters, Period, Report
 from crmsync.report.results import build_results
 from crmsync.store import Store
@@ -63,6 +64,10 @@ def report_from_dataset(
     counted = figures.select(chosen, filters, period)
     funnels, funnel_totals = build_funnels(counted, dataset.history, everything, tz)
     unconverted = figures.unconverted(counted)
+    owners = figures.owners(counted, config, period, filters)
+    lines = views.lines(chosen, dataset.steps, links.templates(config), tz)
+    counted_keys = {(e.row.connection, e.row.source_id) for e in counted}
+    choices, period_key = views.choices(config, today, period)
     return Report(
         generated_at=now,
         today=today,
@@ -73,7 +78,7 @@ def report_from_dataset(
         runs=dataset.runs,
         categories=figures.categories(counted, labels),
         months=figures.months(counted, period),
-        owners=figures.owners(counted, config, period, filters),
+        owners=owners,
         funnels=funnels,
         funnel_totals=funnel_totals,
         results=build_results(chosen, today.year),
@@ -81,11 +86,27 @@ def report_from_dataset(
         moves=figures.moves(dataset.changes, chosen),
         unconverted=unconverted,
         warnings=_warnings(dataset, chosen, counted, period, config.base_currency),
+        teams=views.teams(owners),
+        deals=lines,
+        trend=views.trend(
+            [line for line in lines if (line.connection, line.source_id) in counted_keys],
+            views.trend_days(dataset.steps, tz),
+        ),
+        choices=choices,
+        period_key=period_key,
+        locale=report_locale(config),
     )
 
 
 def _warnings(dataset: Dataset, chosen: list[Entry], counted: list[Entry], period: Period, base: str) -> list[str]:
     notes = []
+    dry = Counter(e.row.connection for e in chosen if e.row.dry_run)
+    for connection, deals in sorted(dry.items()):
+        notes.append(
+            f"{connection}: dry run — {deals} deal{'s' if deals > 1 else ''} as the latest dry run evaluated "
+            f"{'them' if deals > 1 else 'it'}; nothing of {'these forecasts' if deals > 1 else 'this forecast'} "
+            "was written to the CRM"
+        )
     missing = Counter(e.row.currency for e in counted if e.unconverted)
     if missing:
         deals = sum(missing.values())

@@ -10,7 +10,7 @@ from decimal import Decimal
 from html import escape
 
 from crmsync.report import fmt
-from crmsync.report.model import ZERO, CategoryFigure, Funnel, MonthFigure, OwnerFigure
+from crmsync.report.model import Funnel
 
 WIDTH = 760
 COLORS = {
@@ -59,112 +59,6 @@ def _legend(y: float, items: Sequence[tuple[str, str]]) -> list[str]:
         out.append(_text(x + 18, y, label))
         x += 30 + 7.5 * len(label)
     return out
-
-
-def category_bars(categories: Sequence[CategoryFigure], currency: str) -> str:
-    """One row per category: the amount as a light bar, the weighted amount as a dark bar inside it."""
-    label_w, row_h, top = 150, 34, 30
-    span = WIDTH - label_w - 230
-    k = _scale([c.amount for c in categories], span)
-    body = _legend(18, [(AMOUNT, f"amount ({currency})"), (WEIGHTED, "weighted")])
-    for i, c in enumerate(categories):
-        y = top + i * row_h
-        body.append(_text(label_w - 8, y + 18, c.label, "end"))
-        body.append(_rect(label_w, y + 4, float(c.amount) * k, 22, AMOUNT, f"{c.label}: {fmt.money(c.amount)}"))
-        body.append(
-            _rect(
-                label_w,
-                y + 10,
-                float(c.weighted) * k,
-                10,
-                COLORS.get(c.category.value, WEIGHTED),
-                f"{c.label} weighted: {fmt.money(c.weighted)}",
-            )
-        )
-        body.append(
-            _text(
-                label_w + float(c.amount) * k + 6,
-                y + 19,
-                f"{fmt.money(c.amount)} / {fmt.money(c.weighted)} ({c.count})",
-                cls="num",
-            )
-        )
-    return _svg(top + row_h * len(categories) + 6, body, "Forecast by category")
-
-
-def month_columns(months: Sequence[MonthFigure], currency: str) -> str:
-    """Columns per month: amount behind, weighted in front; the "no date" bucket in its own colour."""
-    height, base, left = 300, 250, 90
-    n = max(len(months), 1)
-    slot = (WIDTH - left - 10) / n
-    k = _scale([m.amount for m in months] + [m.weighted for m in months], base - 40)
-    body = _legend(18, [(AMOUNT, f"amount ({currency})"), (WEIGHTED, "weighted"), (NO_DATE, "no date (weighted)")])
-    body.append(f'<line x1="{left}" y1="{base}" x2="{WIDTH - 10}" y2="{base}" stroke="#666"/>')
-    top = max((max(m.amount, m.weighted) for m in months), default=ZERO)
-    body.append(_text(left - 6, base - float(top) * k + 4, fmt.money(top), "end", "num"))
-    for i, m in enumerate(months):
-        x = left + i * slot
-        w = max(slot * 0.7, 2)
-        name = fmt.month(m.month)
-        body.append(
-            _rect(
-                x + slot * 0.15,
-                base - float(m.amount) * k,
-                w,
-                float(m.amount) * k,
-                AMOUNT,
-                f"{name}: amount {fmt.money(m.amount)} ({m.count} deals)",
-            )
-        )
-        color = NO_DATE if m.month is None else WEIGHTED
-        body.append(
-            _rect(
-                x + slot * 0.3,
-                base - float(m.weighted) * k,
-                w * 0.55,
-                float(m.weighted) * k,
-                color,
-                f"{name}: weighted {fmt.money(m.weighted)}",
-            )
-        )
-        label = name if m.month is None else (m.month[2:] if n > 8 else m.month)
-        body.append(_text(x + slot / 2, base + 16, label, "middle", "small"))
-        if n <= 12 and m.weighted:
-            body.append(_text(x + slot / 2, base - float(m.weighted) * k - 4, fmt.money(m.weighted), "middle", "small"))
-    return _svg(height, body, "Weighted forecast per month of expected close")
-
-
-def owner_attainment(owners: Sequence[OwnerFigure], currency: str) -> str:
-    """Per owner: won and commit + won as bars, the target as a vertical mark."""
-    label_w, row_h, top = 230, 40, 30
-    span = WIDTH - label_w - 120
-    k = _scale([o.commit_and_closed for o in owners] + [o.target or ZERO for o in owners], span)
-    body = _legend(18, [(WON, f"won ({currency})"), (COMMIT, "commit + won"), ("#000", "target")])
-    for i, o in enumerate(owners):
-        y = top + i * row_h
-        name = o.owner.name if o.owner.configured else f"{o.owner.name} (unassigned)"
-        body.append(_text(label_w - 8, y + 20, name, "end"))
-        body.append(
-            _rect(
-                label_w,
-                y + 6,
-                float(o.commit_and_closed) * k,
-                24,
-                COMMIT,
-                f"{o.owner.display}: commit + won {fmt.money(o.commit_and_closed)}",
-            )
-        )
-        body.append(_rect(label_w, y + 12, float(o.won) * k, 12, WON, f"{o.owner.display}: won {fmt.money(o.won)}"))
-        if o.target:
-            x = label_w + float(o.target) * k
-            body.append(
-                f'<line x1="{x:.1f}" y1="{y + 2}" x2="{x:.1f}" y2="{y + 34}" stroke="#000" stroke-width="2">'
-                f"<title>{escape(f'target {fmt.money(o.target)}')}</title></line>"
-            )
-        end = max(float(o.commit_and_closed), float(o.target or 0)) * k
-        note = f"{fmt.pct(o.won_attainment)} / {fmt.pct(o.commit_attainment)}" if o.target else "no target"
-        body.append(_text(label_w + end + 6, y + 22, note, cls="num"))
-    return _svg(top + row_h * max(len(owners), 1) + 6, body, "Owner attainment against target")
 
 
 def funnel_chart(funnel: Funnel) -> str:

@@ -139,6 +139,22 @@ def to_dict(report: Report) -> dict[str, Any]:
             }
             for o in r.owners
         ],
+        "teams": [
+            {
+                "team": t.team,
+                "owners": t.owners,
+                "deals": t.deals,
+                "won": plain(t.won),
+                "commit": plain(t.commit),
+                "best_case": plain(t.best_case),
+                "pipeline": plain(t.pipeline),
+                "target": plain(t.target),
+            }
+            for t in r.teams
+        ],
+        "trend": [
+            {"day": p.day.isoformat(), "weighted": {c.value: plain(v) for c, v in p.weighted.items()}} for p in r.trend
+        ],
         "funnel": {
             "pipelines": [
                 {

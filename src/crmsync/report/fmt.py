@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from crmsync.report.model import Period, Tally
+from crmsync.report.model import Period, RunInfo, Tally
 
 CENT = Decimal("0.01")
 DASH = "—"
@@ -53,3 +53,8 @@ def period_text(period: Period) -> str:
     start = period.start.isoformat() if period.start else "…"
     end = period.end.isoformat() if period.end else "…"
     return f"{period.label} ({start} – {end})" if period.label != f"{start} – {end}" else period.label
+
+
+def run_text(run: RunInfo) -> str:
+    """'hubspot run 4 (ok)'; a dry run says so: 'afas run 5 (ok, dry run)'."""
+    return f"{run.connection} run {run.run_id} ({run.status}{', dry run' if run.mode == 'dry-run' else ''})"

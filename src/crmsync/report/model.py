@@ -99,6 +99,7 @@ class DealRow:
     probability: Decimal | None
     flags: tuple[str, ...] = ()
     rule_ids: tuple[str, ...] = ()
+    dry_run: bool = False  # as a dry run evaluated it: nothing of this forecast was written to the CRM
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,17 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class ForecastStep:
+    """A deal's forecast after one recorded change (for the trend over past runs)."""
+
+    connection: str
+    source_id: str
+    category: str
+    probability: Decimal
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Dataset:
     """Everything the report reads from the store."""
 
@@ -143,6 +155,7 @@ class Dataset:
     history: list[HistoryRow]
     changes: list[ChangeRow]
     runs: list[RunInfo]
+    steps: list[ForecastStep] = field(default_factory=list)
 
 
 # -- figures ------------------------------------------------------------------------------------------------
@@ -329,6 +342,64 @@ class Unconverted:
 
 
 @dataclass(frozen=True)
+class TeamFigure:
+    """The subtotal of a team's owners (team None: owners without a configured team)."""
+
+    team: str | None
+    owners: int
+    won: Decimal
+    commit: Decimal
+    best_case: Decimal
+    pipeline: Decimal
+    target: Decimal | None
+    deals: int
+
+
+@dataclass(frozen=True)
+class DealLine:
+    """One deal as the HTML page embeds it: every deal the command's filters let through, whatever the period.
+
+    `history` is the deal's forecast at the end of each day a run changed it: (day, category, probability).
+    """
+
+    connection: str
+    source_id: str
+    name: str
+    pipeline_id: str
+    pipeline: str
+    stage: str
+    status: str
+    category: ForecastCategory
+    probability: Decimal
+    amount: Decimal | None  # in the base currency; None without an amount or a rate
+    original_amount: Decimal | None
+    currency: str | None
+    day: date | None
+    owner: OwnerRef
+    flags: tuple[str, ...]
+    url: str | None
+    dry_run: bool
+    history: tuple[tuple[date, str, Decimal], ...] = ()
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """The weighted forecast per category at the end of one day on which a run changed forecasts."""
+
+    day: date
+    weighted: dict[ForecastCategory, Decimal]
+
+
+@dataclass(frozen=True)
+class PeriodChoice:
+    """A period the HTML page offers, with each configured owner's target for it (owner key → amount)."""
+
+    key: str
+    period: Period
+    targets: dict[str, Decimal]
+
+
+@dataclass(frozen=True)
 class Report:
     """The whole report. Renderers (terminal, JSON, CSV, HTML) only format what is here."""
 
@@ -349,6 +420,12 @@ class Report:
     moves: list[CategoryMove]
     unconverted: list[Unconverted]
     warnings: list[str] = field(default_factory=list)
+    teams: list[TeamFigure] = field(default_factory=list)
+    deals: list[DealLine] = field(default_factory=list)  # for the HTML page: the command's filters, any period
+    trend: list[TrendPoint] = field(default_factory=list)
+    choices: list[PeriodChoice] = field(default_factory=list)
+    period_key: str = "all"  # which of `choices` is `period`
+    locale: str = "en-GB"
 
     def label(self, category: ForecastCategory | str) -> str:
         return self.labels[ForecastCategory(category)]

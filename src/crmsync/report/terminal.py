@@ -29,7 +29,7 @@ def render_terminal(report: Report, console: Console) -> None:
     r = report
     cur = r.base_currency
     console.print(f"[bold]Forecast report[/bold] — {escape(fmt.period_text(r.period))}, amounts in {cur}")
-    runs = ", ".join(f"{run.connection} run {run.run_id} ({run.status})" for run in r.runs) or "no runs"
+    runs = ", ".join(fmt.run_text(run) for run in r.runs) or "no runs"
     console.print(f"as of {escape(runs)}; today {r.today.isoformat()}")
     for note in r.warnings:
         console.print(Text(f"⚠ {note}", style="yellow"))

@@ -74,6 +74,34 @@ class Reads:
             row["flags"], row["rule_ids"] = _tuple(row["flags"]), _tuple(row["rule_ids"])
         return rows
 
+    def dry_run_deals(self, connections: Collection[str] = ()) -> list[Row]:
+        """Deals as a connection's dry runs evaluated them, where no applying sync run is newer.
+
+        Same keys as `deals`, plus `run_id`: the dry run that read the deal last.
+        """
+        p, r = t.dry_run_deals, t.runs
+        applied = (
+            select(func.coalesce(func.max(r.c.id), 0))
+            .where(
+                r.c.connection == p.c.connection,
+                r.c.kind == RunKind.SYNC,
+                r.c.mode == "apply",
+                r.c.status != RunStatus.RUNNING,
+            )
+            .scalar_subquery()
+        )
+        query = select(p).where(p.c.run_id > applied).order_by(p.c.connection, p.c.source_id)
+        if connections:
+            query = query.where(p.c.connection.in_(list(connections)))
+        rows = self._rows(query)
+        for row in rows:
+            for name in ("created_at", "updated_at", "closed_at"):
+                row[name] = aware(row[name])
+            for name in ("amount", "probability"):
+                row[name] = _decimal(row[name])
+            row["flags"], row["rule_ids"] = _tuple(row["flags"]), _tuple(row["rule_ids"])
+        return rows
+
     def stage_history(self, connections: Collection[str] = ()) -> list[Row]:
         """Every stage a deal was seen entering, in order per deal."""
         h = t.stage_history
@@ -100,6 +128,20 @@ class Reads:
         for row in rows:
             row["finished_at"] = aware(row["finished_at"])
             row["status"] = RunStatus(row["status"])
+        return rows
+
+    def forecast_history(self, connections: Collection[str] = ()) -> list[Row]:
+        """Every recorded forecast change (category and probability after it, when), in the order recorded."""
+        c = t.forecast_changes
+        query = select(
+            c.c.run_id, c.c.connection, c.c.source_id, c.c.new_category, c.c.new_probability, c.c.at
+        ).order_by(c.c.id)
+        if connections:
+            query = query.where(c.c.connection.in_(list(connections)))
+        rows = self._rows(query)
+        for row in rows:
+            row["at"] = aware(row["at"])
+            row["new_probability"] = _decimal(row["new_probability"])
         return rows
 
     def category_moves(self, run_ids: Collection[int]) -> list[Row]:

@@ -117,6 +117,40 @@ forecasts = Table(
     _ts("computed_at", False),
 )
 
+# What the latest dry run of a connection read and evaluated, since a dry run keeps no snapshot (the next real
+# run must see the deals as the last real run left them). The report shows these rows, marked as a dry run,
+# while no applying run is newer than them.
+dry_run_deals = Table(
+    "dry_run_deals",
+    metadata,
+    Column("connection", String(100), primary_key=True),
+    Column("source_id", String(200), primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("pipeline_id", String(200), nullable=False),
+    Column("pipeline_label", Text, nullable=False),
+    Column("stage_id", String(200), nullable=False),
+    Column("stage_label", Text, nullable=False),
+    Column("stage_order", Integer, nullable=False),
+    Column("stage_closed", Boolean, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("amount", AMOUNT),
+    Column("currency", String(3)),
+    Column("close_date", Date),
+    Column("owner_id", String(200)),
+    Column("owner_name", Text),
+    Column("owner_email", Text),
+    Column("group_name", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("closed_at"),
+    Column("category", String(20), nullable=False),
+    Column("probability", RATIO, nullable=False),
+    Column("rule_ids", JSON, nullable=False),
+    Column("flags", JSON, nullable=False),
+    _ts("at", False),
+)
+
 forecast_changes = Table(
     "forecast_changes",
     metadata,

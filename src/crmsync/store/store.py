@@ -1,9 +1,9 @@
 """Store: the state database, composed of parts that each own one concept.
 
 `Store.parts` holds them — `runs`, `locks`, `cursors`, `snapshot` (deals and forecasts), `ledger` (writes and
-quarantine) — and `Store.reads` is the read API the report uses. The methods below are the facade the engine,
-CLI and tests call; each forwards to the one part that owns it. The engine, migrations and transactions are in
-`base.py`.
+quarantine), `preview` (what dry runs evaluated) — and `Store.reads` is the read API the report uses. The
+methods below are the facade the engine, CLI and tests call; each forwards to the one part that owns it. The
+engine, migrations and transactions are in `base.py`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from crmsync.store.base import StoreBase
 from crmsync.store.cursors import Cursors
 from crmsync.store.ledger import Ledger, LedgerRow, Marks
 from crmsync.store.locks import Locks
+from crmsync.store.preview import Preview
 from crmsync.store.reads import Reads
 from crmsync.store.runs import Runs
 from crmsync.store.snapshot import Snapshot, StoredDeal
@@ -31,6 +32,7 @@ class Parts:
     cursors: Cursors
     snapshot: Snapshot
     ledger: Ledger
+    preview: Preview
 
 
 class Store(StoreBase):
@@ -38,7 +40,7 @@ class Store(StoreBase):
 
     def __init__(self, url: str, *, config_file: str | None = None) -> None:
         super().__init__(url, config_file=config_file)
-        self.parts = Parts(Runs(self), Locks(self), Cursors(self), Snapshot(self), Ledger(self))
+        self.parts = Parts(Runs(self), Locks(self), Cursors(self), Snapshot(self), Ledger(self), Preview(self))
         self.reads = Reads(self)
 
     # -- locks --------------------------------------------------------------------------------------------------
@@ -138,6 +140,10 @@ class Store(StoreBase):
         self, run_id: int, digest: str, pairs: Sequence[tuple[Deal, Forecast]], previous: dict[str, StoredDeal]
     ) -> int:
         return self.parts.snapshot.save_page(run_id, digest, pairs, previous)
+
+    def save_preview(self, run_id: int, pairs: Sequence[tuple[Deal, Forecast]]) -> int:
+        """Keep what a dry run read and evaluated, for the report (a dry run keeps no snapshot)."""
+        return self.parts.preview.save_preview(run_id, pairs)
 
     def mark_deleted(self, connection: str, ids: Sequence[str], run_id: int) -> int:
         return self.parts.snapshot.mark_deleted(connection, ids, run_id)
