@@ -4,14 +4,37 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from crmsync.connector import Reference
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Pipeline, Stage
 from crmsync.rules import evaluate
-from crmsync.testing.fake import FakeConnector, FakeSettings
+from crmsync.testing.fake import MAPPING_PATH, FakeConnector, FakeSettings
 from crmsync.testing.fake_crm import FakeCrm
+
+TOKEN_VAR = "CRMSYNC_TEST_FAKE_TOKEN"
+
+
+def write_config(tmp_path: Path, base_url: str, *, mapping: Path | None = None, extra: str = "") -> Path:
+    path = tmp_path / "crmsync.toml"
+    path.write_text(
+        f"""
+[store]
+url = "sqlite:///{tmp_path / "state.db"}"
+
+[connections.fake]
+connector = "fake"
+mapping = "{mapping or MAPPING_PATH}"
+{extra}
+[connections.fake.settings]
+base_url = "{base_url}"
+token = "${{{TOKEN_VAR}}}"
+max_retries = 0
+"""
+    )
+    return path
 
 
 class Served:

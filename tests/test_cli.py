@@ -13,35 +13,14 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from support import Served
+from support import TOKEN_VAR, Served, write_config
 from typer.testing import CliRunner, Result
 
 from crmsync.cli import cli
 from crmsync.store import Store
 from crmsync.testing.fake import MAPPING_PATH
 
-TOKEN_VAR = "CRMSYNC_TEST_FAKE_TOKEN"
 pytestmark = pytest.mark.usefixtures("fake_discovery")
-
-
-def write_config(tmp_path: Path, base_url: str, *, mapping: Path | None = None, extra: str = "") -> Path:
-    path = tmp_path / "crmsync.toml"
-    path.write_text(
-        f"""
-[store]
-url = "sqlite:///{tmp_path / "state.db"}"
-
-[connections.fake]
-connector = "fake"
-mapping = "{mapping or MAPPING_PATH}"
-{extra}
-[connections.fake.settings]
-base_url = "{base_url}"
-token = "${{{TOKEN_VAR}}}"
-max_retries = 0
-"""
-    )
-    return path
 
 
 def closed_port() -> int:

@@ -26,7 +26,6 @@ from crmsync.config import load_config
 from crmsync.errors import AuthError, ConfigError, CrmsyncError, LockedError, TransportError
 from crmsync.registry import Registry, discover
 from crmsync.render import console, errors, ledger_table, print_outcomes, print_plan, progress_bar
-from crmsync.sync.result import RunResult
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CONNECTION = 0, 1, 2, 3
 
@@ -225,22 +224,22 @@ def sync(
         if fmt == "json":
             document: dict[str, Any] = {"runs": [machine.outcome_data(o) for o in outcomes]}
             if dry_run:
-                document["plans"] = [_plan_data(app, o.connection, o.result) for o in outcomes if o.result]
+                document["plans"] = [_plan_data(app, o.connection, o.result.run_id) for o in outcomes if o.result]
             console.print(machine.dumps(document), markup=False, highlight=False, soft_wrap=True)
         else:
             print_outcomes(outcomes, app)
             if dry_run:
                 for outcome in outcomes:
                     if (done := outcome.result) is not None:
-                        print_plan(app, done.run_id, _plan_data(app, outcome.connection, done))
+                        print_plan(app, done.run_id, _plan_data(app, outcome.connection, done.run_id))
     raise typer.Exit(_exit_code(outcomes))
 
 
-def _plan_data(app: App, connection: str, result: RunResult) -> dict[str, Any]:
-    rows = app.store.ledger(result.run_id)
-    names = {**app.store.reads.deal_names(connection, [r["source_id"] for r in rows]), **result.names}
+def _plan_data(app: App, connection: str, run_id: int) -> dict[str, Any]:
+    rows = app.store.ledger(run_id)
+    names = app.store.reads.deal_names(connection, [r["source_id"] for r in rows])
     summary = machine.plan_summary(connection, rows, names)
-    return {"run_id": result.run_id, "summary": summary, "rows": machine.ledger_data(rows, names)}
+    return {"run_id": run_id, "summary": summary, "rows": machine.ledger_data(rows, names)}
 
 
 @cli.command("run")
@@ -338,22 +337,19 @@ def simulate(
     with opened_app(secrets=False) as app:
         sim = run_simulation(app.store, app.config, mapping, connection or [], app.today())
         labels = {category: app.config.label(category) for category in DEFAULT_LABELS}
-        if fmt == "terminal" and output is None:
-            render_terminal(sim, console, labels)
-            return
-        if fmt == "terminal":
-            text = ""
-        else:
-            text = to_json(sim) if fmt == "json" else to_html(sim, labels)
         if output is None:
-            console.print(text, markup=False, highlight=False, soft_wrap=True)
+            if fmt == "terminal":
+                render_terminal(sim, console, labels)
+            else:
+                text = to_json(sim) if fmt == "json" else to_html(sim, labels)
+                console.print(text, markup=False, highlight=False, soft_wrap=True)
             return
         try:
-            if fmt == "terminal":
-                with output.open("w", encoding="utf-8") as handle:
+            with output.open("w", encoding="utf-8") as handle:
+                if fmt == "terminal":
                     render_terminal(sim, Console(file=handle, width=160), labels)
-            else:
-                output.write_text(text, encoding="utf-8")
+                else:
+                    handle.write(to_json(sim) if fmt == "json" else to_html(sim, labels))
         except OSError as exc:
             raise fail(ConfigError(f"cannot write {output}: {exc.strerror}", key="--output")) from None
         errors.print(f"simulation written to {output}")

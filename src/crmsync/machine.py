@@ -15,6 +15,7 @@ from typing import Any
 
 from crmsync.app import ConnectionOutcome
 from crmsync.store.vocabulary import Outcome
+from crmsync.sync.result import COUNTS
 
 
 def _default(value: object) -> object:
@@ -58,26 +59,9 @@ def outcome_data(outcome: ConnectionOutcome) -> dict[str, Any]:
 def run_data(run: Mapping[str, Any]) -> dict[str, Any]:
     """A row of the runs table as `history` shows it."""
     keep = (
-        "id",
-        "connection",
-        "kind",
-        "mode",
-        "status",
-        "full",
-        "started_at",
-        "finished_at",
-        "fetched",
-        "stored",
-        "quarantined",
-        "deleted",
-        "planned",
-        "written",
-        "skipped",
-        "failed",
-        "requests",
-        "reevaluated",
-        "rollback_of",
-        "error",
+        *("id", "connection", "kind", "mode", "status", "full", "started_at", "finished_at"),
+        *COUNTS,
+        *("rollback_of", "error"),
     )
     return {key: run.get(key) for key in keep if key in run}
 

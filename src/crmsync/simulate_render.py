@@ -70,11 +70,6 @@ def _move_row(move: Move, labels: Labels) -> list[str]:
 MOVE_HEADERS = ["Connection", "Deal", "Owner", "Before", "After", "Weighted change", "Rules after"]
 
 
-def cell(value: str) -> Text:
-    """CRM text shown literally (no rich markup)."""
-    return Text(value)
-
-
 def render_terminal(sim: Simulation, console: Console, labels: Labels, limit: int = 30) -> None:
     console.print(
         f"Simulation of {sim.mapping} over {', '.join(sim.connections)}: {sim.deals} stored deals, "
@@ -100,13 +95,13 @@ def render_terminal(sim: Simulation, console: Console, labels: Labels, limit: in
         for key in sorted(splits):
             split = splits[key]
             b, a = split.total("before"), split.total("after")
-            table.add_row(cell(key), _money(b), _money(a), _delta(b, a), str(changed.get(key, 0)))
+            table.add_row(Text(key), _money(b), _money(a), _delta(b, a), str(changed.get(key, 0)))
         console.print(table)
     table = Table(title=f"Deals that change (largest weighted change first; {min(limit, len(sim.moves))} shown)")
     for h in MOVE_HEADERS:
         table.add_column(h)
     for move in sim.moves[:limit]:
-        table.add_row(*(cell(v) for v in _move_row(move, labels)))
+        table.add_row(*(Text(v) for v in _move_row(move, labels)))
     console.print(table)
     if len(sim.moves) > limit:
         console.print(f"… and {len(sim.moves) - limit} more; --format json lists every one", highlight=False)

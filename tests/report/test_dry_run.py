@@ -11,36 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Served
+from support import TOKEN_VAR, Served, write_config
 from typer.testing import CliRunner
 
 from crmsync.cli import cli
 from crmsync.store import Store
-from crmsync.testing.fake import MAPPING_PATH
 
-TOKEN_VAR = "CRMSYNC_TEST_FAKE_TOKEN"
 pytestmark = pytest.mark.usefixtures("fake_discovery")
 
 
-def write_config(tmp_path: Path, base_url: str, writeback: str) -> Path:
-    path = tmp_path / "crmsync.toml"
-    path.write_text(
-        f"""
-[store]
-url = "sqlite:///{tmp_path / "state.db"}"
-
-[connections.fake]
-connector = "fake"
-mapping = "{MAPPING_PATH}"
-writeback = "{writeback}"
-
-[connections.fake.settings]
-base_url = "{base_url}"
-token = "${{{TOKEN_VAR}}}"
-max_retries = 0
-"""
-    )
-    return path
+def dry_or_apply(tmp_path: Path, base_url: str, writeback: str) -> Path:
+    return write_config(tmp_path, base_url, extra=f'writeback = "{writeback}"\n')
 
 
 def crmsync(config: Path, token: str, *args: str) -> str:
@@ -56,7 +37,7 @@ def report(config: Path, token: str) -> dict[str, Any]:
 
 
 def test_a_dry_run_connection_is_in_the_report_and_marked(served: Served, tmp_path: Path) -> None:
-    config = write_config(tmp_path, served.base_url, "dry-run")
+    config = dry_or_apply(tmp_path, served.base_url, "dry-run")
     deals = len(served.box.deal_ids())
     assert deals > 1
     crmsync(config, served.box.token, "sync")
@@ -72,7 +53,7 @@ def test_a_dry_run_connection_is_in_the_report_and_marked(served: Served, tmp_pa
     html = crmsync(config, served.box.token, "report", "--format", "html")
     assert "dry run" in html
 
-    config = write_config(tmp_path, served.base_url, "apply")  # the same connection, now writing back
+    config = dry_or_apply(tmp_path, served.base_url, "apply")  # the same connection, now writing back
     crmsync(config, served.box.token, "sync")
     applied = report(config, served.box.token)
 
@@ -85,12 +66,12 @@ def test_a_dry_run_connection_is_in_the_report_and_marked(served: Served, tmp_pa
 def test_a_dry_run_after_a_real_run_shows_what_it_read(served: Served, tmp_path: Path) -> None:
     """The snapshot stays as the real run left it; the report shows the dry run's view, marked."""
     token = served.box.token
-    crmsync(write_config(tmp_path, served.base_url, "apply"), token, "sync")
+    crmsync(dry_or_apply(tmp_path, served.base_url, "apply"), token, "sync")
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
     snapshot = store.count_deals("fake")
     store.close()
 
-    config = write_config(tmp_path, served.base_url, "dry-run")
+    config = dry_or_apply(tmp_path, served.base_url, "dry-run")
     crmsync(config, token, "sync", "--full")
     dry = report(config, token)
 

@@ -27,6 +27,16 @@ def _tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(item) for item in value) if value else ()
 
 
+def _deal_row(row: Row) -> Row:
+    """A deal row in Python values: aware timestamps, Decimal amounts, tuples for the JSON lists."""
+    for name in ("created_at", "updated_at", "closed_at"):
+        row[name] = aware(row[name])
+    for name in ("amount", "probability"):
+        row[name] = _decimal(row[name])
+    row["flags"], row["rule_ids"] = _tuple(row["flags"]), _tuple(row["rule_ids"])
+    return row
+
+
 class Reads:
     """Read-only queries for reports."""
 
@@ -38,15 +48,18 @@ class Reads:
             return [dict(row) for row in conn.execute(query).mappings()]
 
     def deal_names(self, connection: str, ids: Collection[str]) -> dict[str, str]:
-        """The stored names of these deals of one connection (deals the store does not hold are left out)."""
+        """The names of these deals of one connection: as last stored, else as a dry run last read them
+        (a dry run keeps no snapshot); deals the store knows neither way are left out."""
         names: dict[str, str] = {}
         wanted = sorted(set(ids))
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            query = select(t.deals.c.source_id, t.deals.c.name).where(
-                t.deals.c.connection == connection, t.deals.c.source_id.in_(chunk)
-            )
-            names.update({row["source_id"]: row["name"] for row in self._rows(query)})
+        for table in (t.deals, t.dry_run_deals):
+            missing = [sid for sid in wanted if sid not in names]
+            for start in range(0, len(missing), 500):
+                chunk = missing[start : start + 500]
+                query = select(table.c.source_id, table.c.name).where(
+                    table.c.connection == connection, table.c.source_id.in_(chunk)
+                )
+                names.update({row["source_id"]: row["name"] for row in self._rows(query)})
         return names
 
     def deals(self, connections: Collection[str] = ()) -> list[Row]:
@@ -65,14 +78,7 @@ class Reads:
         )
         if connections:
             query = query.where(d.c.connection.in_(list(connections)))
-        rows = self._rows(query)
-        for row in rows:
-            for name in ("created_at", "updated_at", "closed_at"):
-                row[name] = aware(row[name])
-            for name in ("amount", "probability"):
-                row[name] = _decimal(row[name])
-            row["flags"], row["rule_ids"] = _tuple(row["flags"]), _tuple(row["rule_ids"])
-        return rows
+        return [_deal_row(row) for row in self._rows(query)]
 
     def dry_run_deals(self, connections: Collection[str] = ()) -> list[Row]:
         """Deals as a connection's dry runs evaluated them, where no applying sync run is newer.
@@ -93,14 +99,7 @@ class Reads:
         query = select(p).where(p.c.run_id > applied).order_by(p.c.connection, p.c.source_id)
         if connections:
             query = query.where(p.c.connection.in_(list(connections)))
-        rows = self._rows(query)
-        for row in rows:
-            for name in ("created_at", "updated_at", "closed_at"):
-                row[name] = aware(row[name])
-            for name in ("amount", "probability"):
-                row[name] = _decimal(row[name])
-            row["flags"], row["rule_ids"] = _tuple(row["flags"]), _tuple(row["rule_ids"])
-        return rows
+        return [_deal_row(row) for row in self._rows(query)]
 
     def stage_history(self, connections: Collection[str] = ()) -> list[Row]:
         """Every stage a deal was seen entering, in order per deal."""

@@ -5,6 +5,8 @@ Changing a table means adding an Alembic revision under `migrations/versions/`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -63,6 +65,30 @@ runs = Table(
     Index("ix_runs_connection", "connection", "id"),
 )
 
+
+def _deal_columns() -> list[Column[Any]]:
+    """The columns a stored deal and a dry run's deal share (fresh objects: a Column belongs to one table)."""
+    return [
+        Column("name", Text, nullable=False),
+        Column("pipeline_id", String(200), nullable=False),
+        Column("pipeline_label", Text, nullable=False),
+        Column("stage_id", String(200), nullable=False),
+        Column("stage_label", Text, nullable=False),
+        Column("stage_order", Integer, nullable=False),
+        Column("status", String(20), nullable=False),
+        Column("amount", AMOUNT),
+        Column("currency", String(3)),
+        Column("close_date", Date),
+        Column("owner_id", String(200)),
+        Column("owner_name", Text),
+        Column("owner_email", Text),
+        Column("group_name", Text),
+        _ts("created_at"),
+        _ts("updated_at"),
+        _ts("closed_at"),
+    ]
+
+
 # A deal is stored once, in columns (no JSON copy next to them). Whether it was won or lost is `status` alone;
 # `stage_closed` is a property of its stage (the funnel's closed stages).
 deals = Table(
@@ -70,23 +96,7 @@ deals = Table(
     metadata,
     Column("connection", String(100), primary_key=True),
     Column("source_id", String(200), primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("pipeline_id", String(200), nullable=False),
-    Column("pipeline_label", Text, nullable=False),
-    Column("stage_id", String(200), nullable=False),
-    Column("stage_label", Text, nullable=False),
-    Column("stage_order", Integer, nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("amount", AMOUNT),
-    Column("currency", String(3)),
-    Column("close_date", Date),
-    Column("owner_id", String(200)),
-    Column("owner_name", Text),
-    Column("owner_email", Text),
-    Column("group_name", Text),
-    _ts("created_at"),
-    _ts("updated_at"),
-    _ts("closed_at"),
+    *_deal_columns(),
     Column("remote_category", String(100)),
     Column("remote_probability", RATIO),
     Column("stage_probability", RATIO),  # the CRM's own probability of the stage
@@ -126,24 +136,8 @@ dry_run_deals = Table(
     Column("connection", String(100), primary_key=True),
     Column("source_id", String(200), primary_key=True),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
-    Column("name", Text, nullable=False),
-    Column("pipeline_id", String(200), nullable=False),
-    Column("pipeline_label", Text, nullable=False),
-    Column("stage_id", String(200), nullable=False),
-    Column("stage_label", Text, nullable=False),
-    Column("stage_order", Integer, nullable=False),
+    *_deal_columns(),
     Column("stage_closed", Boolean, nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("amount", AMOUNT),
-    Column("currency", String(3)),
-    Column("close_date", Date),
-    Column("owner_id", String(200)),
-    Column("owner_name", Text),
-    Column("owner_email", Text),
-    Column("group_name", Text),
-    _ts("created_at"),
-    _ts("updated_at"),
-    _ts("closed_at"),
     Column("category", String(20), nullable=False),
     Column("probability", RATIO, nullable=False),
     Column("rule_ids", JSON, nullable=False),

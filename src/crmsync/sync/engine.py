@@ -220,8 +220,6 @@ class SyncEngine:
         else:
             self._seen.update(ids)  # a dry run keeps no snapshot: remember what it read, not to evaluate it twice
             self.store.save_preview(result.run_id, pairs)  # but the report shows what it evaluated
-            planned = {plan.source_id for plan in plans}
-            result.names.update({d.source_id: d.name for d in deals if d.source_id in planned})
         if count:
             result.stored += len(pairs)
         self._record(result, plans)

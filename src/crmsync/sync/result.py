@@ -49,7 +49,6 @@ class RunResult:
     reevaluated: int = 0
     full: bool = False
     written_by_category: Counter[str] = field(default_factory=Counter)
-    names: dict[str, str] = field(default_factory=dict)  # deal names of a dry run's plan (it stores no deals)
     error: str | None = None
 
     def counts(self) -> dict[str, int]:

@@ -13,8 +13,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
+from crmsync.sandbox.headers import EveryAnswerHeaders
 from crmsync_hubspot.sandbox import seed
 from crmsync_hubspot.sandbox.search import (
     RANGE,
@@ -435,30 +436,7 @@ def build_app(api: HubSpotApi) -> ASGIApp:
         Route("/crm/v3/properties/deals", api.properties, methods=["GET"]),
         Route("/crm/v3/properties/deals/{name}", api.properties, methods=["GET"]),
     ]
-    return RateLimitHeaders(Starlette(routes=routes), api.sandbox)
-
-
-class RateLimitHeaders:
-    """Adds HubSpot's X-HubSpot-RateLimit-* headers to every answer, errors included, as HubSpot does.
-
-    Source: HubSpot's API usage guidelines ("rate limit headers"): -Daily, -Daily-Remaining, -Interval-Milliseconds,
-    -Max, -Remaining (and on some accounts -Secondly, -Secondly-Remaining). The sandbox sends the first five.
-    """
-
-    def __init__(self, app: ASGIApp, sandbox: Any) -> None:
-        self.app = app
-        self.sandbox = sandbox
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [(k.lower().encode(), v.encode()) for k, v in self.sandbox.rate_limit_headers().items()]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    # Every answer carries HubSpot's X-HubSpot-RateLimit-* headers, errors included, as HubSpot does.
+    # Source: HubSpot's API usage guidelines ("rate limit headers"): -Daily, -Daily-Remaining, -Interval-Milliseconds,
+    # -Max, -Remaining (and on some accounts -Secondly, -Secondly-Remaining). The sandbox sends the first five.
+    return EveryAnswerHeaders(Starlette(routes=routes), api.sandbox.rate_limit_headers)

@@ -11,8 +11,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
+from crmsync.sandbox.headers import EveryAnswerHeaders
 from crmsync_pipedrive.sandbox import responses
 from crmsync_pipedrive.sandbox.listing import DealQuery, QueryError, Shape, id_page
 
@@ -64,7 +65,7 @@ def build_app(sandbox: PipedriveSandbox) -> ASGIApp:
         Route("/v1/deals", api.gone, methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
-    return _RateLimitHeaders(app, sandbox)
+    return EveryAnswerHeaders(app, lambda: _rate_limit_headers(sandbox))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -76,31 +77,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return responses.error(status, "Internal server error")
 
 
-class _RateLimitHeaders:
-    """Adds x-ratelimit-limit/remaining/reset, computed from the sandbox's burst window, to every answer."""
-
-    def __init__(self, app: ASGIApp, sandbox: PipedriveSandbox) -> None:
-        self.app = app
-        self.sandbox = sandbox
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                limit, remaining, reset = self.sandbox.burst_state()
-                headers = list(message.get("headers", []))
-                headers += [
-                    (b"x-ratelimit-limit", str(limit).encode()),
-                    (b"x-ratelimit-remaining", str(remaining).encode()),
-                    (b"x-ratelimit-reset", str(reset).encode()),
-                ]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+def _rate_limit_headers(sandbox: PipedriveSandbox) -> dict[str, str]:
+    """x-ratelimit-limit/remaining/reset, computed from the sandbox's burst window."""
+    limit, remaining, reset = sandbox.burst_state()
+    return {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining), "x-ratelimit-reset": str(reset)}
 
 
 class _Api:
