@@ -12,9 +12,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from crmsync.http import ApiClient
+from crmsync.errors import ConfigError, MappingError
+from crmsync.http import ApiClient, RateLimiter
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, Pipeline, Stage
 
@@ -56,8 +58,14 @@ class Reference(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
+class ConnectorOptions(BaseModel):
+    """A connector's `[options]` in its mapping file. Subclass with typed fields; an unknown key is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class Page(BaseModel):
-    """One page of raw records, and the checkpoint reached once it is processed."""
+    """One page of raw records (the engine takes its checkpoint from the mapped deals' `updated_at`)."""
 
     records: list[dict[str, Any]]
     deleted_ids: list[str] = Field(default_factory=list, description="ids the CRM reports deleted or archived")
@@ -65,7 +73,6 @@ class Page(BaseModel):
         default=None,
         description="every id that exists, from a full key scan; ids the store has beyond these are gone",
     )
-    checkpoint: datetime | None = Field(default=None, description="latest modification time in this page")
 
 
 class DealUpdate(BaseModel):
@@ -92,23 +99,90 @@ class WriteOutcome(BaseModel):
 class Connector(abc.ABC):
     """The contract every CRM connector implements.
 
+    The base class builds the connection's `client` from the settings (`base_url`, `timeout_seconds`,
+    `max_retries`), `auth_headers()`, `rate_limit()` and the capabilities; a connector only says what differs.
+
     Attributes:
         name: The connector's entry-point name, e.g. 'hubspot'.
         Settings: Its settings model; secrets as `SecretStr`.
+        Options: Its mapping `[options]` model; validated into `self.options`.
         capabilities: Page sizes, batch sizes and rate limits.
         canonical_fields: Canonical field names the mapping's `[fields]` table may name.
+        client_class: The `ApiClient` subclass that reads this CRM's error bodies and rate-limit hints.
+        retry_backoff: Base of the exponential backoff, in seconds, when the CRM gives no hint.
+        transport: An httpx transport for every instance (tests; see `using`); None is the network.
     """
 
     name: ClassVar[str]
     Settings: ClassVar[type[ConnectorSettings]]
+    Options: ClassVar[type[ConnectorOptions]] = ConnectorOptions
     capabilities: ClassVar[Capabilities]
     canonical_fields: ClassVar[frozenset[str]] = frozenset()
-    client: ApiClient | None = None  # set by connectors built on crmsync.http; closed by aclose()
+    client_class: ClassVar[type[ApiClient]] = ApiClient
+    retry_backoff: ClassVar[float] = 0.5
+    transport: ClassVar[httpx.AsyncBaseTransport | None] = None
+    client: ApiClient
 
-    def __init__(self, connection: str, settings: ConnectorSettings, mapping: Mapping) -> None:
+    def __init__(
+        self,
+        connection: str,
+        settings: ConnectorSettings,
+        mapping: Mapping,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not isinstance(settings, self.Settings):
+            raise ConfigError(
+                f"connection {connection!r}: {type(settings).__name__} given, {self.Settings.__name__} expected"
+            )
         self.connection = connection
         self.settings = settings
         self.mapping = mapping
+        self.options = self._options(mapping)
+        requests, window = self.rate_limit()
+        self.client = self.client_class(
+            connection,
+            settings.base_url,
+            headers={"Accept": "application/json", **self.auth_headers()},
+            timeout=settings.timeout_seconds,
+            limiter=RateLimiter(requests, window),
+            max_retries=settings.max_retries,
+            max_concurrency=self.concurrency(),
+            backoff=self.retry_backoff,
+            max_wait=float(getattr(settings, "max_wait_seconds", 120.0)),
+            transport=transport or type(self).transport,
+        )
+
+    @classmethod
+    def _options(cls, mapping: Mapping) -> ConnectorOptions:
+        try:
+            return cls.Options.model_validate(mapping.options)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = ".".join(str(part) for part in ("options", *error["loc"]))
+            allowed = ", ".join(sorted(cls.Options.model_fields)) or "none"
+            if error["type"] == "extra_forbidden":
+                message = f"unknown option for connector {cls.name!r}; options: {allowed}"
+            else:
+                message = str(error["msg"])
+            raise MappingError(message, file=mapping.path, key=key) from None
+
+    @classmethod
+    def using(cls, transport: httpx.AsyncBaseTransport) -> type[Connector]:
+        """This connector class with every instance talking through `transport` (an in-process ASGI app)."""
+        return type(cls.__name__, (cls,), {"transport": transport})
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate every request. Never logged."""
+        return {}
+
+    def rate_limit(self) -> tuple[int | None, float]:
+        """Requests allowed per window (None: no limit) and the window in seconds; settings may narrow it."""
+        return self.capabilities.rate_limit_requests, self.capabilities.rate_limit_window_seconds
+
+    def concurrency(self) -> int:
+        """Requests in flight at once."""
+        return self.capabilities.max_concurrency
 
     @abc.abstractmethod
     async def check(self) -> None:
@@ -139,8 +213,7 @@ class Connector(abc.ABC):
 
     async def aclose(self) -> None:
         """Release network resources."""
-        if self.client is not None:
-            await self.client.aclose()
+        await self.client.aclose()
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> Sandbox | None:

@@ -221,23 +221,62 @@ class ApiClient:
         """
         try:
             return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
             pass
+        content_type = response.headers.get("content-type", "unknown type").split(";")[0].strip()
+        raise self.broken(response, f"with a non-JSON body ({content_type}, {len(response.content)} bytes)")
+
+    def where(self, response: httpx.Response) -> tuple[str, str]:
+        """The method and the path (as the connector asked for it, without the base URL's prefix) of an answer."""
         request = response.request
-        method = request.method
         path = request.url.path
         prefix = self._client.base_url.path.rstrip("/")
         if prefix and path.startswith(prefix + "/"):
-            path = path[len(prefix) :]  # the path as the connector asked for it, like request()'s errors
-        content_type = response.headers.get("content-type", "unknown type").split(";")[0].strip()
+            path = path[len(prefix) :]
+        return request.method, path
+
+    def broken(self, response: httpx.Response, what: str) -> ApiError:
+        """An ApiError for a successful answer whose body breaks the API's contract: it names the request."""
+        method, path = self.where(response)
         status = response.status_code
-        raise ApiError(
-            f"{method} {path} answered {status} with a non-JSON body ({content_type}, {len(response.content)} bytes)",
+        return ApiError(
+            f"{method} {path} answered {status} {what}",
             status=status,
             method=method,
             path=path,
             connection=self.connection,
         )
+
+    def check_body(self, body: dict[str, Any]) -> str | None:
+        """What is wrong with a decoded JSON object beyond being one (an envelope without success), or None.
+        Override for CRMs that wrap every answer."""
+        return None
+
+    def object(self, response: httpx.Response) -> dict[str, Any]:
+        """The decoded body of a successful answer, which must be a JSON object the CRM's envelope accepts.
+
+        Raises:
+            ApiError: the body is not JSON, not an object, or `check_body` finds it broken.
+        """
+        body = self.json(response)
+        if not isinstance(body, dict):
+            raise self.broken(response, f"with JSON that is not an object ({type(body).__name__})")
+        problem = self.check_body(body)
+        if problem is not None:
+            raise self.broken(response, problem)
+        return body
+
+    async def request_object(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        ok: tuple[int, ...] = (200, 201, 204, 207),
+    ) -> dict[str, Any]:
+        """`request`, then `object` of its response."""
+        return self.object(await self.request(method, path, params=params, json_body=json_body, ok=ok))
 
     async def request_json(
         self,

@@ -1,0 +1,29 @@
+"""The connector kit: what every connector needs and no connector should write again.
+
+- the client, built by `Connector` from its settings, capabilities and `auth_headers()` (`crmsync.connector`);
+- body decoding that names the request (`ApiClient.object`, `ApiClient.json`, in `crmsync.http`);
+- `RecordReader` for typed, named reads of one raw record;
+- paginators (`CursorPager`, `OffsetPager`, `KeysetPager`, or `paginator(name)`) with loop detection;
+- `write_each` for per-deal writes, with the credentials rule in one place.
+"""
+
+from crmsync.kit.paging import PAGINATORS, CursorPager, KeysetPager, OffsetPager, Paginator, paginator
+from crmsync.kit.records import RecordReader, iso_date, iso_instant, lookup
+from crmsync.kit.writes import failed, skipped, write_each, written
+
+__all__ = [
+    "PAGINATORS",
+    "CursorPager",
+    "KeysetPager",
+    "OffsetPager",
+    "Paginator",
+    "RecordReader",
+    "failed",
+    "iso_date",
+    "iso_instant",
+    "lookup",
+    "paginator",
+    "skipped",
+    "write_each",
+    "written",
+]

@@ -1,0 +1,246 @@
+"""Paginators: the listing loops of the CRMs' APIs, written once, each guarding against a paging loop.
+
+- `CursorPager`: the answer names the next page (HubSpot `paging.next.after`, Pipedrive
+  `additional_data.next_cursor`); a cursor handed back twice is a loop.
+- `OffsetPager`: `offset`/`limit` (Simplicate) or `skip`/`take` (AFAS); ends at the first short page (or the
+  announced total), optionally fetching a few pages ahead; a page of ids all read before means the server ignores
+  the offset.
+- `KeysetPager`: each page asks for the rows after the last one read (`after(row)` gives the parameters); a key
+  read twice is a loop.
+
+Every page must carry its items as a list of JSON objects at `items` (a dotted path); anything else is an
+`ApiError` naming connection, method and path. Connectors pick a paginator by class, or by name through
+`paginator("cursor")`, which lists the valid names when given another.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from crmsync.errors import ConfigError, PaginationError
+from crmsync.http import ApiClient
+from crmsync.kit.records import lookup
+
+Row = dict[str, Any]
+
+
+class Paginator(abc.ABC):
+    """One listing: `async for rows in pager.pages()` yields each page's records in order.
+
+    Args:
+        client: The connection's client.
+        path: The listing's path.
+        params: Query parameters of every page.
+        items: Dotted path of the page's records in the answer ('results', 'data', 'rows').
+        key: A record's identity, for loop detection (default: its 'id').
+    """
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        client: ApiClient,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        items: str = "results",
+        key: Callable[[Row], str] | None = None,
+    ) -> None:
+        self.client = client
+        self.path = path
+        self.params = dict(params or {})
+        self.items = items
+        self.key = key or (lambda row: str(row.get("id")))
+        self.answers = 0
+
+    @abc.abstractmethod
+    def pages(self) -> AsyncIterator[list[Row]]:
+        """Every page's records, in order."""
+
+    async def get(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Row]]:
+        """One page: the decoded answer and its records, checked to be a list of objects."""
+        response = await self.client.request("GET", self.path, params=params)
+        body = self.client.object(response)
+        rows = lookup(body, self.items)
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise self._broken(response, f"without a list of objects at {self.items!r}")
+        self.answers += 1
+        return body, rows
+
+    def _broken(self, response: httpx.Response, what: str) -> PaginationError:
+        method, path = self.client.where(response)
+        return PaginationError(
+            f"{method} {path} answered {response.status_code} {what}",
+            status=response.status_code,
+            method=method,
+            path=path,
+            connection=self.client.connection,
+        )
+
+    def loop(self, what: str) -> PaginationError:
+        return PaginationError(
+            f"GET {self.path}: {what}; stopping to avoid a paging loop",
+            method="GET",
+            path=self.path,
+            connection=self.client.connection,
+        )
+
+
+class CursorPager(Paginator):
+    """Follows the cursor at `next` (a dotted path in the answer), sent back as `cursor_param`, until it is empty."""
+
+    name = "cursor"
+
+    def __init__(self, client: ApiClient, path: str, *, next: str, cursor_param: str, **kwargs: Any) -> None:
+        super().__init__(client, path, **kwargs)
+        self.next = next
+        self.cursor_param = cursor_param
+
+    async def pages(self) -> AsyncIterator[list[Row]]:
+        seen: set[str] = set()
+        cursor: Any = None
+        while True:
+            params = self.params if cursor is None else {**self.params, self.cursor_param: cursor}
+            body, rows = await self.get(params)
+            yield rows
+            cursor = lookup(body, self.next)
+            if cursor in (None, "", False):
+                return
+            if not isinstance(cursor, str | int) or isinstance(cursor, bool):
+                raise self.loop(f"the next-page cursor at {self.next!r} is {cursor!r}, not text")
+            if str(cursor) in seen:
+                raise self.loop(f"the CRM returned cursor {str(cursor)!r} twice")
+            seen.add(str(cursor))
+
+
+class OffsetPager(Paginator):
+    """Offset pages of `page_size` until a short page (or `total`, a dotted path of the announced count).
+
+    With `ahead` > 1 and a total, up to that many pages are requested at once (the client's limiter keeps the
+    pace) and still yielded in order. After iterating, `total_changed` tells whether the announced total moved
+    while the listing ran (records were created or deleted meanwhile).
+    """
+
+    name = "offset"
+
+    def __init__(
+        self,
+        client: ApiClient,
+        path: str,
+        *,
+        page_size: int,
+        offset_param: str = "offset",
+        limit_param: str = "limit",
+        total: str | None = None,
+        ahead: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(client, path, **kwargs)
+        self.page_size = page_size
+        self.offset_param = offset_param
+        self.limit_param = limit_param
+        self.total = total
+        self.ahead = max(1, ahead)
+        self.total_changed = False
+
+    def _params(self, offset: int) -> dict[str, Any]:
+        return {**self.params, self.offset_param: offset, self.limit_param: self.page_size}
+
+    def _count(self, body: dict[str, Any]) -> int | None:
+        value = lookup(body, self.total) if self.total else None
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+            return None
+        return int(value)
+
+    async def pages(self) -> AsyncIterator[list[Row]]:
+        seen: set[str] = set()
+        body, rows = await self.get(self._params(0))
+        total = self._count(body)
+        offset = 0
+        pending: deque[asyncio.Task[tuple[dict[str, Any], list[Row]]]] = deque()
+        try:
+            while True:
+                self._check(rows, seen, offset)
+                yield rows
+                if len(rows) < self.page_size:
+                    return
+                offset += self.page_size
+                if total is not None and offset >= total:
+                    return
+                if total is None or self.ahead == 1:
+                    body, rows = await self.get(self._params(offset))
+                else:
+                    ahead = offset + len(pending) * self.page_size
+                    while len(pending) < self.ahead and ahead < total:
+                        pending.append(asyncio.ensure_future(self.get(self._params(ahead))))
+                        ahead += self.page_size
+                    body, rows = await pending.popleft()
+                if total is not None and self._count(body) != total:
+                    self.total_changed = True
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _check(self, rows: list[Row], seen: set[str], offset: int) -> None:
+        keys = [self.key(row) for row in rows]
+        if keys and len(rows) == self.page_size and all(key in seen for key in keys):
+            raise self.loop(f"the page at {self.offset_param} {offset} repeats records already read")
+        seen.update(keys)
+
+
+class KeysetPager(Paginator):
+    """Pages of `page_size` rows, each after the last row read: `after(row)` gives the next page's parameters."""
+
+    name = "keyset"
+
+    def __init__(
+        self,
+        client: ApiClient,
+        path: str,
+        *,
+        page_size: int,
+        after: Callable[[Row], Mapping[str, Any]],
+        limit_param: str = "limit",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(client, path, **kwargs)
+        self.page_size = page_size
+        self.after = after
+        self.limit_param = limit_param
+
+    async def pages(self) -> AsyncIterator[list[Row]]:
+        seen: set[str] = set()
+        params: dict[str, Any] = {**self.params, self.limit_param: self.page_size}
+        while True:
+            _, rows = await self.get(params)
+            keys = [self.key(row) for row in rows]
+            repeated = next((key for key in keys if key in seen), None)
+            if repeated is not None:
+                raise self.loop(f"the CRM returned {repeated!r} again")
+            seen.update(keys)
+            yield rows
+            if len(rows) < self.page_size:
+                return
+            params = {**self.params, self.limit_param: self.page_size, **self.after(rows[-1])}
+
+
+PAGINATORS: dict[str, type[Paginator]] = {cls.name: cls for cls in (CursorPager, OffsetPager, KeysetPager)}
+
+
+def paginator(name: str) -> type[Paginator]:
+    """The paginator class registered as `name`.
+
+    Raises:
+        ConfigError: no paginator has that name; the message lists the valid ones.
+    """
+    try:
+        return PAGINATORS[name]
+    except KeyError:
+        raise ConfigError(f"unknown paginator {name!r}; valid: {', '.join(sorted(PAGINATORS))}") from None

@@ -1,0 +1,147 @@
+"""RecordReader: reads one raw record field by field, so every bad value becomes a RecordError naming the record
+and the field instead of a traceback.
+
+    reader = RecordReader(raw)                      # raw["id"] is the source id
+    amount = reader.decimal("properties.amount")    # dotted paths walk nested objects
+    closes = reader.date("properties.closedate")
+
+Times and dates are parsed by functions the connector passes in (each CRM writes its own formats); the defaults
+read ISO 8601 (a value without an offset is UTC) and epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from crmsync.errors import RecordError
+
+# Amounts and probabilities beyond this are no one's data: a 1e30 or a 5,001-digit number is refused here,
+# with the field named, instead of failing the store or the arithmetic later.
+LARGEST = Decimal(10) ** 15
+MAX_NUMBER_TEXT = 64
+
+
+def iso_instant(text: str) -> datetime:
+    """ISO 8601 (a trailing Z, or no offset at all, is UTC) or epoch milliseconds, as an aware UTC datetime."""
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def iso_date(text: str) -> date:
+    """The calendar date of `YYYY-MM-DD` or of an ISO date-time (its first ten characters), no conversion."""
+    return date.fromisoformat(text.strip()[:10])
+
+
+def lookup(raw: Any, path: str) -> Any:
+    """The value at a dotted path in nested objects; None when any step is missing or not an object."""
+    value = raw
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+class RecordReader:
+    """Typed reads of one raw record; every failure is a RecordError with the record's id and the field.
+
+    Args:
+        raw: The record as the CRM sent it; anything but a JSON object is refused.
+        id_field: Where the source id is (a dotted path), when `source_id` is not given.
+        source_id: The id, when the connector composes it (e.g. from two key fields).
+        parse_instant: Text → aware datetime; raises ValueError for text it cannot read.
+        parse_date: Text → date; raises ValueError.
+    """
+
+    def __init__(
+        self,
+        raw: Any,
+        *,
+        id_field: str = "id",
+        source_id: str | None = None,
+        parse_instant: Callable[[str], datetime] = iso_instant,
+        parse_date: Callable[[str], date] = iso_date,
+    ) -> None:
+        if not isinstance(raw, dict):
+            raise RecordError(f"the record is a JSON {type(raw).__name__}, not an object", field=None)
+        self.raw: dict[str, Any] = raw
+        self._parse_instant = parse_instant
+        self._parse_date = parse_date
+        if source_id is None:
+            value = lookup(raw, id_field)
+            if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
+                raise RecordError(f"missing or unusable id {value!r}", field=id_field)
+            source_id = str(value).strip()
+        self.id = source_id
+
+    def fail(self, message: str, field: str) -> RecordError:
+        """A RecordError about `field` of this record."""
+        return RecordError(message, source_id=self.id, field=field)
+
+    def path(self, field: str) -> Any:
+        """The raw value at a dotted path, or None."""
+        return lookup(self.raw, field)
+
+    def text(self, field: str) -> str | None:
+        """A text value, stripped; numbers become their text; empty is None; an object or list is an error."""
+        value = lookup(self.raw, field)
+        if value is None:
+            return None
+        if isinstance(value, bool | dict | list):
+            raise self.fail(f"expected text, got {_shown(value)}", field)
+        text = str(value).strip()
+        return text or None
+
+    def decimal(self, field: str) -> Decimal | None:
+        """A finite number below 10**15 in size, from a JSON number or a numeric string; empty is None."""
+        value = lookup(self.raw, field)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise self.fail(f"expected a number, got {_shown(value)}", field)
+        text = str(value).strip()
+        if len(text) > MAX_NUMBER_TEXT:
+            raise self.fail(f"a number of {len(text)} characters is not an amount", field)
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise self.fail(f"{_shown(value)} is not a number", field) from None
+        if not number.is_finite():
+            raise self.fail(f"{_shown(value)} is not a finite number", field)
+        if abs(number) >= LARGEST:
+            raise self.fail(f"{_shown(value)} is out of range (at most 10^15 in size)", field)
+        return number
+
+    def instant(self, field: str) -> datetime | None:
+        """A moment in time as an aware UTC datetime; empty is None."""
+        value = lookup(self.raw, field)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise self.fail(f"expected a timestamp, got {_shown(value)}", field)
+        try:
+            return self._parse_instant(value.strip()).astimezone(UTC)
+        except (ValueError, OverflowError, OSError):  # OverflowError/OSError: epoch values out of range
+            raise self.fail(f"{_shown(value)} is not a timestamp", field) from None
+
+    def date(self, field: str) -> date | None:
+        """A calendar date; empty (and MySQL's 0000-00-00) is None."""
+        value = lookup(self.raw, field)
+        if value is None or value in ("", "0000-00-00"):
+            return None
+        if not isinstance(value, str):
+            raise self.fail(f"expected a date, got {_shown(value)}", field)
+        try:
+            return self._parse_date(value)
+        except ValueError:
+            raise self.fail(f"{_shown(value)} is not a date", field) from None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,53 @@
+"""Per-deal writes for CRMs without a batch endpoint: one request per deal, concurrently, one outcome each.
+
+The rules every connector used to carry itself: refused credentials (`AuthError`) stop the batch, since nothing
+else could be written either; any other connector error is that deal's failure with the CRM's reason, and never
+hides the deals already written. The client's semaphore and limiter keep the pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from crmsync.connector import DealUpdate, WriteOutcome
+from crmsync.errors import ApiError, AuthError, ConnectorError
+
+
+def written(update: DealUpdate) -> WriteOutcome:
+    return WriteOutcome(source_id=update.source_id, status="written")
+
+
+def skipped(update: DealUpdate, reason: str) -> WriteOutcome:
+    return WriteOutcome(source_id=update.source_id, status="skipped", reason=reason)
+
+
+def failed(update: DealUpdate, reason: str | BaseException) -> WriteOutcome:
+    """A failed outcome; an ApiError gives its status and the CRM's own message."""
+    if isinstance(reason, ApiError) and reason.status is not None:
+        reason = f"{reason.status}: {reason.detail or reason}"
+    return WriteOutcome(source_id=update.source_id, status="failed", reason=str(reason))
+
+
+async def write_each(
+    updates: Sequence[DealUpdate], write_one: Callable[[DealUpdate], Awaitable[WriteOutcome]]
+) -> list[WriteOutcome]:
+    """`write_one` for every update at once; one outcome per update, in order.
+
+    Every request runs to its end before this returns or raises, so nothing already sent goes unrecorded.
+
+    Raises:
+        AuthError: the CRM refused the credentials (the first such refusal).
+    """
+    results = await asyncio.gather(*(write_one(update) for update in updates), return_exceptions=True)
+    outcomes: list[WriteOutcome] = []
+    for update, result in zip(updates, results, strict=True):
+        if isinstance(result, AuthError):
+            raise result
+        if isinstance(result, ConnectorError):
+            outcomes.append(failed(update, result))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            outcomes.append(result)
+    return outcomes

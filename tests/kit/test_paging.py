@@ -1,0 +1,163 @@
+"""The kit's paginators against in-process CRMs (httpx.MockTransport): order, ends, loops, broken pages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from crmsync.errors import ApiError, ConfigError, PaginationError
+from crmsync.http import ApiClient
+from crmsync.kit import CursorPager, KeysetPager, OffsetPager, paginator
+
+ROWS = [{"id": str(i)} for i in range(23)]
+
+
+def client(handler: Callable[[httpx.Request], httpx.Response]) -> ApiClient:
+    return ApiClient("conn", "http://crm.test/api", transport=httpx.MockTransport(handler), max_retries=0)
+
+
+def answer(body: Any) -> httpx.Response:
+    return httpx.Response(200, json=body)
+
+
+async def collect(pages: Any) -> list[list[dict[str, Any]]]:
+    return [rows async for rows in pages]
+
+
+async def test_cursor_pager_follows_the_cursor_to_the_end() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params.get("after", "0"))
+        nxt = start + 10 if start + 10 < len(ROWS) else None
+        return answer({"results": ROWS[start : start + 10], "paging": {"next": {"after": nxt}} if nxt else None})
+
+    pages = await collect(
+        CursorPager(client(handler), "/deals", next="paging.next.after", cursor_param="after").pages()
+    )
+    assert [len(p) for p in pages] == [10, 10, 3]
+    assert [r["id"] for p in pages for r in p] == [r["id"] for r in ROWS]
+
+
+async def test_cursor_pager_stops_on_a_repeated_cursor() -> None:
+    pager = CursorPager(client(lambda r: answer({"data": ROWS[:2], "next": "same"})), "/d", items="data",
+                        next="next", cursor_param="cursor")  # fmt: skip
+    with pytest.raises(PaginationError, match="cursor 'same' twice") as info:
+        await collect(pager.pages())
+    assert info.value.connection == "conn"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"results": {"id": 1}}, "without a list of objects at 'results'"),
+        ({"results": None}, "without a list of objects"),
+        ({"results": ["a", "b"]}, "without a list of objects"),
+        ([1, 2], "not an object"),
+    ],
+)
+async def test_a_broken_page_is_an_api_error_naming_the_request(body: Any, fragment: str) -> None:
+    pager = CursorPager(client(lambda r: answer(body)), "/deals", next="next", cursor_param="after")
+    with pytest.raises(ApiError, match=fragment) as info:
+        await collect(pager.pages())
+    assert (info.value.method, info.value.path, info.value.connection) == ("GET", "/deals", "conn")
+
+
+async def test_a_non_json_page_names_the_request() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>login</html>", headers={"content-type": "text/html"})
+
+    with pytest.raises(ApiError, match=r"GET /deals answered 200 with a non-JSON body \(text/html"):
+        await collect(CursorPager(client(handler), "/deals", next="n", cursor_param="a").pages())
+
+
+async def test_cursor_that_is_not_text_is_refused() -> None:
+    pager = CursorPager(client(lambda r: answer({"results": [], "next": {"x": 1}})), "/d", next="next",
+                        cursor_param="c")  # fmt: skip
+    with pytest.raises(PaginationError, match="not text"):
+        await collect(pager.pages())
+
+
+@pytest.mark.parametrize("ahead", [1, 4])
+async def test_offset_pager_reads_in_order_and_ends_at_a_short_page(ahead: int) -> None:
+    asked: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        skip, take = int(request.url.params["skip"]), int(request.url.params["take"])
+        asked.append(skip)
+        return answer({"rows": ROWS[skip : skip + take], "count": len(ROWS)})
+
+    pager = OffsetPager(client(handler), "/rows", items="rows", page_size=5, offset_param="skip",
+                        limit_param="take", total="count", ahead=ahead)  # fmt: skip
+    pages = await collect(pager.pages())
+    assert [r["id"] for p in pages for r in p] == [r["id"] for r in ROWS]
+    assert sorted(asked) == [0, 5, 10, 15, 20]
+    assert not pager.total_changed
+
+
+async def test_offset_pager_does_not_trust_an_absurd_total() -> None:
+    asked: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        asked.append(offset)
+        return answer({"data": ROWS[offset : offset + 10], "metadata": {"count": 1_000_000_000}})
+
+    pager = OffsetPager(client(handler), "/s", items="data", page_size=10, total="metadata.count", ahead=3)
+    pages = await collect(pager.pages())
+    assert sum(len(p) for p in pages) == len(ROWS)
+    assert len(asked) <= 3 + 3  # the pages read plus at most `ahead` requested beyond the end
+
+
+async def test_offset_pager_notices_a_total_that_moves() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        offset = int(request.url.params["offset"])
+        return answer({"data": ROWS[offset : offset + 10], "metadata": {"count": 23 + calls["n"]}})
+
+    pager = OffsetPager(client(handler), "/s", items="data", page_size=10, total="metadata.count")
+    await collect(pager.pages())
+    assert pager.total_changed
+
+
+async def test_offset_pager_detects_a_server_ignoring_the_offset() -> None:
+    pager = OffsetPager(client(lambda r: answer({"data": ROWS[:10]})), "/s", items="data", page_size=10)
+    with pytest.raises(PaginationError, match="repeats records already read"):
+        await collect(pager.pages())
+
+
+async def test_keyset_pager_asks_for_rows_after_the_last_one() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        after = int(request.url.params.get("after", "-1"))
+        rows = [r for r in ROWS if int(r["id"]) > after][: int(request.url.params["limit"])]
+        return answer({"results": rows})
+
+    pager = KeysetPager(client(handler), "/k", page_size=10, after=lambda row: {"after": row["id"]})
+    pages = await collect(pager.pages())
+    assert [r["id"] for p in pages for r in p] == [r["id"] for r in ROWS]
+
+
+async def test_keyset_pager_stops_when_a_key_comes_back() -> None:
+    pager = KeysetPager(client(lambda r: answer({"results": ROWS[:10]})), "/k", page_size=10,
+                        after=lambda row: {"after": row["id"]})  # fmt: skip
+    with pytest.raises(PaginationError, match="again"):
+        await collect(pager.pages())
+
+
+def test_the_registry_names_the_valid_paginators() -> None:
+    assert paginator("offset") is OffsetPager
+    with pytest.raises(ConfigError, match="unknown paginator 'pages'; valid: cursor, keyset, offset"):
+        paginator("pages")
+
+
+def test_deeply_nested_json_is_a_named_error_not_a_recursion_error() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    api = client(lambda r: httpx.Response(200, content=deep, headers={"content-type": "application/json"}))
+    response = httpx.Response(200, content=deep, request=httpx.Request("GET", "http://crm.test/api/x"))
+    with pytest.raises(ApiError, match="GET /x answered 200 with a non-JSON body"):
+        api.json(response)
+    assert json.dumps([1])  # json itself still works afterwards

@@ -1,0 +1,83 @@
+"""RecordReader: every bad value is a RecordError naming the record and the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from crmsync.errors import RecordError
+from crmsync.kit import RecordReader
+
+
+def test_reads_nested_values_by_dotted_path() -> None:
+    reader = RecordReader({"id": 7, "properties": {"amount": "12.50", "closedate": "2026-03-01T00:00:00Z"}})
+    assert reader.id == "7"
+    assert reader.decimal("properties.amount") == Decimal("12.50")
+    assert reader.date("properties.closedate") == date(2026, 3, 1)
+    assert reader.path("properties.missing") is None
+    assert reader.decimal("properties.missing") is None
+
+
+def test_instants_are_aware_utc_from_iso_or_epoch_millis() -> None:
+    reader = RecordReader({"id": "a", "iso": "2026-01-02T03:04:05+01:00", "naive": "2026-01-02T03:04:05", "ms": "0"})
+    assert reader.instant("iso") == datetime(2026, 1, 2, 2, 4, 5, tzinfo=UTC)
+    assert reader.instant("naive") == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert reader.instant("ms") == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_the_connectors_own_formats_are_passed_in() -> None:
+    def parse(text: str) -> datetime:
+        return datetime.strptime(text, "%d/%m/%Y %H:%M").replace(tzinfo=UTC)
+
+    reader = RecordReader({"id": "a", "at": "02/01/2026 10:00"}, parse_instant=parse)
+    assert reader.instant("at") == datetime(2026, 1, 2, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "fragment"),
+    [
+        ({"id": "d1", "amount": "abc"}, "amount", "not a number"),
+        ({"id": "d1", "amount": "1e30"}, "amount", "out of range"),
+        ({"id": "d1", "amount": "9" * 5001}, "amount", "5001 characters"),
+        ({"id": "d1", "amount": "NaN"}, "amount", "not a finite number"),
+        ({"id": "d1", "amount": True}, "amount", "expected a number"),
+        ({"id": "d1", "amount": {"value": 1}}, "amount", "expected a number"),
+        ({"id": "d1", "at": "yesterday"}, "at", "not a timestamp"),
+        ({"id": "d1", "at": "99999999999999999999"}, "at", "not a timestamp"),
+        ({"id": "d1", "at": 5}, "at", "expected a timestamp"),
+        ({"id": "d1", "on": "2026-13-01"}, "on", "not a date"),
+        ({"id": "d1", "name": ["a"]}, "name", "expected text"),
+    ],
+)
+def test_a_bad_value_names_record_and_field(raw: dict[str, object], field: str, fragment: str) -> None:
+    reader = RecordReader(raw)
+    read = {"amount": reader.decimal, "at": reader.instant, "on": reader.date, "name": reader.text}[field]
+    with pytest.raises(RecordError) as info:
+        read(field)
+    assert info.value.source_id == "d1"
+    assert info.value.field == field
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("raw", ["a string", ["a", "list"], 42, None])
+def test_a_record_that_is_not_an_object_is_a_record_error(raw: object) -> None:
+    with pytest.raises(RecordError, match="not an object"):
+        RecordReader(raw)
+
+
+@pytest.mark.parametrize("raw", [{}, {"id": ""}, {"id": None}, {"id": True}, {"id": {"x": 1}}])
+def test_a_record_without_a_usable_id_is_refused(raw: dict[str, object]) -> None:
+    with pytest.raises(RecordError) as info:
+        RecordReader(raw)
+    assert info.value.field == "id"
+
+
+def test_a_composed_id_is_taken_as_given() -> None:
+    assert RecordReader({"PrId": "R1", "SqNo": 2}, source_id="R1-2").id == "R1-2"
+
+
+def test_text_is_stripped_and_empty_is_none() -> None:
+    reader = RecordReader({"id": 1, "a": "  x ", "b": "   ", "c": 12})
+    assert (reader.text("a"), reader.text("b"), reader.text("c")) == ("x", None, "12")
