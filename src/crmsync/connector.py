@@ -208,8 +208,11 @@ class Connector(abc.ABC):
         """Apply updates (batched where the API allows); one outcome per update, in any order."""
 
     def mapping_problems(self, reference: Reference) -> list[str]:
-        """Problems between the mapping and the live reference data (missing fields, options). Override."""
-        return []
+        """Problems between the mapping and the live reference data: stage rules naming what the CRM lacks, here;
+        missing fields and options, in each connector (which extends this list)."""
+        from crmsync.kit.checks import stage_problems
+
+        return stage_problems(self.mapping, reference, self.name)
 
     async def aclose(self) -> None:
         """Release network resources."""

@@ -100,7 +100,7 @@ async def test_metainfo_validation_lists_missing_fields_with_existing_ones(mappi
     assert "its fields are: SalesRelation, SequenceNo" in text
     assert "GetConnector 'crmsync_verkoopkansen_sleutels' has no field 'SequenceNo'" in text
     assert "writeback.category_field 'U6C0D3A9E4B2F4A7C8E1D5B3A2F6C9E01' is not a field of UpdateConnector" in text
-    assert "stages[0].stage 'SUS' is not a forecast status" in text
+    assert "stages[0].stage 'SUS' does not exist in afas" in text
     assert not any("Pc" in p and "probability_field" in p for p in problems)
 
 
@@ -169,15 +169,20 @@ async def test_incremental_filters_modified_ge_since_in_amsterdam_time(mapping: 
     assert sent["filtervalues"] == "2025-07-01T14:00:00"
     assert sent["operatortypes"] == "2"
     assert sent["orderbyfieldids"] == "SalesRelation,SequenceNo"
-    assert pages[0].checkpoint == datetime(2025, 7, 1, 12, 30, tzinfo=UTC)
+    assert latest_modified(pages[0].records) == datetime(2025, 7, 1, 12, 30, tzinfo=UTC)
 
 
 @respx.mock
-async def test_checkpoint_is_the_latest_modification_of_the_page_in_utc(mapping: Mapping) -> None:
+async def test_modification_times_are_amsterdam_time_read_as_utc(mapping: Mapping) -> None:
     rows = [row("1", 1, modified="2025-01-15T09:00:00Z"), row("1", 2, modified="2025-01-15T10:00:00Z")]
     respx.get(GC).mock(side_effect=[httpx.Response(200, json={"rows": rows}), httpx.Response(200, json={"rows": []})])
     pages = await collect(make(mapping))
-    assert pages[0].checkpoint == datetime(2025, 1, 15, 9, 0, tzinfo=UTC)  # winter time: UTC+1
+    assert latest_modified(pages[0].records) == datetime(2025, 1, 15, 9, 0, tzinfo=UTC)  # winter time: UTC+1
+
+
+def latest_modified(records: list[dict[str, Any]]) -> datetime:
+    """The engine's checkpoint of a page: the latest `updated_at` of its deals, as to_deal reads them."""
+    return max(parse_local(r["ModifiedDate"]) for r in records)
 
 
 # -- time zones ---------------------------------------------------------------------------------------------

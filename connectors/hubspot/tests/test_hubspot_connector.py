@@ -72,10 +72,27 @@ async def test_full_read_follows_the_after_cursor(mapping: Mapping) -> None:
     )
     assert await collect(make(mapping), None) == ["1", "2", "3"]
     first, second, sweep = (call.request.url.params for call in route.calls)
-    assert first["limit"] == "100" and "after" not in first
+    assert first["limit"] == "50" and "after" not in first  # HubSpot's most with propertiesWithHistory
     assert "hs_manual_forecast_category" in first["propertiesWithHistory"]
     assert second["after"] == "2"
     assert sweep["archived"] == "true"
+
+
+@respx.mock
+async def test_without_history_a_full_read_pages_100(mapping: Mapping) -> None:
+    route = respx.get(DEALS).mock(return_value=httpx.Response(200, json={"results": [deal("1")]}))
+    settings = HubSpotSettings(base_url=BASE, token="pat-unit-test-token", history_on_full_read=False)
+    assert await collect(HubSpotConnector("unit", settings, mapping), None) == ["1"]
+    assert route.calls[0].request.url.params["limit"] == "100"
+    assert "propertiesWithHistory" not in route.calls[0].request.url.params
+
+
+@respx.mock
+async def test_archived_false_as_a_string_is_a_live_deal(mapping: Mapping) -> None:
+    raw = {**deal("5"), "archived": "false"}
+    mapped = make(mapping).to_deal(raw, REFERENCE)
+    assert mapped.status is DealStatus.OPEN and mapped.writable
+    assert make(mapping).to_deal({**deal("6"), "archived": "true"}, REFERENCE).status is DealStatus.DELETED
 
 
 @respx.mock
@@ -89,7 +106,6 @@ async def test_a_repeated_cursor_stops_the_read(mapping: Mapping) -> None:
 
 BASE_MS = 1_772_359_200_000  # 2026-03-01T10:00:00Z
 SINCE = datetime(2026, 3, 1, 10, tzinfo=UTC)
-UPPER = BASE_MS + 100_000  # what the (pinned) client clock says when a listing starts
 
 
 def iso_ms(millis: int) -> str:
@@ -97,7 +113,7 @@ def iso_ms(millis: int) -> str:
 
 
 class FakeSearch:
-    """HubSpot's search over deals with modification times: GTE/LT filters, ascending sort, offset `after`.
+    """HubSpot's search over deals with modification times: a GTE filter, ascending sort, offset `after`.
 
     `rows` maps an id to (modification time in epoch ms, the value shown as hs_lastmodifieddate or None for the
     real one); ties sort by id.
@@ -126,53 +142,28 @@ class FakeSearch:
             answer["paging"] = {"next": {"after": str(after + limit)}}
         return httpx.Response(200, json=answer)
 
-    def windows(self) -> list[tuple[int, int, str]]:
-        return [
-            (
-                int(b["filterGroups"][0]["filters"][0]["value"]),
-                int(b["filterGroups"][0]["filters"][1]["value"]),
-                b["after"],
-            )
-            for b in self.bodies
-        ]
-
-
-def pinned(mapping: Mapping) -> HubSpotConnector:
-    connector = make(mapping)
-    connector.now_millis = lambda: UPPER - 1  # type: ignore[method-assign]
-    return connector
+    def windows(self) -> list[tuple[int, str]]:
+        return [(int(b["filterGroups"][0]["filters"][0]["value"]), b["after"]) for b in self.bodies]
 
 
 @respx.mock
-async def test_search_pages_by_keyset_so_writes_between_pages_skip_nothing(mapping: Mapping) -> None:
-    # 700 changed deals, one per millisecond; after every page the engine writes back every deal of that page,
-    # which moves it past the listing's start (as HubSpot stamps the write): offset paging would skip 200 a page
+async def test_search_pages_by_keyset_so_edits_between_pages_skip_nothing(mapping: Mapping) -> None:
+    # 700 changed deals, one per millisecond; after each of the first pages a person edits its first deal, which
+    # moves it to the end (HubSpot stamps the edit): offset paging would skip a deal a page, keyset skips none
     fake = FakeSearch({str(1000 + n): (BASE_MS + n, None) for n in range(700)})
     respx.post(f"{DEALS}/search").mock(side_effect=fake)
     read: list[str] = []
-    async for page in pinned(mapping).deals(SINCE):
-        for record in page.records:
-            read.append(str(record["id"]))
-            fake.rows[str(record["id"])] = (UPPER + len(read), None)  # our write-back
-    assert sorted(read) == sorted(str(1000 + n) for n in range(700))
-    assert len(read) == len(set(read)), "no deal read twice"
-    assert fake.windows() == [
-        (BASE_MS, UPPER, "0"),
-        (BASE_MS + 199, UPPER, "0"),  # deal 199 itself was written back meanwhile: the page is 200..399
-        (BASE_MS + 399, UPPER, "0"),
-        (BASE_MS + 599, UPPER, "0"),
-    ]
+    edited: list[str] = []
+    async for page in make(mapping).deals(SINCE):
+        read += [str(record["id"]) for record in page.records]
+        if len(edited) < 3:
+            edited.append(str(page.records[0]["id"]))
+            fake.rows[edited[-1]] = (BASE_MS + 10_000 + len(edited), None)  # a person's edit, later than all
+    assert set(read) == {str(1000 + n) for n in range(700)}
+    assert sorted(deal_id for deal_id in read if read.count(deal_id) > 1) == sorted(edited * 2)  # again, new time
+    assert fake.windows()[:2] == [(BASE_MS, "0"), (BASE_MS + 199, "0")]
     assert fake.bodies[0]["sorts"] == [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
-    assert [f["operator"] for f in fake.bodies[0]["filterGroups"][0]["filters"]] == ["GTE", "LT"]
-
-
-@respx.mock
-async def test_deals_modified_after_the_listing_started_are_left_for_the_next_run(mapping: Mapping) -> None:
-    rows = {"1": (BASE_MS, None), "2": (UPPER - 1, None), "3": (UPPER, None), "4": (UPPER + 5, None)}
-    respx.post(f"{DEALS}/search").mock(side_effect=FakeSearch(rows))
-    pages = [page async for page in pinned(mapping).deals(SINCE)]
-    assert [str(r["id"]) for page in pages for r in page.records] == ["1", "2"]
-    assert max(p.checkpoint for p in pages if p.checkpoint) == datetime.fromtimestamp((UPPER - 1) / 1000, tz=UTC)
+    assert [f["operator"] for f in fake.bodies[0]["filterGroups"][0]["filters"]] == ["GTE"]
 
 
 @respx.mock
@@ -183,17 +174,12 @@ async def test_a_millisecond_shared_by_more_than_a_page_is_paged_by_offset(mappi
     rows |= {str(5000 + n): (shared + 1, None) for n in range(10)}
     fake = FakeSearch(rows)
     respx.post(f"{DEALS}/search").mock(side_effect=fake)
-    pages = [page async for page in pinned(mapping).deals(SINCE)]
+    pages = [page async for page in make(mapping).deals(SINCE)]
     read = [str(r["id"]) for page in pages for r in page.records]
     assert sorted(read) == sorted(rows)
     assert len(read) == len(set(read))
     # page 1 ends inside the shared millisecond; then offsets within it, held back until it is read through
-    assert fake.windows() == [
-        (BASE_MS, UPPER, "0"),
-        (shared, UPPER, "0"),
-        (shared, UPPER, "200"),
-        (shared, UPPER, "400"),
-    ]
+    assert fake.windows() == [(BASE_MS, "0"), (shared, "0"), (shared, "200"), (shared, "400")]
     assert len(pages) == 2
 
 
@@ -202,9 +188,9 @@ async def test_more_than_the_search_cap_in_one_millisecond_is_a_clear_error(mapp
     fake = FakeSearch({str(n): (BASE_MS, None) for n in range(10_050)})
     respx.post(f"{DEALS}/search").mock(side_effect=fake)
     with pytest.raises(ApiError, match="more than 10000 deals modified in the same millisecond") as info:
-        await collect(pinned(mapping), SINCE)
+        await collect(make(mapping), SINCE)
     assert "full sync" in str(info.value)
-    assert fake.windows()[-1] == (BASE_MS, UPPER, "9800")
+    assert fake.windows()[-1] == (BASE_MS, "9800")
     assert len(fake.bodies) == 50
 
 
@@ -215,7 +201,7 @@ async def test_a_bad_modification_time_in_search_results_does_not_break_paging(m
     rows["1398"] = (BASE_MS + 398, "not a date")  # the last result of the second page (GTE +199: 199..398)
     fake = FakeSearch(rows)
     respx.post(f"{DEALS}/search").mock(side_effect=fake)
-    pages = [page async for page in pinned(mapping).deals(SINCE)]
+    pages = [page async for page in make(mapping).deals(SINCE)]
     read = [str(r["id"]) for page in pages for r in page.records]
     assert sorted(read) == sorted(rows)
     assert len(read) == len(set(read))
@@ -229,9 +215,9 @@ async def test_a_full_page_of_unreadable_times_pages_on_by_offset(mapping: Mappi
     fake = FakeSearch({str(n): (BASE_MS, "garbage") for n in range(300)} | {"900": (BASE_MS + 1, None)})
     with respx.mock:
         respx.post(f"{DEALS}/search").mock(side_effect=fake)
-        read = await collect(pinned(mapping), SINCE)
+        read = await collect(make(mapping), SINCE)
     assert sorted(read) == sorted(fake.rows)
-    assert [w[2] for w in fake.windows()] == ["0", "200"]
+    assert [w[1] for w in fake.windows()] == ["0", "200"]
 
 
 def test_to_deal_maps_strings_and_history(mapping: Mapping) -> None:
@@ -389,7 +375,7 @@ async def test_a_non_json_answer_is_an_api_error_naming_the_request(mapping: Map
         return_value=httpx.Response(200, text=PROXY_PAGE, headers={"content-type": "text/html; charset=utf-8"})
     )
     with pytest.raises(ApiError) as info:
-        await collect(pinned(mapping), SINCE)
+        await collect(make(mapping), SINCE)
     size = len(PROXY_PAGE.encode())
     assert str(info.value) == (
         f"[unit] POST /crm/v3/objects/deals/search answered 200 with a non-JSON body (text/html, {size} bytes)"

@@ -163,16 +163,11 @@ def test_retry_after_is_whole_seconds(served: tuple[HubSpotSandbox, str]) -> Non
     assert answer.json()["policyName"] == "TEN_SECONDLY_ROLLING"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the connector still lists 100 per page with property history; when it pages 50 this passes: then set "
-    "HubSpotSandbox.history_page_max to 50 by default and drop this mark",
-)
 async def test_the_connector_full_read_stays_within_50_with_history(
     served: tuple[HubSpotSandbox, str], mapping: Mapping
 ) -> None:
     box, url = served
-    box.history_page_max = 50
+    assert box.history_page_max == 50, "the sandbox enforces HubSpot's limit by default"
     settings = HubSpotSettings(**box.settings(url))
     async with HubSpotConnector("hubspot", settings, mapping) as connector:
         seen = [record async for page in connector.deals(None) for record in page.records]

@@ -143,7 +143,6 @@ async def test_full_read_follows_next_cursor_with_500_per_page(connector: Pipedr
     respx.get(f"{BASE}/api/v2/deals/archived").mock(return_value=ok([]))
     pages = await read(connector)
     assert [[r["id"] for r in p.records] for p in pages] == [[1, 2], [3]]
-    assert pages[0].checkpoint == datetime(2026, 3, 2, 10, tzinfo=UTC)
     first, second = (call.request.url.params for call in route.calls)
     assert first["limit"] == "500"
     assert "cursor" not in first
@@ -152,7 +151,7 @@ async def test_full_read_follows_next_cursor_with_500_per_page(connector: Pipedr
     assert first["sort_direction"] == "asc"
     assert first["status"] == "open,won,lost,deleted"
     assert second["cursor"] == "c1"
-    assert first["updated_until"] == second["updated_until"]
+    assert "updated_until" not in first  # the run writes nothing while it lists: no bound needed
 
 
 @respx.mock
@@ -167,8 +166,6 @@ async def test_incremental_read_sends_updated_since_in_utc(connector: PipedriveC
     pages = [page async for page in connector.deals(since, reconcile=True)]
     assert pages
     assert archived.calls.last.request.url.params["updated_since"] == "2026-03-01T12:30:15Z"
-    until = datetime.fromisoformat(params["updated_until"].replace("Z", "+00:00"))
-    assert until > since
 
 
 @respx.mock
@@ -213,10 +210,25 @@ async def test_a_cursor_handed_back_twice_stops_the_read(connector: PipedriveCon
 
 
 @respx.mock
-async def test_a_body_that_is_not_an_envelope_is_a_pagination_error(connector: PipedriveConnector) -> None:
+async def test_a_body_that_is_not_an_envelope_is_an_api_error_naming_the_request(
+    connector: PipedriveConnector,
+) -> None:
     respx.get(f"{BASE}/api/v2/deals").mock(return_value=httpx.Response(200, json={"items": []}))
-    with pytest.raises(PaginationError, match="success envelope"):
+    with pytest.raises(ApiError, match="GET /api/v2/deals answered 200 with a body that is not a Pipedrive success"):
         await read(connector)
+
+
+@respx.mock
+async def test_a_spent_daily_budget_is_not_waited_out(connector: PipedriveConnector) -> None:
+    respx.get(f"{BASE}/api/v2/deals").mock(
+        return_value=httpx.Response(
+            200,
+            json={"success": True, "data": []},
+            headers={"x-ratelimit-limit": "20", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "3600"},
+        )
+    )
+    await connector.check()
+    assert connector.client.limiter._paused_until == 0.0  # a 3600 s reset is not a pause: the 429 will say why
 
 
 # -- reference data and custom field resolution --------------------------------------------------------------
@@ -250,9 +262,9 @@ async def test_mapping_problems_name_a_missing_option(connector: PipedriveConnec
     fields = [dict(f, options=OPTIONS[:2]) if f["field_code"] == KEY else f for f in FIELDS]
     mock_reference(respx.mock, fields)
     problems = connector.mapping_problems(await connector.reference())
-    assert any("option 'Commit' is missing" in p for p in problems)
-    assert any("option 'Omitted' is missing" in p for p in problems)
-    assert not any("'Pipeline' is missing" in p for p in problems)
+    assert any("'Commit' is not an option of" in p for p in problems)
+    assert any("'Omitted' is not an option of" in p for p in problems)
+    assert not any("'Pipeline' is not an option" in p for p in problems)
 
 
 @respx.mock

@@ -15,10 +15,16 @@ from simplicate_support import KEY, SECRET, failure, mock_reference, ok, sale
 from crmsync.connector import Page
 from crmsync.errors import ApiError, AuthError, RetriableApiError
 from crmsync_simplicate.connector import SimplicateConnector
+from crmsync_simplicate.localtime import parse_local
 
 
 async def read(connector: SimplicateConnector, since: datetime | None = None, reconcile: bool = False) -> list[Page]:
     return [page async for page in connector.deals(since, reconcile=reconcile)]
+
+
+def latest_updated(page: Page) -> datetime:
+    """The engine's checkpoint of a page: the latest `updated_at` of its sales, read as to_deal reads them."""
+    return max(parse_local(r["updated_at"]) for r in page.records)
 
 
 def paged(records: list[dict[str, Any]], calls: list[httpx.QueryParams]) -> Any:
@@ -78,9 +84,9 @@ async def test_full_read_pages_by_offset_concurrently_and_yields_in_order(
     assert all(c["limit"] == "100" and c["metadata"] == "count" for c in calls)
     assert all("q[updated_at][ge]" not in c for c in calls)
     assert peak > 1, "later pages should be fetched concurrently"
-    # checkpoint: latest updated_at of the page, converted from Amsterdam time (CEST, +2) to UTC
-    assert pages[0].checkpoint == datetime(2024, 5, 5, 8, 0, tzinfo=UTC)
-    assert pages[-1].checkpoint == datetime(2024, 5, 18, 8, 0, tzinfo=UTC)
+    # the engine's checkpoint: latest updated_at of the page, converted from Amsterdam time (CEST, +2) to UTC
+    assert latest_updated(pages[0]) == datetime(2024, 5, 5, 8, 0, tzinfo=UTC)
+    assert latest_updated(pages[-1]) == datetime(2024, 5, 18, 8, 0, tzinfo=UTC)
     assert all(p.live_ids is None for p in pages)
 
 
@@ -93,7 +99,7 @@ async def test_incremental_read_filters_on_amsterdam_wall_time(
     pages = await read(connector, since)
     assert calls[0]["q[updated_at][ge]"] == "2024-10-27 02:05:00"
     assert calls[0]["sort"] == "id"
-    assert pages[0].checkpoint == datetime(2024, 10, 27, 0, 10, tzinfo=UTC)  # read as the first pass
+    assert latest_updated(pages[0]) == datetime(2024, 10, 27, 0, 10, tzinfo=UTC)  # read as the first pass
 
 
 async def test_incremental_summer_time_conversion(connector: SimplicateConnector, router: respx.MockRouter) -> None:
@@ -235,7 +241,7 @@ async def test_persistent_5xx_gives_up_with_simplicates_message(
             httpx.Response(502, text="<html>Bad gateway</html>", headers={"content-type": "text/html"}),
             "non-JSON error page",
         ),
-        (httpx.Response(200, json={"data": None, "errors": None}), "without a 'data' list"),
+        (httpx.Response(200, json={"data": None, "errors": None}), "without a list of objects at 'data'"),
         (httpx.Response(200, text="oops"), "non-JSON body"),
     ],
 )
@@ -276,5 +282,8 @@ async def test_mapping_problems_name_the_missing_field_and_options(
         return_value=ok([{"name": "forecast_category", "options": [{"value": "Pijplijn"}, {"value": "Commit"}]}])
     )
     problems = connector.mapping_problems(await connector.reference())
-    assert "'Best case' is not an option of custom field 'forecast_category'; options: Commit, Pijplijn" in problems
+    assert (
+        "writeback.category_values.best_case: 'Best case' is not an option of 'forecast_category'; "
+        "options: Commit, Pijplijn"
+    ) in problems
     assert len(problems) == 3

@@ -8,11 +8,17 @@ from decimal import Decimal
 import httpx
 import pytest
 import respx
-from simplicate_support import failure, ok
+from simplicate_support import failure, mock_reference, ok
 
 from crmsync.connector import DealUpdate
 from crmsync.errors import AuthError
 from crmsync_simplicate.connector import SimplicateConnector
+
+
+@pytest.fixture(autouse=True)
+def reference(router: respx.MockRouter) -> None:
+    """The custom field's options: a select option is written by its id."""
+    mock_reference(router)
 
 
 async def test_put_sends_whole_percent_and_custom_field(
@@ -22,7 +28,8 @@ async def test_put_sends_whole_percent_and_custom_field(
     outcomes = await connector.write([DealUpdate(source_id="sales:0001", category="Commit", probability=Decimal("75"))])
     assert outcomes[0].status == "written"
     body = json.loads(route.calls.last.request.content)
-    assert body == {"chance_to_score": 75, "custom_fields": [{"name": "forecast_category", "value": "Commit"}]}
+    # the option is referenced by its id (`customfieldoption:…` on Simplicate; "o2" in this test's reference)
+    assert body == {"chance_to_score": 75, "custom_fields": [{"name": "forecast_category", "value": "o2"}]}
     assert isinstance(body["chance_to_score"], int)
 
 

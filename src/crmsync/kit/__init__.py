@@ -9,7 +9,7 @@
 
 from crmsync.kit.paging import PAGINATORS, CursorPager, KeysetPager, OffsetPager, Paginator, paginator
 from crmsync.kit.records import RecordReader, iso_date, iso_instant, lookup
-from crmsync.kit.writes import failed, skipped, write_each, written
+from crmsync.kit.writes import failed, json_number, skipped, write_each, writeback_values, written
 
 __all__ = [
     "PAGINATORS",
@@ -21,9 +21,11 @@ __all__ = [
     "failed",
     "iso_date",
     "iso_instant",
+    "json_number",
     "lookup",
     "paginator",
     "skipped",
     "write_each",
+    "writeback_values",
     "written",
 ]

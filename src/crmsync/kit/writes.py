@@ -9,9 +9,34 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+from typing import Any
 
 from crmsync.connector import DealUpdate, WriteOutcome
 from crmsync.errors import ApiError, AuthError, ConnectorError
+from crmsync.mapping import Mapping
+
+
+def json_number(value: Decimal) -> int | float:
+    """A decimal as a JSON number: an integer where it is one (APIs that validate types want 75, not 75.0)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def writeback_values(
+    update: DealUpdate, mapping: Mapping, probability: Callable[[Decimal], Any] = str
+) -> dict[str, Any]:
+    """The mapping's write-back fields with this update's values: '' clears (the category, or the probability
+    when asked to); a field the update leaves alone is absent."""
+    wb = mapping.writeback
+    values: dict[str, Any] = {}
+    if update.category is not None and wb.category_field:
+        values[wb.category_field] = update.category
+    if wb.probability_field:
+        if update.probability is not None:
+            values[wb.probability_field] = probability(update.probability)
+        elif update.clear_probability:
+            values[wb.probability_field] = ""
+    return values
 
 
 def written(update: DealUpdate) -> WriteOutcome:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -40,12 +42,9 @@ def served_sandbox(connector_class: type[Connector], deals: int, seed: int = 7) 
 # Bundled connectors' known breaches of a rule, by (connector name, test name): the test runs as a strict xfail, so
 # it fails the day the connector is fixed and the entry must go. Never add a new connector here: fix it.
 KNOWN_BUGS: dict[tuple[str, str], str] = {
+    ("afas", "test_importing_the_connector_loads_no_sandbox"): "imports its sandbox at module top (issue 9)",
     ("afas", "test_a_non_json_200_is_an_api_error_naming_the_request"): (
         "AFAS calls response.json() itself: an HTML 200 escapes as a bare JSONDecodeError (issue 9, body decoder)"
-    ),
-    ("pipedrive", "test_a_non_json_200_is_an_api_error_naming_the_request"): (
-        "Pipedrive decodes bodies itself and raises PaginationError without method/path, not ApiError "
-        "(issue 9, body decoder)"
     ),
 }
 
@@ -171,6 +170,21 @@ class ConnectorConformance:
         assert error.connection == "conformance"
         assert error.method and error.method in str(error)
         assert error.path and error.path.startswith("/") and error.path in str(error)
+
+    def test_importing_the_connector_loads_no_sandbox(self, request: pytest.FixtureRequest) -> None:
+        """A production sync imports the connector, never its emulator (nor the web framework it runs on)."""
+        _known_bug(self.connector_class, request)
+        module = self.connector_class.__module__
+        name = self.connector_class.__name__
+        script = (
+            "import sys, importlib\n"
+            f"cls = getattr(importlib.import_module({module!r}), {name!r})\n"
+            "before = set(sys.modules)\n"
+            "box = cls.sandbox(deals=1)\n"
+            "print(type(box).__module__ in before)\n"
+        )
+        answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        assert answer.stdout.strip() == "False", f"{module} imports its sandbox at import time"
 
     # -- reading ------------------------------------------------------------------------------------------------
 

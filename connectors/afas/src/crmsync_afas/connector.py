@@ -18,7 +18,16 @@ from typing import Any, ClassVar
 
 import httpx
 
-from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
+from crmsync.connector import (
+    Capabilities,
+    Connector,
+    ConnectorOptions,
+    ConnectorSettings,
+    DealUpdate,
+    Page,
+    Reference,
+    WriteOutcome,
+)
 from crmsync.errors import ApiError, AuthError, ConnectorError, PaginationError
 from crmsync.mapping import Mapping
 from crmsync.model import Deal
@@ -27,11 +36,23 @@ from crmsync_afas.client import AfasClient
 from crmsync_afas.fields import CANONICAL, FieldMap, field_ids
 from crmsync_afas.sandbox import AfasSandbox
 from crmsync_afas.settings import AfasSettings
-from crmsync_afas.translate import LOST, NO_STATUS, PIPELINE, WON, source_id, split_id, stages_from_statuses, to_deal
+from crmsync_afas.translate import PIPELINE, source_id, split_id, stages_from_statuses, to_deal
 
 UPDATE_CONNECTOR = "CmForecast"
 EQ, GE, GT = 1, 2, 4  # Profit's operator types for =, >= and >
 MAX_IN_FLIGHT = 5
+
+
+class AfasOptions(ConnectorOptions):
+    """The mapping's [options]: which GetConnectors hold forecasts, keys and statuses (see fields.FieldMap)."""
+
+    get_connector: str | None = None
+    key_connector: str | None = None
+    status_connector: str | None = None
+    status_id_field: str | None = None
+    status_label_field: str | None = None
+    status_chance_field: str | None = None
+    chance_linked_to_status: bool | str | int = False
 
 
 class AfasConnector(Connector):
@@ -39,6 +60,7 @@ class AfasConnector(Connector):
 
     name = "afas"
     Settings = AfasSettings
+    Options = AfasOptions
     capabilities = Capabilities(
         page_size=1000,
         write_batch_size=50,
@@ -121,7 +143,7 @@ class AfasConnector(Connector):
         )
 
     def mapping_problems(self, reference: Reference) -> list[str]:
-        problems = self.fields.problems(reference.extra.get("metainfo", {}))
+        problems = super().mapping_problems(reference) + self.fields.problems(reference.extra.get("metainfo", {}))
         wb = self.mapping.writeback
         update_fields: list[str] = reference.extra.get("update_fields", [])
         for key, name in (("category_field", wb.category_field), ("probability_field", wb.probability_field)):
@@ -132,11 +154,6 @@ class AfasConnector(Connector):
                 )
         if wb.probability_field is not None and wb.probability_scale != 100:
             problems.append("writeback.probability_scale must be 100: Profit's scoring chance (Pc) is a percentage")
-        statuses = {s.id for s in reference.stages.values()} | {s.label for s in reference.stages.values()}
-        for index, rule in enumerate(self.mapping.stages):
-            if rule.stage not in statuses:
-                known = ", ".join(sorted(k for k in reference.stages if k not in (WON, LOST, NO_STATUS)))
-                problems.append(f"stages[{index}].stage {rule.stage!r} is not a forecast status; statuses: {known}")
         return problems
 
     # -- reading -----------------------------------------------------------------------------------------------

@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from pydantic import Field, SecretStr
 
-from crmsync.connector import (
-    Capabilities,
-    Connector,
-    ConnectorSettings,
-    DealUpdate,
-    Page,
-    Reference,
-    WriteOutcome,
-)
-from crmsync.errors import ApiError, AuthError, RecordError, TransportError
-from crmsync.http import ApiClient, CursorGuard, RateLimiter
-from crmsync.mapping import Mapping
+from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
+from crmsync.errors import ApiError, AuthError, TransportError
+from crmsync.http import ApiClient, RateLimiter
+from crmsync.kit import CursorPager, failed, iso_instant, writeback_values, written
+from crmsync.kit.checks import option_problems
 from crmsync.model import Deal, Pipeline, Stage
-from crmsync_hubspot.sandbox import HubSpotSandbox
-from crmsync_hubspot.translate import CATEGORY, DEFAULT_FIELDS, PROBABILITY, parse_time, to_deal
+from crmsync_hubspot.translate import CATEGORY, DEFAULT_FIELDS, PROBABILITY, to_deal
+
+if TYPE_CHECKING:
+    from crmsync_hubspot.sandbox import HubSpotSandbox
 
 DEALS = "/crm/v3/objects/deals"
 LIST_PAGE = 100
+HISTORY_PAGE = 50  # a list or batch read asking propertiesWithHistory returns at most 50 objects
 SEARCH_PAGE = 200
 SEARCH_CAP = 10_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -40,18 +36,14 @@ def epoch_millis(moment: datetime) -> int:
     return (moment - EPOCH) // MILLISECOND
 
 
-def modified_at(record: dict[str, Any]) -> datetime | None:
-    """A record's hs_lastmodifieddate (or updatedAt), or None when missing or unparsable.
-
-    An unparsable value is not fatal here: `to_deal` raises the RecordError that quarantines the record.
-    """
+def modified_millis(record: dict[str, Any]) -> int | None:
+    """A record's hs_lastmodifieddate (or updatedAt) in epoch ms; None when missing or unreadable (`to_deal`
+    then quarantines the record with the reason)."""
+    properties = record.get("properties")
+    value = (properties.get("hs_lastmodifieddate") if isinstance(properties, dict) else None) or record.get("updatedAt")
     try:
-        return parse_time(
-            (record.get("properties") or {}).get("hs_lastmodifieddate") or record.get("updatedAt"),
-            deal_id=str(record.get("id")),
-            field="hs_lastmodifieddate",
-        )
-    except RecordError:
+        return epoch_millis(iso_instant(value)) if isinstance(value, str) else None
+    except (ValueError, OverflowError, OSError):
         return None
 
 
@@ -93,62 +85,37 @@ class HubSpotConnector(Connector):
         reconciles_deletes=True,
     )
     canonical_fields: ClassVar[frozenset[str]] = frozenset(DEFAULT_FIELDS)
+    client_class = HubSpotClient
     settings: HubSpotSettings
-    client: HubSpotClient
 
-    def __init__(
-        self,
-        connection: str,
-        settings: ConnectorSettings,
-        mapping: Mapping,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(connection, settings, mapping)
-        assert isinstance(settings, HubSpotSettings)
-        self.search_limiter = RateLimiter(settings.search_requests_per_second, 1.0)
-        self.client = HubSpotClient(
-            connection,
-            settings.base_url,
-            headers={
-                "Authorization": f"Bearer {settings.token.get_secret_value()}",
-                "Accept": "application/json",
-            },
-            timeout=settings.timeout_seconds,
-            limiter=RateLimiter(settings.requests_per_10s, 10.0),
-            max_retries=settings.max_retries,
-            max_concurrency=self.capabilities.max_concurrency,
-            transport=transport,
-        )
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.token.get_secret_value()}"}
+
+    def rate_limit(self) -> tuple[int | None, float]:
+        return self.settings.requests_per_10s, 10.0
+
+    @cached_property
+    def search_limiter(self) -> RateLimiter:
+        """Search has its own, lower limit (about 5 per second) on top of the ten-secondly one."""
+        return RateLimiter(self.settings.search_requests_per_second, 1.0)
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> HubSpotSandbox:
+        from crmsync_hubspot.sandbox import HubSpotSandbox
+
         return HubSpotSandbox(deals=deals, seed=seed)
 
     # -- reading -----------------------------------------------------------------------------------------------
 
     async def check(self) -> None:
-        await self.client.request("GET", DEALS, params={"limit": 1})
-
-    async def _json(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, json_body: Any = None
-    ) -> dict[str, Any]:
-        """A request whose answer must be a JSON object; anything else is an ApiError naming the request."""
-        body = await self.client.request_json(method, path, params=params, json_body=json_body)
-        if not isinstance(body, dict):
-            raise ApiError(
-                f"{method} {path} answered with JSON that is not an object ({type(body).__name__})",
-                method=method,
-                path=path,
-                connection=self.connection,
-            )
-        return body
+        await self.client.request_object("GET", DEALS, params={"limit": 1})
 
     async def reference(self) -> Reference:
-        body = await self._json("GET", "/crm/v3/pipelines/deals")
+        body = await self.client.request_object("GET", "/crm/v3/pipelines/deals")
         pipelines: dict[str, Pipeline] = {}
         stages: dict[str, Stage] = {}
         for raw in body.get("results", []):
-            if raw.get("archived"):
+            if raw.get("archived") is True:
                 continue
             pipeline = Pipeline(id=str(raw["id"]), label=str(raw["label"]))
             pipelines[pipeline.id] = pipeline
@@ -165,12 +132,12 @@ class HubSpotConnector(Connector):
                     closed=closed,
                     won=closed and probability == Decimal(1),
                 )
-        fields_body = await self._json("GET", "/crm/v3/properties/deals")
+        fields_body = await self.client.request_object("GET", "/crm/v3/properties/deals")
         fields = {f["name"]: f for f in fields_body.get("results", [])}
         return Reference(pipelines=pipelines, stages=stages, fields=fields)
 
     def mapping_problems(self, reference: Reference) -> list[str]:
-        problems = []
+        problems = super().mapping_problems(reference)
         wb = self.mapping.writeback
         for name in filter(None, (wb.category_field, wb.probability_field, *self.mapping.fields.values())):
             definition = reference.fields.get(name)
@@ -180,15 +147,8 @@ class HubSpotConnector(Connector):
                 definition.get("modificationMetadata", {}).get("readOnlyValue")
             ):
                 problems.append(f"property {name!r} is read-only and cannot receive write-back")
-        category = reference.fields.get(wb.category_field or "")
-        if category and category.get("options"):
-            allowed = {option["value"] for option in category["options"]}
-            for value in wb.category_values.values():
-                if value not in allowed:
-                    problems.append(
-                        f"{value!r} is not an option of {wb.category_field!r}; options: {', '.join(sorted(allowed))}"
-                    )
-        return problems
+        category = reference.fields.get(wb.category_field or "") or {}
+        return problems + option_problems(self.mapping, {str(o.get("value")) for o in category.get("options") or []})
 
     def _properties(self) -> list[str]:
         wb = self.mapping.writeback
@@ -206,50 +166,43 @@ class HubSpotConnector(Connector):
 
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
         pages = self._list_all() if since is None else self._search_since(since)
-        async for page in pages:
-            yield page
+        async for records in pages:
+            yield Page(records=records)
         if reconcile or since is None:
-            async for page in self._archived():
-                yield page
+            async for gone in self._archived():
+                yield Page(records=[], deleted_ids=gone)
 
-    @staticmethod
-    def _page(results: list[dict[str, Any]]) -> Page:
-        stamps = [modified_at(r) for r in results]
-        return Page(records=results, checkpoint=max(filter(None, stamps), default=None))
+    def _list(self, params: dict[str, Any], limit: int) -> CursorPager:
+        params = {"limit": limit, **params}
+        return CursorPager(self.client, DEALS, params=params, next="paging.next.after", cursor_param="after")
 
-    async def _list_all(self) -> AsyncIterator[Page]:
-        guard = CursorGuard(self.connection, "GET deals")
-        params: dict[str, Any] = {
-            "limit": LIST_PAGE,
-            "properties": ",".join(self._properties()),
-            "archived": "false",
-        }
-        if self.settings.history_on_full_read:
-            params["propertiesWithHistory"] = ",".join(
-                filter(None, (self.mapping.writeback.category_field, self.mapping.writeback.probability_field))
-            )
-        after: str | None = None
-        while True:
-            body = await self._json("GET", DEALS, params={**params, **({"after": after} if after else {})})
-            yield self._page(body.get("results", []))
-            after = ((body.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return
-            guard.see(after)
+    async def _list_all(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every live deal; with history on, 50 a page, the most HubSpot returns with propertiesWithHistory."""
+        params = {"properties": ",".join(self._properties()), "archived": "false"}
+        wb = self.mapping.writeback
+        history = ",".join(filter(None, (wb.category_field, wb.probability_field)))
+        if self.settings.history_on_full_read and history:
+            params["propertiesWithHistory"] = history
+        async for records in self._list(
+            params, HISTORY_PAGE if "propertiesWithHistory" in params else LIST_PAGE
+        ).pages():
+            yield records
 
-    def now_millis(self) -> int:
-        """The client clock in epoch milliseconds."""
-        return time.time_ns() // 1_000_000
+    async def _archived(self) -> AsyncIterator[list[str]]:
+        """Every archived deal HubSpot still keeps (90 days), whenever it was archived.
 
-    def _search_body(self, lower: int, upper: int, after: int) -> dict[str, Any]:
+        The sweep runs only on reconciling (and full) runs, so a `since` filter would drop the deals archived
+        between two sweeps for good; marking a deal deleted again is a no-op in the store.
+        """
+        async for records in self._list({"archived": "true", "properties": "hs_lastmodifieddate"}, LIST_PAGE).pages():
+            gone = [str(record["id"]) for record in records if record.get("id") is not None]
+            if gone:
+                yield gone
+
+    def _search_body(self, lower: int, after: int) -> dict[str, Any]:
         return {
             "filterGroups": [
-                {
-                    "filters": [
-                        {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(lower)},
-                        {"propertyName": "hs_lastmodifieddate", "operator": "LT", "value": str(upper)},
-                    ]
-                }
+                {"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(lower)}]}
             ],
             "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
             "properties": self._properties(),
@@ -257,22 +210,17 @@ class HubSpotConnector(Connector):
             "after": str(after),
         }
 
-    async def _search_since(self, since: datetime) -> AsyncIterator[Page]:
-        """Deals modified from `since` up to the millisecond the listing starts, by keyset paging.
+    async def _search_since(self, since: datetime) -> AsyncIterator[list[dict[str, Any]]]:
+        """Deals modified at or after `since`, by keyset paging on the modification time.
 
-        Offset paging over a changing result set skips deals: a deal written between pages (our own write-back, or
-        someone's edit) gets a new modification time and moves to the end, so every unread deal shifts forward past
-        the next offset, and the cursor then passes them for good. So every query starts at the last modification
-        time read (GTE `lower`, `after` = 0) and skips the ids already read at exactly that time. Only a page whose
-        deals all share one time (more than SEARCH_PAGE modified in one millisecond) is followed by offset pages
-        within that time; those pages are held back until the time is read through, so that no write-back of ours
-        lands between them.
-
-        The upper bound (the listing's start, by the client clock) keeps deals modified during the listing out of it,
-        so the listing cannot chase its own write-backs; the next run reads them, since the engine's cursor is the
-        latest modification time read here. A client clock behind HubSpot's only defers edits to the next run.
+        Offset paging over a changing result set skips deals: a deal edited between pages gets a new modification
+        time and moves to the end, so every unread deal shifts forward past the next offset. So every query starts
+        at the last modification time read (GTE `lower`, `after` = 0) and skips the ids already read at exactly
+        that time; an edited deal is read again at its new time, never skipped. Only a page whose deals all share
+        one time (more than SEARCH_PAGE modified in one millisecond) is followed by offset pages within that time,
+        held back until the time is read through. The run writes nothing while it lists (the writer runs after),
+        so no upper bound is needed; the engine's signpost keeps the cursor at the run's start.
         """
-        upper = self.now_millis() + 1  # exclusive: the millisecond the listing starts is still in
         lower = epoch_millis(since)
         read_at_lower: set[str] = set()  # ids already read whose modification time is exactly `lower`
         unstamped: set[str] = set()  # ids read without a usable modification time; to_deal quarantines them
@@ -287,32 +235,40 @@ class HubSpotConnector(Connector):
                     path=f"{DEALS}/search",
                     connection=self.connection,
                 )
-            await self.search_limiter.acquire()  # search has its own, lower limit (about 5 per second)
-            answer = await self._json("POST", f"{DEALS}/search", json_body=self._search_body(lower, upper, offset))
-            results: list[dict[str, Any]] = answer.get("results") or []
+            await self.search_limiter.acquire()
+            answer = await self.client.request_object(
+                "POST", f"{DEALS}/search", json_body=self._search_body(lower, offset)
+            )
+            results = answer.get("results") or []
+            if not isinstance(results, list):
+                raise ApiError(
+                    f"POST {DEALS}/search answered without a 'results' list",
+                    method="POST",
+                    path=f"{DEALS}/search",
+                    connection=self.connection,
+                )
             fresh: list[dict[str, Any]] = []
             stamped: list[tuple[int, str]] = []
             for record in results:
-                deal_id = str(record.get("id"))
-                stamp = modified_at(record)
-                if stamp is None:
+                deal_id = str(record.get("id")) if isinstance(record, dict) else repr(record)
+                millis = modified_millis(record) if isinstance(record, dict) else None
+                if millis is None:
                     if deal_id not in unstamped:
                         unstamped.add(deal_id)
                         fresh.append(record)
                     continue
-                millis = epoch_millis(stamp)
                 if millis == lower and deal_id in read_at_lower:
                     continue
                 stamped.append((millis, deal_id))
                 fresh.append(record)
             if len(results) < SEARCH_PAGE or not (answer.get("paging") or {}).get("next"):
                 if held or fresh:
-                    yield self._page(held + fresh)
+                    yield held + fresh
                 return
             last = max((millis for millis, _ in stamped), default=lower)
             if last > lower:
                 if held or fresh:
-                    yield self._page(held + fresh)
+                    yield held + fresh
                 held = []
                 lower, offset = last, 0
                 read_at_lower = {deal_id for millis, deal_id in stamped if millis == last}
@@ -322,47 +278,10 @@ class HubSpotConnector(Connector):
                 read_at_lower |= {deal_id for millis, deal_id in stamped if millis == lower}
                 offset += len(results)
 
-    async def _archived(self) -> AsyncIterator[Page]:
-        """Every archived deal HubSpot still keeps (90 days), whenever it was archived.
-
-        The sweep runs only on reconciling (and full) runs, so a `since` filter would drop the deals archived
-        between two sweeps for good; marking a deal deleted again is a no-op in the store.
-        """
-        guard = CursorGuard(self.connection, "GET archived deals")
-        after: str | None = None
-        while True:
-            params: dict[str, Any] = {
-                "limit": LIST_PAGE,
-                "archived": "true",
-                "properties": "hs_lastmodifieddate",
-            }
-            if after:
-                params["after"] = after
-            body = await self._json("GET", DEALS, params=params)
-            gone = [str(record["id"]) for record in body.get("results", []) if record.get("id") is not None]
-            if gone:
-                yield Page(records=[], deleted_ids=gone)
-            after = ((body.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return
-            guard.see(after)
-
     def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
         return to_deal(self.connection, raw, reference, self.mapping)
 
     # -- writing -----------------------------------------------------------------------------------------------
-
-    def _properties_of(self, update: DealUpdate) -> dict[str, str]:
-        wb = self.mapping.writeback
-        props: dict[str, str] = {}
-        if update.category is not None and wb.category_field:
-            props[wb.category_field] = update.category
-        if wb.probability_field:
-            if update.probability is not None:
-                props[wb.probability_field] = str(update.probability)
-            elif update.clear_probability:
-                props[wb.probability_field] = ""
-        return props
 
     async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
         outcomes: list[WriteOutcome] = []
@@ -386,9 +305,9 @@ class HubSpotConnector(Connector):
         return batches
 
     async def _write_batch(self, batch: Sequence[DealUpdate]) -> list[WriteOutcome]:
-        inputs = [{"id": u.source_id, "properties": self._properties_of(u)} for u in batch]
+        inputs = [{"id": u.source_id, "properties": writeback_values(u, self.mapping)} for u in batch]
         try:
-            response = await self.client.request("POST", f"{DEALS}/batch/update", json_body={"inputs": inputs})
+            body = await self.client.request_object("POST", f"{DEALS}/batch/update", json_body={"inputs": inputs})
         except (AuthError, TransportError):
             raise
         except ApiError as exc:
@@ -398,32 +317,23 @@ class HubSpotConnector(Connector):
                 for update in batch:
                     outcomes += await self._write_batch([update])
                 return outcomes
-            return [WriteOutcome(source_id=u.source_id, status="failed", reason=exc.detail or str(exc)) for u in batch]
-        try:
-            body = self.client.json(response)
-        except ApiError as exc:  # e.g. a proxy's HTML page: whether HubSpot wrote is unknown, so report failed
-            return [WriteOutcome(source_id=u.source_id, status="failed", reason=str(exc)) for u in batch]
-        if not isinstance(body, dict):
-            body = {}
-        failed: dict[str, str] = {}
-        for err in body.get("errors", []):
+            # e.g. a proxy's HTML page: whether HubSpot wrote is unknown, so report failed
+            return [failed(u, exc.detail or str(exc)) for u in batch]
+        errors: dict[str, str] = {}
+        for err in _objects(body.get("errors")):
             for deal_id in (err.get("context") or {}).get("ids", []):
-                failed[str(deal_id)] = f"{err.get('category', 'ERROR')}: {err.get('message', '')}".strip()
-        written = {str(r.get("id")) for r in body.get("results", [])}
-        outcomes = []
-        for update in batch:
-            if update.source_id in failed:
-                outcomes.append(
-                    WriteOutcome(source_id=update.source_id, status="failed", reason=failed[update.source_id])
-                )
-            elif update.source_id in written:
-                outcomes.append(WriteOutcome(source_id=update.source_id, status="written"))
-            else:
-                outcomes.append(
-                    WriteOutcome(
-                        source_id=update.source_id,
-                        status="failed",
-                        reason="HubSpot returned neither a result nor an error for this deal",
-                    )
-                )
-        return outcomes
+                errors[str(deal_id)] = f"{err.get('category', 'ERROR')}: {err.get('message', '')}".strip()
+        done = {str(r.get("id")) for r in _objects(body.get("results"))}
+        return [
+            failed(u, errors[u.source_id])
+            if u.source_id in errors
+            else written(u)
+            if u.source_id in done
+            else failed(u, "HubSpot returned neither a result nor an error for this deal")
+            for u in batch
+        ]
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list in an answer; anything else (a string where a list belongs) is none."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from crmsync.errors import PaginationError
-from crmsync.http import ApiClient, CursorGuard, body_message
+from crmsync.http import ApiClient, body_message
+from crmsync.kit import CursorPager
 
 
 def burst_budget(limit: int) -> int:
@@ -42,44 +42,25 @@ class PipedriveClient(ApiClient):
             self.limiter.max_requests = burst_budget(limit)
         remaining = _int(headers.get("x-ratelimit-remaining"))
         reset = _int(headers.get("x-ratelimit-reset"))
-        if remaining == 0 and reset is not None:
+        if remaining == 0 and reset is not None and reset <= self.max_wait:
+            # a longer reset (a spent daily budget) is not waited out: the 429 that follows fails with the reason
             self.limiter.pause(float(reset))
 
+    def check_body(self, body: dict[str, Any]) -> str | None:
+        """Every v2 answer is an envelope `{"success": true, "data": ...}`; anything else breaks the contract."""
+        if body.get("success") is not True or "data" not in body:
+            return "with a body that is not a Pipedrive success envelope"
+        return None
+
     async def data(self, method: str, path: str, **kwargs: Any) -> Any:
-        """The `data` of a successful envelope; a body that is not one is a PaginationError (broken contract)."""
-        response = await self.request(method, path, **kwargs)
-        return envelope(response, method, path, self.connection)["data"]
+        """The `data` of a successful envelope."""
+        return (await self.request_object(method, path, **kwargs))["data"]
 
-    async def pages(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every page of a cursor-paged v2 listing, following additional_data.next_cursor until it is null."""
-        guard = CursorGuard(self.connection, f"GET {path}")
-        cursor: str | None = None
-        while True:
-            query = dict(params)
-            if cursor is not None:
-                query["cursor"] = cursor
-            body = envelope(await self.request("GET", path, params=query), "GET", path, self.connection)
-            data = body["data"]
-            if not isinstance(data, list):
-                raise PaginationError(f"GET {path}: 'data' is not a list", connection=self.connection)
-            yield data
-            extra = body.get("additional_data") or {}
-            cursor = extra.get("next_cursor") if isinstance(extra, dict) else None
-            if not cursor:
-                return
-            guard.see(cursor)
-
-
-def envelope(response: httpx.Response, method: str, path: str, connection: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise PaginationError(
-            f"{method} {path}: answered {response.status_code} with a body that is not JSON", connection=connection
-        ) from None
-    if not isinstance(body, dict) or body.get("success") is not True or "data" not in body:
-        raise PaginationError(f"{method} {path}: the answer is not a Pipedrive success envelope", connection=connection)
-    return body
+    def pages(self, path: str, params: Mapping[str, Any]) -> CursorPager:
+        """A cursor-paged v2 listing, following additional_data.next_cursor until it is null."""
+        return CursorPager(
+            self, path, params=params, items="data", next="additional_data.next_cursor", cursor_param="cursor"
+        )
 
 
 def _int(value: str | None) -> int | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmsync.connector import Reference
+from crmsync.kit.checks import option_problems
 from crmsync.mapping import Mapping
 
 HASH_KEY = re.compile(r"^[0-9a-f]{40}$")
@@ -123,7 +124,6 @@ def mapping_problems(mapping: Mapping, reference: Reference) -> list[str]:
                 f"fields.{canonical} names {remote!r}, which is not a Pipedrive deal field; "
                 f"custom fields: {_custom_names(reference)}"
             )
-    problems += _stage_problems(mapping, reference)
     return problems
 
 
@@ -136,22 +136,4 @@ def _category_problems(mapping: Mapping, reference: Reference, name: str) -> lis
         ]
     if field.field_type != "enum":
         return [f"writeback.category_field: {name!r} is a {field.field_type} field; it must be a single option field"]
-    labels = list(field.options.values())
-    return [
-        f"writeback.category_values.{category.value}: option {label!r} is missing from field {name!r}; "
-        f"options: {', '.join(repr(x) for x in labels) or 'none'}"
-        for category, label in mapping.writeback.category_values.items()
-        if label not in labels
-    ]
-
-
-def _stage_problems(mapping: Mapping, reference: Reference) -> list[str]:
-    problems = []
-    for index, rule in enumerate(mapping.stages):
-        pipelines = [p.id for p in reference.pipelines.values() if rule.pipeline in ("*", p.id, p.label)]
-        if not pipelines:
-            problems.append(f"stages[{index}]: pipeline {rule.pipeline!r} does not exist in Pipedrive")
-            continue
-        if not any(s.pipeline_id in pipelines and rule.stage in (s.id, s.label) for s in reference.stages.values()):
-            problems.append(f"stages[{index}]: stage {rule.stage!r} does not exist in pipeline {rule.pipeline!r}")
-    return problems
+    return option_problems(mapping, set(field.options.values()))

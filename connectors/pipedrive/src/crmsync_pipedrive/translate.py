@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from crmsync.connector import Reference
-from crmsync.errors import RecordError
+from crmsync.kit import RecordReader
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
 from crmsync_pipedrive.fields import DEFAULT_FIELDS, resolve
@@ -19,22 +19,6 @@ PROBABILITY_ENABLED = "probability_enabled"
 def rfc3339(value: datetime) -> str:
     """A timestamp as Pipedrive's v2 filters take it: UTC, whole seconds, Z."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: Any, *, deal_id: str | None, field: str) -> datetime | None:
-    """An RFC 3339 timestamp (v2 sends UTC with Z) as an aware UTC datetime; None stays None."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise RecordError(f"expected an RFC 3339 timestamp, got {value!r}", source_id=deal_id, field=field)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise RecordError(f"not an RFC 3339 timestamp: {value!r}", source_id=deal_id, field=field) from None
-    if parsed.tzinfo is None:
-        # Pipedrive's older "YYYY-MM-DD HH:MM:SS" form is UTC without saying so
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def won_stage_id(pipeline_id: str) -> str:
@@ -80,26 +64,6 @@ def stage_from(raw: dict[str, Any]) -> Stage:
     )
 
 
-def _decimal(value: Any, *, deal_id: str, field: str) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise RecordError(f"expected a number, got {value!r}", source_id=deal_id, field=field)
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise RecordError(f"expected a number, got {value!r}", source_id=deal_id, field=field) from None
-
-
-def _date(value: Any, *, deal_id: str, field: str) -> date | None:
-    if value is None or value == "":
-        return None
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise RecordError(f"expected a date YYYY-MM-DD, got {value!r}", source_id=deal_id, field=field) from None
-
-
 def _option(value: Any) -> int | None:
     """An enum custom field's option id: v2 sends the integer; tolerate {"id": ..} and digit strings."""
     if isinstance(value, dict):
@@ -131,50 +95,44 @@ def read_field(raw: dict[str, Any], reference: Reference, name: str) -> tuple[An
 
 def to_deal(raw: dict[str, Any], reference: Reference, *, connection: str, mapping: Mapping) -> Deal:
     """Map one v2 deal to the canonical Deal; raise RecordError naming the field for a bad record."""
-    if not isinstance(raw.get("id"), int | str) or raw.get("id") in ("", None):
-        raise RecordError("the deal has no id", field="id")
-    deal_id = str(raw["id"])
+    reader = RecordReader(raw)
+    deal_id = reader.id
+    names = {canonical: mapping.field(canonical, default) for canonical, default in DEFAULT_FIELDS.items()}
+    values: dict[str, Any] = {}
+    currency = None
+    for canonical, name in names.items():
+        if name:
+            values[name], money_currency = read_field(raw, reference, name)
+            currency = currency or (money_currency if canonical == "amount" else None)
+    fields = RecordReader(values, source_id=deal_id)  # the mapped values, named as Pipedrive names them
 
-    def field(canonical: str) -> tuple[Any, str | None]:
-        name = mapping.field(canonical, DEFAULT_FIELDS[canonical])
-        return read_field(raw, reference, name) if name else (None, None)
-
-    title = field("name")[0]
+    title = values.get(names["name"])
     if not isinstance(title, str) or not title.strip():
-        raise RecordError("the deal has no title", source_id=deal_id, field=mapping.field("name", "title"))
+        raise reader.fail("the deal has no title", names["name"])
     pipeline = reference.pipelines.get(str(raw.get("pipeline_id")))
     if pipeline is None:
-        raise RecordError(f"unknown pipeline {raw.get('pipeline_id')!r}", source_id=deal_id, field="pipeline_id")
+        raise reader.fail(f"unknown pipeline {raw.get('pipeline_id')!r}", "pipeline_id")
     stage = reference.stages.get(str(raw.get("stage_id")))
     if stage is None or stage.pipeline_id != pipeline.id:
-        raise RecordError(
-            f"unknown stage {raw.get('stage_id')!r} in pipeline {pipeline.label!r}", source_id=deal_id, field="stage_id"
-        )
+        raise reader.fail(f"unknown stage {raw.get('stage_id')!r} in pipeline {pipeline.label!r}", "stage_id")
     status_text = "deleted" if raw.get("is_deleted") else raw.get("status")
     try:
         status = DealStatus(str(status_text))
     except ValueError:
-        raise RecordError(f"unknown status {status_text!r}", source_id=deal_id, field="status") from None
+        raise reader.fail(f"unknown status {status_text!r}", "status") from None
     extra = {"stage_id": stage.id, "stage": stage.label}
     if status is DealStatus.WON:
         stage = reference.stages.get(won_stage_id(pipeline.id), stage)
     elif status is DealStatus.LOST:
         stage = reference.stages.get(lost_stage_id(pipeline.id), stage)
-
-    amount_value, money_currency = field("amount")
-    amount = _decimal(amount_value, deal_id=deal_id, field=mapping.field("amount", "value"))
+    amount = fields.decimal(names["amount"]) if names["amount"] else None
     if amount == 0:
         amount = None  # Pipedrive shows an unset value as 0
-    currency = money_currency or field("currency")[0] or mapping.default_currency
-    owner_value = field("owner")[0]
-    group = field("group")[0]
-    lost_reason = field("lost_reason")[0]
-    category = _category(raw, reference, mapping)
-    probability = _decimal(raw.get("probability"), deal_id=deal_id, field="probability")
-    enabled = reference.extra.get(PROBABILITY_ENABLED, {})
-    closed_at = None
-    for name in ("won_time", "lost_time", "close_time"):
-        closed_at = closed_at or parse_time(raw.get(name), deal_id=deal_id, field=name)
+    currency = currency or (fields.text(names["currency"]) if names["currency"] else None) or mapping.default_currency
+    owner = fields.text(names["owner"]) if names["owner"] else None
+    group = fields.text(names["group"]) if names["group"] else None
+    lost_reason = fields.text(names["lost_reason"]) if names["lost_reason"] else None
+    closed_at = reader.instant("won_time") or reader.instant("lost_time") or reader.instant("close_time")
     if raw.get("is_archived"):
         extra["archived"] = "true"
     return Deal(
@@ -185,20 +143,18 @@ def to_deal(raw: dict[str, Any], reference: Reference, *, connection: str, mappi
         stage=stage,
         status=status,
         amount=amount,
-        currency=str(currency) if currency else None,
-        close_date=_date(
-            field("close_date")[0], deal_id=deal_id, field=mapping.field("close_date", "expected_close_date")
-        ),
-        owner=Owner(id=str(owner_value)) if owner_value not in (None, "") else None,
-        created_at=parse_time(raw.get("add_time"), deal_id=deal_id, field="add_time"),
-        updated_at=parse_time(raw.get("update_time"), deal_id=deal_id, field="update_time"),
+        currency=currency,
+        close_date=fields.date(names["close_date"]) if names["close_date"] else None,
+        owner=Owner(id=owner) if owner else None,
+        created_at=reader.instant("add_time"),
+        updated_at=reader.instant("update_time"),
         closed_at=closed_at if status in (DealStatus.WON, DealStatus.LOST) else None,
-        remote_category=category,
-        remote_probability=probability,
+        remote_category=_category(raw, reference, mapping),
+        remote_probability=reader.decimal("probability"),
         writable=not raw.get("is_archived"),
-        probability_writable=bool(enabled.get(pipeline.id, False)),
-        lost_reason=str(lost_reason) if lost_reason and status is DealStatus.LOST else None,
-        group=str(group) if group not in (None, "") else None,
+        probability_writable=bool(reference.extra.get(PROBABILITY_ENABLED, {}).get(pipeline.id, False)),
+        lost_reason=lost_reason if status is DealStatus.LOST else None,
+        group=group,
         extra=extra,
     )
 

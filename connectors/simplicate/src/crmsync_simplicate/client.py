@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from crmsync.errors import ApiError
 from crmsync.http import ApiClient, body_message
 
 
@@ -41,27 +39,3 @@ class SimplicateClient(ApiClient):
         except ValueError:
             messages = []
         return "; ".join(messages) if messages else body_message(response)
-
-    async def get_list(self, path: str, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int | None]:
-        """One list page: its records and the `metadata.count` total when the body has one."""
-        response = await self.request("GET", path, params=params)
-
-        def broken(what: str) -> ApiError:
-            return ApiError(
-                f"GET {path} answered {response.status_code} {what}",
-                status=response.status_code,
-                method="GET",
-                path=path,
-                connection=self.connection,
-            )
-
-        try:
-            body = response.json()
-        except ValueError:
-            raise broken("with a non-JSON body") from None
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-            raise broken("without a 'data' list of records")
-        metadata = body.get("metadata")
-        count = metadata.get("count") if isinstance(metadata, dict) else None
-        return data, int(count) if isinstance(count, int | str) and str(count).isdigit() else None

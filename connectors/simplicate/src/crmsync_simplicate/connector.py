@@ -2,36 +2,45 @@
 
 Reading pages `/sales/sales` by offset (100 a page, `metadata=count` gives the total, so pages after the first
 are fetched concurrently and yielded in order). Pages are sorted by `id`, not `updated_at`: with offset paging,
-a sort key that changes while the listing runs (a sale edited by a person, or by our own write-back between
-pages) moves records across page boundaries and silently skips others. The engine advances its cursor only
-after the run, so page order does not matter for checkpoints. A changing total or a repeated id shows that the
-data moved anyway (creates, deletes); the listing is then read once more.
+a sort key that changes while the listing runs (a sale edited by a person between pages) moves records across
+page boundaries and silently skips others; ids never move. The engine takes its cursor from the deals after the
+run, so page order does not matter for checkpoints. A changing total or a repeated id shows that the data moved
+anyway (creates, deletes); the listing is then read once more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, ClassVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
-import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from crmsync.config import check_timezone
-from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
-from crmsync.errors import ApiError, AuthError, ConnectorError
-from crmsync.http import RateLimiter
-from crmsync.mapping import Mapping
+from crmsync.connector import (
+    Capabilities,
+    Connector,
+    ConnectorOptions,
+    ConnectorSettings,
+    DealUpdate,
+    Page,
+    Reference,
+    WriteOutcome,
+)
+from crmsync.kit import OffsetPager, skipped, write_each, written
+from crmsync.kit.checks import option_problems
 from crmsync.model import Deal
 from crmsync_simplicate.client import SimplicateClient
-from crmsync_simplicate.localtime import parse_local, since_filter
-from crmsync_simplicate.sandbox import SimplicateSandbox
+from crmsync_simplicate.localtime import since_filter
 from crmsync_simplicate.translate import DEFAULT_FIELDS, build_reference, to_deal
+
+if TYPE_CHECKING:
+    from crmsync_simplicate.sandbox import SimplicateSandbox
 
 log = logging.getLogger("crmsync.simplicate")
 
@@ -60,11 +69,16 @@ class SimplicateSettings(ConnectorSettings):
         return check_timezone(value)
 
 
+class SimplicateOptions(ConnectorOptions):
+    pipeline_label: str = Field(default="Sales", description="the label of Simplicate's one implicit pipeline")
+
+
 class SimplicateConnector(Connector):
     """Reads sales by offset pages; writes chance_to_score and a forecast-category custom field with PUT."""
 
     name = "simplicate"
     Settings = SimplicateSettings
+    Options = SimplicateOptions
     capabilities = Capabilities(
         page_size=PAGE,
         write_batch_size=10,
@@ -76,67 +90,53 @@ class SimplicateConnector(Connector):
         reconciles_deletes=True,
     )
     canonical_fields: ClassVar[frozenset[str]] = frozenset(DEFAULT_FIELDS)
+    client_class = SimplicateClient
+    retry_backoff = 1.0
     settings: SimplicateSettings
-    client: SimplicateClient
+    options: SimplicateOptions
+    _reference: Reference | None = None
 
-    def __init__(
-        self,
-        connection: str,
-        settings: ConnectorSettings,
-        mapping: Mapping,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(connection, settings, mapping)
-        assert isinstance(settings, SimplicateSettings)
-        self.zone = ZoneInfo(settings.timezone)
-        limit = settings.requests_per_minute or self.capabilities.rate_limit_requests
-        self.client = SimplicateClient(
-            connection,
-            settings.base_url,
-            headers={
-                "Authentication-Key": settings.api_key.get_secret_value(),
-                "Authentication-Secret": settings.api_secret.get_secret_value(),
-                "Accept": "application/json",
-            },
-            timeout=settings.timeout_seconds,
-            limiter=RateLimiter(limit, self.capabilities.rate_limit_window_seconds),
-            max_retries=settings.max_retries,
-            max_concurrency=self.capabilities.max_concurrency,
-            backoff=1.0,
-            transport=transport,
-        )
+    def auth_headers(self) -> dict[str, str]:
+        return {
+            "Authentication-Key": self.settings.api_key.get_secret_value(),
+            "Authentication-Secret": self.settings.api_secret.get_secret_value(),
+        }
+
+    def rate_limit(self) -> tuple[int | None, float]:
+        return self.settings.requests_per_minute or self.capabilities.rate_limit_requests, 60.0
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.timezone)
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> SimplicateSandbox:
+        from crmsync_simplicate.sandbox import SimplicateSandbox
+
         return SimplicateSandbox(deals=deals, seed=seed)
 
     # -- reference data ----------------------------------------------------------------------------------------
 
     async def check(self) -> None:
-        await self.client.get_list("/sales/salesstatus", {"limit": 1})
+        await self.client.request_object("GET", "/sales/salesstatus", params={"limit": 1})
+
+    def _pager(self, path: str, params: dict[str, Any] | None = None) -> OffsetPager:
+        counted = params is not None and params.get("metadata") == "count"
+        ahead = self.capabilities.max_concurrency if counted else 1
+        total = "metadata.count" if counted else None
+        return OffsetPager(self.client, path, params=params, items="data", page_size=PAGE, total=total, ahead=ahead)
 
     async def _all(self, path: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        while True:
-            data, _ = await self.client.get_list(path, {"offset": len(items), "limit": PAGE})
-            items.extend(data)
-            if len(data) < PAGE:
-                return items
+        return [item async for items in self._pager(path).pages() for item in items]
 
     async def reference(self) -> Reference:
-        paths = (
-            "/sales/salesprogress",
-            "/sales/salesstatus",
-            "/sales/salescustomfields",
-            "/sales/salessource",
-            "/sales/salesreason",
-        )
-        progress, statuses, fields, sources, reasons = await asyncio.gather(*(self._all(p) for p in paths))
-        label = self.mapping.options.get("pipeline_label", "Sales")
-        return build_reference(progress, statuses, fields, sources, reasons, str(label))
+        paths = ("salesprogress", "salesstatus", "salescustomfields", "salessource", "salesreason")
+        progress, statuses, fields, sources, reasons = await asyncio.gather(*(self._all(f"/sales/{p}") for p in paths))
+        self._reference = build_reference(progress, statuses, fields, sources, reasons, self.options.pipeline_label)
+        return self._reference
 
     def mapping_problems(self, reference: Reference) -> list[str]:
-        problems: list[str] = []
+        problems = super().mapping_problems(reference)
         wb = self.mapping.writeback
         if wb.probability_field not in (None, PROBABILITY_FIELD):
             problems.append(
@@ -154,14 +154,7 @@ class SimplicateConnector(Connector):
                 problems.append(
                     f"sales custom field {wb.category_field!r} does not exist in Simplicate; existing: {existing}"
                 )
-            else:
-                options = {str(o.get("value")) for o in definition.get("options") or [] if isinstance(o, dict)}
-                for value in wb.category_values.values():
-                    if options and value not in options:
-                        problems.append(
-                            f"{value!r} is not an option of custom field {wb.category_field!r}; "
-                            f"options: {', '.join(sorted(options))}"
-                        )
+            problems += option_problems(self.mapping, set(_options(definition)))
         labels: dict[str, str] = reference.extra.get("status_labels", {})
         kinds: dict[str, str] = reference.extra.get("status_kinds", {})
         for status_id, status_label in labels.items():
@@ -174,17 +167,6 @@ class SimplicateConnector(Connector):
     def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
         return to_deal(raw, reference, self.mapping, self.connection, self.zone)
 
-    def _checkpoint(self, records: list[dict[str, Any]]) -> datetime | None:
-        stamps = []
-        for record in records:
-            value = record.get("updated_at") or record.get("created_at")
-            if isinstance(value, str) and value:
-                try:
-                    stamps.append(parse_local(value, self.zone))
-                except ValueError:
-                    continue  # to_deal quarantines the record with the reason
-        return max(stamps, default=None)
-
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
         params: dict[str, Any] = {"sort": "id", "metadata": "count"}
         if since is not None:
@@ -193,17 +175,18 @@ class SimplicateConnector(Connector):
         listed: set[str] = set()
         steady = False
         for attempt in range(RESCANS + 1):
-            steady = True
             listed = set()
-            async for records, same_total in self._scan(params):
+            pager = self._pager(SALES, params)
+            repeated = False
+            async for records in pager.pages():
                 ids = [str(r.get("id")) for r in records]
-                if not same_total or any(i in listed for i in ids):
-                    steady = False
+                repeated = repeated or any(i in listed for i in ids)
                 listed.update(ids)
                 fresh = [r for r, i in zip(records, ids, strict=True) if i not in seen]
                 seen.update(ids)
                 if fresh:
-                    yield Page(records=fresh, checkpoint=self._checkpoint(fresh))
+                    yield Page(records=fresh)
+            steady = not (repeated or pager.total_changed)
             if steady:
                 break
             log.info("[%s] sales changed while being listed; listing again (pass %d)", self.connection, attempt + 2)
@@ -218,52 +201,11 @@ class SimplicateConnector(Connector):
     async def _live_ids(self) -> set[str] | None:
         """Every sale id, from a `select=id` scan; None when the data would not hold still."""
         for _ in range(RESCANS + 1):
-            ids: set[str] = set()
-            steady_all = True
-            count = 0
-            async for records, steady in self._scan({"sort": "id", "metadata": "count", "select": "id"}):
-                steady_all = steady_all and steady
-                count += len(records)
-                ids.update(str(r.get("id")) for r in records if r.get("id"))
-            if steady_all and count == len(ids):
-                return ids
+            pager = self._pager(SALES, {"sort": "id", "metadata": "count", "select": "id"})
+            listed = [str(r.get("id")) async for records in pager.pages() for r in records if r.get("id")]
+            if not pager.total_changed and len(listed) == len(set(listed)):
+                return set(listed)
         return None
-
-    async def _scan(self, params: dict[str, Any]) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
-        """Offset pages in order; each with whether the total still matches the first page's.
-
-        Pages after the first are fetched up to `max_concurrency` ahead (the limiter keeps the pace).
-        """
-        first, total = await self.client.get_list(SALES, {**params, "offset": 0, "limit": PAGE})
-        yield first, True
-        if total is None:  # no metadata: read on until a short page
-            offset, data = PAGE, first
-            while len(data) == PAGE:
-                data, _ = await self.client.get_list(SALES, {**params, "offset": offset, "limit": PAGE})
-                offset += PAGE
-                yield data, True
-            return
-        offsets = iter(range(PAGE, total, PAGE))
-        pending: deque[asyncio.Task[tuple[list[dict[str, Any]], int | None]]] = deque()
-
-        def launch() -> None:
-            offset = next(offsets, None)
-            if offset is not None:
-                pending.append(
-                    asyncio.ensure_future(self.client.get_list(SALES, {**params, "offset": offset, "limit": PAGE}))
-                )
-
-        try:
-            for _ in range(self.capabilities.max_concurrency):
-                launch()
-            while pending:
-                data, count = await pending.popleft()
-                launch()
-                yield data, count == total
-        finally:
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
 
     # -- writing -----------------------------------------------------------------------------------------------
 
@@ -271,38 +213,37 @@ class SimplicateConnector(Connector):
         body: dict[str, Any] = {}
         wb = self.mapping.writeback
         if update.category is not None and wb.category_field:
-            body["custom_fields"] = [{"name": wb.category_field, "value": update.category}]
+            body["custom_fields"] = [{"name": wb.category_field, "value": self._option_id(update.category)}]
         if update.probability is not None:
             body[PROBABILITY_FIELD] = int(update.probability.quantize(Decimal(1), rounding=ROUND_HALF_UP))
         return body
+
+    def _option_id(self, value: str) -> str:
+        """A select option is written by its `customfieldoption:` id; a free field (or an unknown text) as is."""
+        fields = self._reference.fields if self._reference else {}
+        definition = fields.get(self.mapping.writeback.category_field or "")
+        return _options(definition).get(value, value) if value else value
 
     async def _write_one(self, update: DealUpdate) -> WriteOutcome:
         body = self._body(update)
         if not body:
             reason = "Simplicate cannot empty chance_to_score" if update.clear_probability else "nothing to write"
-            return WriteOutcome(source_id=update.source_id, status="skipped", reason=reason)
-        try:
-            await self.client.request("PUT", f"{SALES}/{update.source_id}", json_body=body)
-        except AuthError:
-            raise
-        except ApiError as exc:
-            return WriteOutcome(
-                source_id=update.source_id, status="failed", reason=f"{exc.status}: {exc.detail or exc}"
-            )
-        except ConnectorError as exc:  # unreachable after every retry: this sale is unwritten, the others stand
-            return WriteOutcome(source_id=update.source_id, status="failed", reason=str(exc))
-        return WriteOutcome(source_id=update.source_id, status="written")
+            return skipped(update, reason)
+        await self.client.request("PUT", f"{SALES}/{update.source_id}", json_body=body)
+        return written(update)
 
     async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
-        """PUT each sale (Simplicate has no batch endpoint), concurrently within the rate limit.
+        """PUT each sale (Simplicate has no batch endpoint), concurrently within the rate limit."""
+        if self._reference is None and self.mapping.writeback.category_field:
+            await self.reference()
+        return await write_each(updates, self._write_one)
 
-        Every sale gets its own outcome, so one that cannot be reached never hides those already written; only
-        refused credentials end the batch (nothing else could be written either).
-        """
-        results = await asyncio.gather(*(self._write_one(u) for u in updates), return_exceptions=True)
-        outcomes: list[WriteOutcome] = []
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-            outcomes.append(result)
-        return outcomes
+
+def _options(definition: Any) -> dict[str, str]:
+    """A select custom field's options: their text → their `customfieldoption:` id."""
+    options = definition.get("options") if isinstance(definition, dict) else None
+    return {
+        str(o.get("value")): str(o.get("id") or o.get("value"))
+        for o in options or []
+        if isinstance(o, dict) and o.get("value") is not None
+    }

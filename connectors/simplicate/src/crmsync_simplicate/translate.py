@@ -8,13 +8,13 @@ not), the way closed-won/closed-lost stages work elsewhere. The step a closed sa
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from crmsync.connector import Reference
 from crmsync.errors import RecordError
+from crmsync.kit import RecordReader
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
 from crmsync_simplicate.localtime import parse_date, parse_local
@@ -111,15 +111,6 @@ def build_reference(
     )
 
 
-def lookup(raw: dict[str, Any], path: str) -> Any:
-    value: Any = raw
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def custom_value(raw: dict[str, Any], name: str) -> str | None:
     """The value of the sale's custom field `name`, or None when unset."""
     for item in raw.get("custom_fields") or []:
@@ -129,65 +120,28 @@ def custom_value(raw: dict[str, Any], name: str) -> str | None:
     return None
 
 
-class _Reader:
-    """Reads one raw sale, raising RecordError that names the sale and the field."""
-
-    def __init__(self, raw: dict[str, Any], zone: ZoneInfo) -> None:
-        self.raw = raw
-        self.zone = zone
-        raw_id = raw.get("id")
-        if not isinstance(raw_id, str) or not raw_id:
-            raise RecordError("missing or non-text id", source_id=None, field="id")
-        self.id = raw_id
-
-    def fail(self, message: str, field: str) -> RecordError:
-        return RecordError(message, source_id=self.id, field=field)
-
-    def time(self, field: str) -> datetime | None:
-        value = lookup(self.raw, field)
-        if value in (None, ""):
-            return None
-        try:
-            return parse_local(str(value), self.zone)
-        except ValueError:
-            raise self.fail(f"{value!r} is not a 'YYYY-MM-DD HH:MM:SS' timestamp", field) from None
-
-    def day(self, field: str) -> date | None:
-        value = lookup(self.raw, field)
-        if value in (None, "", "0000-00-00"):
-            return None
-        try:
-            return parse_date(str(value))
-        except ValueError:
-            raise self.fail(f"{value!r} is not a YYYY-MM-DD date", field) from None
-
-    def decimal(self, field: str) -> Decimal | None:
-        value = lookup(self.raw, field)
-        if value in (None, ""):
-            return None
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            raise self.fail(f"{value!r} is not a number", field) from None
-        if not number.is_finite():
-            raise self.fail(f"{value!r} is not a finite number", field)
-        return number
-
-    def chance(self, field: str) -> Decimal | None:
-        try:
-            return _chance(lookup(self.raw, field))
-        except ValueError as exc:
-            raise self.fail(str(exc), field) from None
+def _reader(raw: dict[str, Any], zone: ZoneInfo) -> RecordReader:
+    """A reader of one sale: Simplicate's ids are text, its times the account's zone-less wall clock."""
+    if isinstance(raw, dict) and not isinstance(raw.get("id"), str):
+        raise RecordError("missing or non-text id", source_id=None, field="id")
+    return RecordReader(raw, parse_instant=lambda text: parse_local(text, zone), parse_date=parse_date)
 
 
-def _stage(reader: _Reader, reference: Reference) -> Stage:
+def _read_chance(reader: RecordReader, field: str) -> Decimal | None:
+    try:
+        return _chance(reader.path(field))
+    except ValueError as exc:
+        raise reader.fail(str(exc), field) from None
+
+
+def _stage(reader: RecordReader, reference: Reference) -> Stage:
     progress = reader.raw.get("progress")
     if not isinstance(progress, dict) or not progress.get("id"):
         return Stage(id=NO_PROGRESS, label="(no progress step)", pipeline_id=PIPELINE_ID)
     known = reference.stages.get(str(progress["id"]))
     if known is not None:
         return known
-    chance = reader.chance("progress.chance_to_score")  # a step added after the reference was read
+    chance = _read_chance(reader, "progress.chance_to_score")  # a step added after the reference was read
     return Stage(
         id=str(progress["id"]),
         label=str(progress.get("label") or progress["id"]),
@@ -197,7 +151,7 @@ def _stage(reader: _Reader, reference: Reference) -> Stage:
     )
 
 
-def _status(reader: _Reader, reference: Reference) -> StatusKind:
+def _status(reader: RecordReader, reference: Reference) -> StatusKind:
     status = reader.raw.get("status")
     if not isinstance(status, dict) or not (status.get("id") or status.get("label")):
         raise reader.fail("the sale has no status", "status")
@@ -208,8 +162,8 @@ def _status(reader: _Reader, reference: Reference) -> StatusKind:
     return kind
 
 
-def _owner(reader: _Reader, path: str) -> Owner | None:
-    value = lookup(reader.raw, path)
+def _owner(reader: RecordReader, path: str) -> Owner | None:
+    value = reader.path(path)
     if isinstance(value, dict) and value.get("id"):
         return Owner(id=str(value["id"]), name=value.get("name"), email=value.get("email"))
     if isinstance(value, str) and value:
@@ -217,8 +171,8 @@ def _owner(reader: _Reader, path: str) -> Owner | None:
     return None
 
 
-def _group(reader: _Reader, path: str) -> str | None:
-    value = lookup(reader.raw, path)
+def _group(reader: RecordReader, path: str) -> str | None:
+    value = reader.path(path)
     if isinstance(value, list):
         value = value[0] if value else None
     if isinstance(value, dict):
@@ -234,7 +188,7 @@ def _name(value: Any) -> str | None:
 
 def to_deal(raw: dict[str, Any], reference: Reference, mapping: Mapping, connection: str, zone: ZoneInfo) -> Deal:
     """Map one raw sale to a canonical Deal; raise RecordError for a bad record."""
-    reader = _Reader(raw, zone)
+    reader = _reader(raw, zone)
     fields = {key: mapping.field(key, default) for key, default in DEFAULT_FIELDS.items()}
     kind = _status(reader, reference)
     step = _stage(reader, reference)
@@ -249,9 +203,9 @@ def to_deal(raw: dict[str, Any], reference: Reference, mapping: Mapping, connect
             closed=True,
             won=kind == "won",
         )
-    created = reader.time("created_at")
-    updated = reader.time("updated_at") or created
-    chance = reader.chance("chance_to_score")
+    created = reader.instant("created_at")
+    updated = reader.instant("updated_at") or created
+    chance = _read_chance(reader, "chance_to_score")
     step_chance = None if step.probability is None else step.probability * 100
     manual = True if chance is not None and step_chance is not None and chance != step_chance else None
     category_field = mapping.writeback.category_field
@@ -264,7 +218,7 @@ def to_deal(raw: dict[str, Any], reference: Reference, mapping: Mapping, connect
         }.items()
         if value is not None
     }
-    name = lookup(raw, fields["name"])
+    name = reader.path(fields["name"])
     return Deal(
         connection=connection,
         source_id=reader.id,
@@ -274,11 +228,11 @@ def to_deal(raw: dict[str, Any], reference: Reference, mapping: Mapping, connect
         status=status,
         amount=reader.decimal(fields["amount"]),
         currency=mapping.default_currency or "EUR",
-        close_date=reader.day(fields["close_date"]),
+        close_date=reader.date(fields["close_date"]),
         owner=_owner(reader, fields["owner"]),
         created_at=created,
         updated_at=updated,
-        closed_at=(reader.time("status_updated_at") or updated) if kind != "open" else None,
+        closed_at=(reader.instant("status_updated_at") or updated) if kind != "open" else None,
         remote_category=custom_value(raw, category_field) if category_field else None,
         remote_probability=chance,
         category_is_manual=None,

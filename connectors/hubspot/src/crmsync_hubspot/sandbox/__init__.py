@@ -22,9 +22,7 @@ class HubSpotSandbox(Sandbox):
     """
 
     name = "hubspot"
-    # TEMPORARY default None: the connector still lists 100 per page with history on full reads. Set this to
-    # HISTORY_MAX (50, HubSpot's limit) in the same change that makes the connector page 50 with history.
-    history_page_max: int | None = None
+    history_page_max: int | None = 50  # HubSpot's limit (HISTORY_MAX in sandbox/app.py)
     daily_limit = 1_000_000
 
     def __init__(self, *, deals: int = 60, seed: int = 7, token: str = "pat-eu1-sandbox-0000") -> None:

@@ -173,8 +173,8 @@ class SalesState:
             new = entry.get("value")
             options = {o["id"]: o["value"] for o in definition["options"]}
             if options and new not in (None, ""):
-                # Options are referenced by their `customfieldoption:` id. The option's text is taken too, because
-                # the connector still writes it; whether Simplicate takes text is not documented (see README).
+                # Options are referenced by their `customfieldoption:` id (what the connector writes). The option's
+                # text is taken too; whether Simplicate takes text is not documented (see README).
                 if new in options:
                     new = options[new]
                 elif new not in options.values():
