@@ -136,7 +136,7 @@ async def test_a_full_page_then_an_empty_page_ends_the_listing(mapping: Mapping)
 @respx.mock
 async def test_the_same_page_twice_is_a_pagination_error(mapping: Mapping) -> None:
     respx.get(GC).respond(json={"rows": [row("1", 1), row("1", 2)]})  # a server ignoring the keyset filter
-    with pytest.raises(PaginationError, match="forecast 1-1 again on the page after 1-2"):
+    with pytest.raises(PaginationError, match="returned '1-1' again; stopping to avoid a paging loop"):
         await collect(make(mapping))
 
 

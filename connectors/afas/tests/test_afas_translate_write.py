@@ -104,7 +104,7 @@ async def test_write_puts_key_chance_and_category_and_reports_per_forecast(mappi
     assert outcomes["999-1"].status == "failed"
     assert (
         outcomes["999-1"].reason
-        == "De ingevulde waarde bij 'Medewerker' bestaat niet. (profitLogReference B8213AF1C0DE)"
+        == "500: De ingevulde waarde bij 'Medewerker' bestaat niet. (profitLogReference B8213AF1C0DE)"
     )
     assert outcomes["not-an-id"].status == "failed"
     assert outcomes["10178-5"].status == "skipped"

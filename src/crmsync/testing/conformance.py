@@ -41,12 +41,7 @@ def served_sandbox(connector_class: type[Connector], deals: int, seed: int = 7) 
 
 # Bundled connectors' known breaches of a rule, by (connector name, test name): the test runs as a strict xfail, so
 # it fails the day the connector is fixed and the entry must go. Never add a new connector here: fix it.
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("afas", "test_importing_the_connector_loads_no_sandbox"): "imports its sandbox at module top (issue 9)",
-    ("afas", "test_a_non_json_200_is_an_api_error_naming_the_request"): (
-        "AFAS calls response.json() itself: an HTML 200 escapes as a bare JSONDecodeError (issue 9, body decoder)"
-    ),
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def _known_bug(connector_class: type[Connector], request: pytest.FixtureRequest) -> None:

@@ -1,11 +1,12 @@
 """AFAS Profit connector: forecasts ("verkoopkansen") read through a customer's GetConnector, written with
 the CmForecast UpdateConnector.
 
-Reading pages by keyset, always ordered by the key fields (Profit drops or repeats rows otherwise): every page
-after the first asks for the rows after the last key read, with skip 0, so deletes and inserts during a read
-shift nothing; a short page ends the listing. Incremental reads filter the modified field with operator 2 (>=)
-on Amsterdam wall clock. Profit deletes hard, so `reconcile=True` ends with a key scan whose ids come back as
-`Page.live_ids`.
+Reading pages by keyset, always ordered by the key fields (Profit's order of unordered rows is not defined):
+every page after the first asks for the rows after the last key read, with skip 0, so deletes and inserts by
+people during a read shift nothing (with skip/take a delete would slide an unread row onto a page already read,
+and a key scan would then report a live forecast gone); a short page ends the listing. Incremental reads filter
+the modified field with operator 2 (>=) on Amsterdam wall clock. Profit deletes hard, so `reconcile=True` ends
+with a key scan whose ids come back as `Page.live_ids`.
 """
 
 from __future__ import annotations
@@ -13,30 +14,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-
-from crmsync.connector import (
-    Capabilities,
-    Connector,
-    ConnectorOptions,
-    ConnectorSettings,
-    DealUpdate,
-    Page,
-    Reference,
-    WriteOutcome,
-)
-from crmsync.errors import ApiError, AuthError, ConnectorError, PaginationError
-from crmsync.mapping import Mapping
+from crmsync.connector import Capabilities, Connector, ConnectorOptions, DealUpdate, Page, Reference, WriteOutcome
+from crmsync.errors import PaginationError
+from crmsync.kit import KeysetPager, failed, json_number, skipped, write_each, writeback_values, written
 from crmsync.model import Deal
-from crmsync_afas.amsterdam import parse_local, since_value
+from crmsync_afas.amsterdam import since_value
 from crmsync_afas.client import AfasClient
 from crmsync_afas.fields import CANONICAL, FieldMap, field_ids
-from crmsync_afas.sandbox import AfasSandbox
 from crmsync_afas.settings import AfasSettings
 from crmsync_afas.translate import PIPELINE, source_id, split_id, stages_from_statuses, to_deal
+
+if TYPE_CHECKING:
+    from crmsync_afas.sandbox import AfasSandbox
 
 UPDATE_CONNECTOR = "CmForecast"
 EQ, GE, GT = 1, 2, 4  # Profit's operator types for =, >= and >
@@ -52,7 +43,7 @@ class AfasOptions(ConnectorOptions):
     status_id_field: str | None = None
     status_label_field: str | None = None
     status_chance_field: str | None = None
-    chance_linked_to_status: bool | str | int = False
+    chance_linked_to_status: bool = False
 
 
 class AfasConnector(Connector):
@@ -71,54 +62,34 @@ class AfasConnector(Connector):
         reconciles_deletes=True,
     )
     canonical_fields: ClassVar[frozenset[str]] = CANONICAL
+    client_class = AfasClient
     settings: AfasSettings
-    client: AfasClient
 
-    def __init__(
-        self,
-        connection: str,
-        settings: ConnectorSettings,
-        mapping: Mapping,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(connection, settings, mapping)
-        assert isinstance(settings, AfasSettings)
-        self.fields = FieldMap.from_mapping(mapping)
-        self.client = AfasClient(
-            connection,
-            settings.base_url,
-            headers={
-                "Authorization": settings.authorization(),
-                "Accept": "application/json",
-                "Accept-Language": settings.language,
-            },
-            timeout=settings.timeout_seconds,
-            max_retries=settings.max_retries,
-            max_concurrency=MAX_IN_FLIGHT,
-            max_wait=settings.max_wait_seconds,
-            transport=transport,
-        )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields = FieldMap.from_mapping(self.mapping)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": self.settings.authorization(), "Accept-Language": self.settings.language}
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> AfasSandbox:
+        from crmsync_afas.sandbox import AfasSandbox
+
         return AfasSandbox(deals=deals, seed=seed)
 
     # -- check and reference data ------------------------------------------------------------------------------
 
     async def check(self) -> None:
-        await self.client.request("GET", f"/metainfo/get/{self.fields.get_connector}")
+        await self.client.request_object("GET", f"/metainfo/get/{self.fields.get_connector}")
 
     async def _metainfo(self, connector: str) -> list[str]:
-        return field_ids((await self.client.request("GET", f"/metainfo/get/{connector}")).json())
+        return field_ids(await self.client.request_object("GET", f"/metainfo/get/{connector}"))
 
     async def _update_fields(self) -> list[str]:
-        body = (await self.client.request("GET", f"/metainfo/update/{UPDATE_CONNECTOR}")).json()
-        return [str(f.get("fieldId")) for f in body.get("fields", []) if isinstance(f, dict)]
-
-    async def _statuses(self) -> list[dict[str, Any]]:
-        params = {"skip": -1, "take": -1, "orderbyfieldids": self.fields.status_id}
-        body = (await self.client.request("GET", f"/connectors/{self.fields.status_connector}", params=params)).json()
-        return list(body.get("rows", []))
+        body = await self.client.request_object("GET", f"/metainfo/update/{UPDATE_CONNECTOR}")
+        fields = body.get("fields")
+        return [str(f.get("fieldId")) for f in fields if isinstance(f, dict)] if isinstance(fields, list) else []
 
     async def reference(self) -> Reference:
         """Reads the GetConnectors' metainfo, the UpdateConnector's fields and the statuses, at most 5 at once."""
@@ -134,7 +105,10 @@ class AfasConnector(Connector):
         # 500); mapping_problems then reports what is missing.
         status_rows: list[dict[str, Any]] = []
         if all(f in metainfo[self.fields.status_connector] for f in status_fields):
-            status_rows = await self._statuses()
+            params = {"skip": -1, "take": -1, "orderbyfieldids": self.fields.status_id}
+            body = await self.client.request_object("GET", f"/connectors/{self.fields.status_connector}", params=params)
+            rows = body.get("rows")
+            status_rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
         return Reference(
             pipelines={PIPELINE.id: PIPELINE},
             stages=stages_from_statuses(status_rows, self.fields),
@@ -157,9 +131,6 @@ class AfasConnector(Connector):
         return problems
 
     # -- reading -----------------------------------------------------------------------------------------------
-
-    def _order(self) -> str:
-        return ",".join(self.fields.key_fields)
 
     def _after(self, connector: str, row: dict[str, Any]) -> tuple[str, int]:
         """The key of a page's last row, as the next page's keyset filter sends it back to Profit.
@@ -188,132 +159,64 @@ class AfasConnector(Connector):
             )
         return text, sequence
 
-    async def _pages(self, connector: str, take: int, since: str | None = None) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every page of a GetConnector in key order, by keyset; stops at the first short page.
-
-        Each page after the first asks for the rows after the last key seen (`keyset_filter`), always with skip 0,
-        so a forecast deleted or inserted during the read shifts nothing: no surviving row is skipped or read
-        twice. `since` (the modified-date filter value, operator 2) is combined with every part of that filter.
-        """
-        after: tuple[str, int] | None = None
-        seen: set[str] = set()
+    def _pager(self, connector: str, take: int, since: str | None = None) -> KeysetPager:
+        """The rows of a GetConnector in key order, `take` a page, optionally modified at or after `since`."""
         relation, sequence = self.fields.key_fields
-        modified = self.fields.fields["modified"]
-        while True:
-            params = {
+        clause = None if since is None else (self.fields.fields["modified"], since)
+        return KeysetPager(
+            self.client,
+            f"/connectors/{connector}",
+            params={
                 "skip": 0,
-                "take": take,
-                "orderbyfieldids": self._order(),
-                **keyset_filter(relation, sequence, after, (modified, since) if since is not None else None),
-            }
-            body = (await self.client.request("GET", f"/connectors/{connector}", params=params)).json()
-            rows = body.get("rows") if isinstance(body, dict) else None
-            where = "the first page" if after is None else f"the page after {source_id(*after)}"
-            if not isinstance(rows, list):
-                raise PaginationError(
-                    f"GET /connectors/{connector} ({where}) answered without a 'rows' list",
-                    connection=self.connection,
-                )
-            keys = [source_id(r.get(relation), r.get(sequence)) for r in rows]
-            repeated = next((key for key in keys if key in seen), None)
-            if repeated is not None:
-                raise PaginationError(
-                    f"GET /connectors/{connector} returned forecast {repeated} again on {where}; "
-                    "stopping to avoid a paging loop",
-                    connection=self.connection,
-                )
-            seen.update(keys)
-            yield rows
-            if len(rows) < take:
-                return
-            after = self._after(connector, rows[-1])
-
-    def _checkpoint(self, rows: list[dict[str, Any]]) -> datetime | None:
-        field_id = self.fields.fields["modified"]
-        stamps = []
-        for row in rows:
-            value = row.get(field_id)
-            if isinstance(value, str) and value:
-                try:
-                    stamps.append(parse_local(value))
-                except ValueError:
-                    continue  # to_deal quarantines the row with its reason
-        return max(stamps, default=None)
+                "orderbyfieldids": f"{relation},{sequence}",
+                **keyset_filter(relation, sequence, None, clause),
+            },
+            items="rows",
+            page_size=take,
+            limit_param="take",
+            after=lambda row: keyset_filter(relation, sequence, self._after(connector, row), clause),
+            key=lambda row: source_id(row.get(relation), row.get(sequence)),
+        )
 
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
-        since_filter = since_value(since) if since is not None else None
         relation, sequence = self.fields.key_fields
+        pager = self._pager(
+            self.fields.get_connector, self.settings.page_size, None if since is None else since_value(since)
+        )
         seen: list[str] | None = [] if (reconcile and since is None) else None
-        async for rows in self._pages(self.fields.get_connector, self.settings.page_size, since_filter):
+        async for rows in pager.pages():
             records = [{**r, "id": source_id(r.get(relation), r.get(sequence))} for r in rows]
             if seen is not None:
                 seen += [r["id"] for r in records]
-            yield Page(records=records, checkpoint=self._checkpoint(rows))
-        if not reconcile:
-            return
-        if seen is None:
-            seen = await self._key_scan()
-        yield Page(records=[], live_ids=seen)
+            yield Page(records=records)
+        if reconcile:
+            yield Page(records=[], live_ids=seen if seen is not None else await self._key_scan())
 
     async def _key_scan(self) -> list[str]:
         """Every forecast's id, reading only the key fields (the key GetConnector when the mapping names one)."""
-        connector = self.fields.key_connector or self.fields.get_connector
         relation, sequence = self.fields.key_fields
-        ids: list[str] = []
-        async for rows in self._pages(connector, self.settings.key_page_size):
-            ids += [source_id(r.get(relation), r.get(sequence)) for r in rows]
-        return ids
+        pager = self._pager(self.fields.key_connector or self.fields.get_connector, self.settings.key_page_size)
+        return [source_id(r.get(relation), r.get(sequence)) async for rows in pager.pages() for r in rows]
 
     def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
         return to_deal(self.connection, raw, reference, self.mapping, self.fields)
 
     # -- writing -----------------------------------------------------------------------------------------------
 
-    def _fields_of(self, update: DealUpdate, relation: str, sequence: int) -> dict[str, Any]:
-        wb = self.mapping.writeback
-        fields: dict[str, Any] = {}
-        if update.category is not None and wb.category_field:
-            fields[wb.category_field] = update.category  # "" clears the free field
-        if wb.probability_field:
-            if update.probability is not None:
-                fields[wb.probability_field] = _json_number(update.probability)
-            elif update.clear_probability:
-                fields[wb.probability_field] = ""  # Profit's UpdateConnectors clear a field given as ""
-        return {"PrId": relation, "SqNo": sequence, **fields} if fields else {}
-
     async def _write_one(self, update: DealUpdate) -> WriteOutcome:
         key = split_id(update.source_id)
         if key is None:
-            return WriteOutcome(
-                source_id=update.source_id, status="failed", reason="not an AFAS forecast id (<PrId>-<SqNo>)"
-            )
-        fields = self._fields_of(update, *key)
+            return failed(update, "not an AFAS forecast id (<PrId>-<SqNo>)")
+        fields = writeback_values(update, self.mapping, json_number)  # "" clears a field in an UpdateConnector
         if not fields:
-            return WriteOutcome(source_id=update.source_id, status="skipped", reason="nothing to write")
-        body = {UPDATE_CONNECTOR: {"Element": {"Fields": fields}}}
-        try:
-            await self.client.request("PUT", f"/connectors/{UPDATE_CONNECTOR}", json_body=body, ok=(200, 201))
-        except AuthError:
-            raise
-        except ApiError as exc:
-            return WriteOutcome(source_id=update.source_id, status="failed", reason=exc.detail or str(exc))
-        except ConnectorError as exc:  # Profit unreachable after every retry: this forecast only
-            return WriteOutcome(source_id=update.source_id, status="failed", reason=str(exc))
-        return WriteOutcome(source_id=update.source_id, status="written")
+            return skipped(update, "nothing to write")
+        body = {UPDATE_CONNECTOR: {"Element": {"Fields": {"PrId": key[0], "SqNo": key[1], **fields}}}}
+        await self.client.request("PUT", f"/connectors/{UPDATE_CONNECTOR}", json_body=body, ok=(200, 201))
+        return written(update)
 
     async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
-        """One PUT per forecast (an element fails or succeeds alone), at most 5 in flight.
-
-        Every PUT runs to its end before the outcomes are returned, so a forecast that could not be reached never
-        hides those already written; only a refused token ends the batch.
-        """
-        results = await asyncio.gather(*(self._write_one(update) for update in updates), return_exceptions=True)
-        outcomes: list[WriteOutcome] = []
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-            outcomes.append(result)
-        return outcomes
+        """One PUT per forecast (an element fails or succeeds alone), at most 5 in flight."""
+        return await write_each(updates, self._write_one)
 
 
 def keyset_filter(
@@ -338,7 +241,3 @@ def keyset_filter(
         "filtervalues": ";".join(",".join(value for _, value, _ in group) for group in groups),
         "operatortypes": ";".join(",".join(str(op) for _, _, op in group) for group in groups),
     }
-
-
-def _json_number(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
