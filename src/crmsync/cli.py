@@ -7,58 +7,40 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from crmsync import logs, machine
 from crmsync.app import App, ConnectionOutcome
-from crmsync.config import load_config
-from crmsync.errors import AuthError, ConfigError, CrmsyncError, LockedError, TransportError
+from crmsync.cli_common import (
+    EXIT_CONFIG,
+    EXIT_CONNECTION,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    ConfigOption,
+    FormatOption,
+    check_format,
+    fail,
+    opened_app,
+    print_version,
+    run_async,
+    state,
+)
+from crmsync.cli_report import report, simulate
+from crmsync.errors import AuthError, CrmsyncError, LockedError, TransportError
 from crmsync.registry import Registry, discover
 from crmsync.render import console, errors, ledger_table, print_outcomes, print_plan, progress_bar
 
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CONNECTION = 0, 1, 2, 3
-
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+cli.command()(report)
+cli.command()(simulate)
 T = TypeVar("T")
-
-
-class State:
-    config_path: Path = Path("crmsync.toml")
-
-
-state = State()
-
-FormatOption = Annotated[str, typer.Option("--format", "-f", help="terminal or json")]
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in ("terminal", "json"):
-        errors.print(f"--format must be terminal or json, not {fmt!r}")
-        raise typer.Exit(EXIT_CONFIG)
-
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="configuration file (default: $CRMSYNC_CONFIG or crmsync.toml)")
-]
-
-
-def _version(value: bool) -> None:
-    if value:
-        from importlib.metadata import version
-
-        console.print(f"crmsync {version('crmsync')}")
-        raise typer.Exit(EXIT_OK)
 
 
 @cli.callback()
@@ -67,7 +49,7 @@ def main_options(
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")] = "warning",
     config: ConfigOption = None,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+        bool, typer.Option("--version", callback=print_version, is_eager=True, help="print the version and exit")
     ] = False,
 ) -> None:
     """crmsync keeps the sales forecast honest across several CRMs."""
@@ -79,46 +61,6 @@ def main_options(
         raise typer.Exit(EXIT_CONFIG)
     state.config_path = config or Path(os.environ.get("CRMSYNC_CONFIG", "crmsync.toml"))
     logs.configure(log_format, log_level)
-
-
-def fail(exc: CrmsyncError) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
-    if isinstance(exc, ConfigError):
-        return typer.Exit(EXIT_CONFIG)
-    if isinstance(exc, AuthError | TransportError):
-        return typer.Exit(EXIT_CONNECTION)
-    return typer.Exit(exc.exit_code)
-
-
-@contextmanager
-def opened_app(secrets: bool = True) -> Iterator[App]:
-    """The App of the configured file; `secrets=False` for commands that read only the store."""
-    try:
-        app = App(load_config(state.config_path, secrets=secrets))
-    except CrmsyncError as exc:
-        raise fail(exc) from None
-    try:
-        yield app
-    except CrmsyncError as exc:
-        raise fail(exc) from None
-    finally:
-        app.close()
-
-
-def run_async(factory: Callable[[], Any]) -> Any:
-    """Run a coroutine; SIGTERM or Ctrl-C cancel it cleanly (the run is marked failed, its lock released)."""
-
-    async def main() -> Any:
-        task = asyncio.current_task()
-        assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        return await factory()
-
-    try:
-        return asyncio.run(main())
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        errors.print("interrupted: the run was stopped and its lock released; the next run starts from the last cursor")
-        raise typer.Exit(EXIT_PARTIAL) from None
 
 
 @cli.command()
@@ -215,7 +157,7 @@ def sync(
     fmt: FormatOption = "terminal",
 ) -> None:
     """Sync connections now: fetch, evaluate the rules, write back what differs."""
-    _check_format(fmt)
+    check_format(fmt)
     with opened_app() as app:
         names = app.names(connection)
         app.validate(names)
@@ -261,108 +203,13 @@ def run_scheduler() -> None:
 
 
 @cli.command()
-def report(
-    period: Annotated[
-        str | None,
-        typer.Option(
-            "--period",
-            help="this_month, this_quarter, this_year, last_month, "
-            "last_quarter, last_year, 2026, 2026-Q2, 2026-05 or all",
-        ),
-    ] = None,
-    date_from: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
-    date_to: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
-    connection: Annotated[list[str] | None, typer.Option("--connection", "-n", help="only these connections")] = None,
-    pipeline: Annotated[list[str] | None, typer.Option("--pipeline", help="pipeline id or label")] = None,
-    owner: Annotated[list[str] | None, typer.Option("--owner", help="configured owner email or name")] = None,
-    team: Annotated[list[str] | None, typer.Option("--team", help="configured team")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="terminal, json, csv or html")] = "terminal",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
-) -> None:
-    """The unified forecast across every connection, in the base currency."""
-    from datetime import date
-
-    from crmsync.report import Filters, build_report, render_terminal, resolve_period, to_csv, to_html, to_json
-
-    if fmt not in ("terminal", "json", "csv", "html"):
-        errors.print(f"--format must be terminal, json, csv or html, not {fmt!r}")
-        raise typer.Exit(EXIT_CONFIG)
-    with opened_app(secrets=False) as app:
-        try:
-            start = date.fromisoformat(date_from) if date_from else None
-            end = date.fromisoformat(date_to) if date_to else None
-        except ValueError as exc:
-            raise fail(ConfigError(f"--from/--to must be YYYY-MM-DD: {exc}")) from None
-        today = app.today()
-        chosen = resolve_period(period, today=today, start=start, end=end) if (period or start or end) else None
-        filters = Filters(
-            connections=frozenset(connection or ()),
-            pipelines=frozenset(pipeline or ()),
-            owners=frozenset(owner or ()),
-            teams=frozenset(team or ()),
-        )
-        built = build_report(app.store, app.config, period=chosen, filters=filters, today=today)
-        if fmt == "terminal" and output is None:
-            render_terminal(built, console)
-            return
-        text = {"json": to_json, "csv": to_csv, "html": to_html}.get(fmt, to_json)(built)
-        if fmt == "terminal" and output is not None:
-            with output.open("w", encoding="utf-8") as handle:
-                render_terminal(built, Console(file=handle, width=140))
-        elif output is not None:
-            output.write_text(text, encoding="utf-8")
-        else:
-            console.print(text, markup=False, highlight=False, soft_wrap=True)
-        if output is not None:
-            errors.print(f"report written to {output}")
-
-
-@cli.command()
-def simulate(
-    mapping: Annotated[Path, typer.Option("--mapping", "-m", help="the candidate mapping file")],
-    connection: Annotated[
-        list[str] | None, typer.Option("--connection", "-n", help="only these connections (default: all it fits)")
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="terminal, json or html")] = "terminal",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
-) -> None:
-    """What a candidate mapping would change: the stored deals evaluated under it, nothing fetched or written."""
-    from crmsync.model import DEFAULT_LABELS
-    from crmsync.simulate import simulate as run_simulation
-    from crmsync.simulate_render import render_terminal, to_html, to_json
-
-    if fmt not in ("terminal", "json", "html"):
-        errors.print(f"--format must be terminal, json or html, not {fmt!r}")
-        raise typer.Exit(EXIT_CONFIG)
-    with opened_app(secrets=False) as app:
-        sim = run_simulation(app.store, app.config, mapping, connection or [], app.today())
-        labels = {category: app.config.label(category) for category in DEFAULT_LABELS}
-        if output is None:
-            if fmt == "terminal":
-                render_terminal(sim, console, labels)
-            else:
-                text = to_json(sim) if fmt == "json" else to_html(sim, labels)
-                console.print(text, markup=False, highlight=False, soft_wrap=True)
-            return
-        try:
-            with output.open("w", encoding="utf-8") as handle:
-                if fmt == "terminal":
-                    render_terminal(sim, Console(file=handle, width=160), labels)
-                else:
-                    handle.write(to_json(sim) if fmt == "json" else to_html(sim, labels))
-        except OSError as exc:
-            raise fail(ConfigError(f"cannot write {output}: {exc.strerror}", key="--output")) from None
-        errors.print(f"simulation written to {output}")
-
-
-@cli.command()
 def history(
     connection: Annotated[str | None, typer.Option("--connection", "-n")] = None,
     limit: Annotated[int, typer.Option("--limit")] = 20,
     fmt: FormatOption = "terminal",
 ) -> None:
     """Recent runs with their counts."""
-    _check_format(fmt)
+    check_format(fmt)
     with opened_app(secrets=False) as app:
         if fmt == "json":
             runs = [machine.run_data(run) for run in app.store.runs(connection, limit)]
@@ -406,7 +253,7 @@ def ledger(
     fmt: FormatOption = "terminal",
 ) -> None:
     """Every write a run made or planned: deal, field, old and new value, outcome and reason."""
-    _check_format(fmt)
+    check_format(fmt)
     with opened_app(secrets=False) as app:
         found = app.store.run(run)
         if found is None:
