@@ -459,3 +459,21 @@ async def test_updates_of_one_deal_go_in_separate_batches(mapping: Mapping) -> N
         for c in route.calls
     ]
     assert sent == [[("1", "COMMIT"), ("2", "COMMIT")], [("1", "PIPELINE")]]  # order kept: the later value wins
+
+
+@pytest.mark.parametrize("results", [{"id": "1"}, ["a string"], None])
+@respx.mock
+async def test_a_search_answer_without_a_list_of_deals_names_the_request(mapping: Mapping, results: Any) -> None:
+    respx.post(f"{DEALS}/search").mock(return_value=httpx.Response(200, json={"results": results, "total": 1}))
+    if results is None:  # no results at all: nothing changed
+        assert await collect(make(mapping), SINCE) == []
+        return
+    with pytest.raises(ApiError, match="POST /crm/v3/objects/deals/search answered without a list of objects"):
+        await collect(make(mapping), SINCE)
+
+
+@pytest.mark.parametrize("properties", [["a"], "text"])
+def test_properties_that_are_not_an_object_are_a_record_error(mapping: Mapping, properties: Any) -> None:
+    with pytest.raises(RecordError, match="'properties' is a JSON") as info:
+        make(mapping).to_deal({"id": "9", "properties": properties}, REFERENCE)
+    assert info.value.source_id == "9"

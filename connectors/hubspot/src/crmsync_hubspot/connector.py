@@ -240,9 +240,9 @@ class HubSpotConnector(Connector):
                 "POST", f"{DEALS}/search", json_body=self._search_body(lower, offset)
             )
             results = answer.get("results") or []
-            if not isinstance(results, list):
+            if not isinstance(results, list) or not all(isinstance(record, dict) for record in results):
                 raise ApiError(
-                    f"POST {DEALS}/search answered without a 'results' list",
+                    f"POST {DEALS}/search answered without a list of objects at 'results'",
                     method="POST",
                     path=f"{DEALS}/search",
                     connection=self.connection,
@@ -250,8 +250,8 @@ class HubSpotConnector(Connector):
             fresh: list[dict[str, Any]] = []
             stamped: list[tuple[int, str]] = []
             for record in results:
-                deal_id = str(record.get("id")) if isinstance(record, dict) else repr(record)
-                millis = modified_millis(record) if isinstance(record, dict) else None
+                deal_id = str(record.get("id"))
+                millis = modified_millis(record)
                 if millis is None:
                     if deal_id not in unstamped:
                         unstamped.add(deal_id)
