@@ -8,9 +8,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
+from crmsync import periods
 from crmsync.config import Config
 from crmsync.connector import Connector
 from crmsync.errors import ConfigError, ConnectorError, ConnectorLoadError, CrmsyncError
@@ -85,7 +85,7 @@ class App:
 
     def today(self) -> date:
         """Today in the configured time zone: the date the rules compare close dates with."""
-        return datetime.now(ZoneInfo(self.config.timezone)).date()
+        return periods.today(self.config.timezone)
 
     def close(self) -> None:
         """Close the store, and any connector built for this command that was never used."""

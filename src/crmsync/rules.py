@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from crmsync.mapping import Condition, Mapping, Period, Rule, StageRule
 from crmsync.model import Deal, DealStatus, Forecast, ForecastCategory
+from crmsync.periods import named_bounds
 
 UNMAPPED_STAGE = "unmapped_stage"
 ONE = Decimal(1)
@@ -24,21 +25,7 @@ ZERO = Decimal(0)
 
 def period_bounds(period: Period, today: date) -> tuple[date, date]:
     """First and last day (inclusive) of a named period relative to `today`."""
-    if period in ("this_month", "next_month"):
-        start = today.replace(day=1)
-        if period == "next_month":
-            start = (start + timedelta(days=32)).replace(day=1)
-        end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-        return start, end
-    if period == "this_year":
-        return date(today.year, 1, 1), date(today.year, 12, 31)
-    quarter_start_month = 3 * ((today.month - 1) // 3) + 1
-    start = date(today.year, quarter_start_month, 1)
-    if period == "next_quarter":
-        start = date(start.year + (start.month == 10), (start.month + 2) % 12 + 1, 1)
-    end_month = start.month + 2
-    end = (date(start.year, end_month, 1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    return start, end
+    return named_bounds(period, today)
 
 
 def _matches_stage(rule: StageRule, deal: Deal) -> bool:

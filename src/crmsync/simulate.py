@@ -22,6 +22,7 @@ from crmsync.config import Config
 from crmsync.errors import ConfigError
 from crmsync.mapping import Mapping, load_mapping
 from crmsync.model import Deal, ForecastCategory
+from crmsync.periods import quarter_label
 from crmsync.report import query
 from crmsync.report.figures import Entry, prepare
 from crmsync.rules import evaluate
@@ -95,7 +96,7 @@ DIMENSIONS = ("connection", "team", "owner", "quarter")
 
 
 def quarter(day: date | None) -> str:
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}" if day else NO_DATE
+    return quarter_label(day) if day else NO_DATE
 
 
 def chosen_connections(config: Config, candidate: Mapping, names: Sequence[str]) -> list[str]:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from crmsync.config import Config, Owner, Target
 from crmsync.model import ForecastCategory
+from crmsync.periods import calendar_bounds, month_end
 from crmsync.report.model import (
     CATEGORY_ORDER,
     ZERO,
@@ -39,7 +40,6 @@ from crmsync.report.model import (
     Period,
     Unconverted,
 )
-from crmsync.report.period import calendar_bounds, month_end
 
 NO_OWNER = "no owner"
 

@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date, timedelta
+from datetime import date
 
 from crmsync.errors import ConfigError
+from crmsync.periods import calendar_bounds, named_bounds, quarter_label
 from crmsync.report.model import Period
 
 NAMED = ("this_month", "this_quarter", "this_year", "last_month", "last_quarter", "last_year", "all")
-_CALENDAR = re.compile(r"^(\d{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
-
-
-def month_end(day: date) -> date:
-    return (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-
-
-def calendar_bounds(spec: str) -> tuple[date, date] | None:
-    """First and last day of `YYYY`, `YYYY-Qn` or `YYYY-MM`; None when `spec` is none of these."""
-    match = _CALENDAR.match(spec)
-    if not match:
-        return None
-    year = int(match.group(1))
-    if match.group(2):
-        first = 3 * (int(match.group(2)) - 1) + 1
-        return date(year, first, 1), month_end(date(year, first + 2, 1))
-    if match.group(3):
-        start = date(year, int(match.group(3)), 1)
-        return start, month_end(start)
-    return date(year, 1, 1), date(year, 12, 31)
-
-
-def _quarter(day: date) -> str:
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
 def resolve_period(
@@ -59,19 +35,10 @@ def resolve_period(
         return Period(start, end, label)
     if spec is None or spec == "all":
         return Period()
-    if spec in ("this_month", "last_month"):
-        first = today.replace(day=1)
-        if spec == "last_month":
-            first = (first - timedelta(days=1)).replace(day=1)
-        return Period(first, month_end(first), first.strftime("%Y-%m"))
-    if spec in ("this_quarter", "last_quarter"):
-        first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-        if spec == "last_quarter":
-            first = date((first - timedelta(days=1)).year, (first - timedelta(days=1)).month - 2, 1)
-        return Period(first, month_end(date(first.year, first.month + 2, 1)), _quarter(first))
-    if spec in ("this_year", "last_year"):
-        year = today.year - (spec == "last_year")
-        return Period(date(year, 1, 1), date(year, 12, 31), str(year))
+    if spec in NAMED:
+        first, last = named_bounds(spec, today)
+        label = {"m": first.strftime("%Y-%m"), "q": quarter_label(first), "y": str(first.year)}[spec.split("_")[1][0]]
+        return Period(first, last, label)
     bounds = calendar_bounds(spec)
     if bounds is None:
         allowed = ", ".join(NAMED)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from crmsync import periods
 from crmsync.connector import Connector, Page, Reference
 from crmsync.errors import CrmsyncError, RecordError
 from crmsync.model import Deal, Forecast
@@ -73,7 +74,7 @@ class SyncEngine:
         self.full = full
         self.overlap = overlap
         self.reconcile = reconcile
-        self.today = today or date.today()
+        self.today = today or periods.today()
         self.on_progress = on_progress
         self.future_tolerance = future_tolerance
         self.lock = RunLock(store, self.connection)
