@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from crmsync.cli_common import EXIT_CONFIG, fail, opened_app
 from crmsync.errors import ConfigError
 from crmsync.render import console, errors
+from crmsync.textsafe import SafeConsole
 
 
 def report(
@@ -60,7 +60,7 @@ def report(
         text = {"json": to_json, "csv": to_csv, "html": to_html}.get(fmt, to_json)(built)
         if fmt == "terminal" and output is not None:
             with output.open("w", encoding="utf-8") as handle:
-                render_terminal(built, Console(file=handle, width=140))
+                render_terminal(built, SafeConsole(file=handle, width=140))
         elif output is not None:
             output.write_text(text, encoding="utf-8")
         else:
@@ -98,7 +98,7 @@ def simulate(
         try:
             with output.open("w", encoding="utf-8") as handle:
                 if fmt == "terminal":
-                    render_terminal(sim, Console(file=handle, width=160), labels)
+                    render_terminal(sim, SafeConsole(file=handle, width=160), labels)
                 else:
                     handle.write(to_json(sim) if fmt == "json" else to_html(sim, labels))
         except OSError as exc:

@@ -104,7 +104,7 @@ class ApiError(ConnectorError):
         self.status = status
         self.method = method
         self.path = path
-        self.detail = detail
+        self.detail = redact(detail) if detail else detail
         super().__init__(message, connection=connection)
 
 

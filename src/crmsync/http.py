@@ -22,6 +22,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from crmsync.errors import ApiError, AuthError, PaginationError, RetriableApiError, TransportError
+from crmsync.redact import clip
 
 log = logging.getLogger("crmsync.http")
 
@@ -104,7 +105,7 @@ def body_message(response: httpx.Response) -> str:
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             return str(errors[0].get("message", errors[0]))
-    return json.dumps(body)[:300]
+    return clip(json.dumps(body), 300) or ""
 
 
 class ApiClient:

@@ -50,6 +50,14 @@ def redact(text: str) -> str:
     return pattern.sub(MASK, text) if pattern is not None else text
 
 
+def clip(text: str | None, limit: int = 500) -> str | None:
+    """`text` redacted, then cut to `limit` characters (cutting first could split a secret past recognition)."""
+    if text is None:
+        return None
+    masked = redact(text)
+    return masked if len(masked) <= limit else masked[: limit - 1] + "…"
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that masks registered secrets in the message and its arguments."""
 

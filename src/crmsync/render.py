@@ -10,20 +10,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from crmsync.model import ForecastCategory
 from crmsync.store import RunStatus
+from crmsync.textsafe import SafeConsole
 
 if TYPE_CHECKING:
     from crmsync.app import App, ConnectionOutcome
 
 # Piped output (cron mail, CI logs) gets wide tables instead of rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 140)
-errors = Console(stderr=True)
+console = SafeConsole(width=None if sys.stdout.isatty() else 140)
+errors = SafeConsole(stderr=True)
 
 
 def print_outcomes(outcomes: list[ConnectionOutcome], app: App) -> None:

@@ -42,7 +42,7 @@ class StoreBase:
     def __init__(self, url: str, *, config_file: str | None = None) -> None:
         self.url = url
         try:
-            self.engine: Engine = create_engine(url, future=True)
+            self.engine: Engine = create_engine(url, future=True, hide_parameters=True)  # no deal data in errors
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             raise ConfigError(
                 f"not a usable SQLAlchemy URL ({type(exc).__name__}: {exc}); use sqlite:///path/crmsync.db or "

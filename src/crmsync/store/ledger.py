@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from crmsync.redact import clip, redact
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, new_id, utcnow
 from crmsync.store.vocabulary import Outcome
@@ -124,8 +125,8 @@ class Ledger:
                     run_id=run_id,
                     connection=connection,
                     source_id=source_id,
-                    reason=reason,
-                    payload=json.loads(json.dumps(payload, default=str)),
+                    reason=clip(reason),
+                    payload=json.loads(redact(json.dumps(payload, default=str))),
                     at=utcnow(),
                 )
             )
@@ -141,7 +142,7 @@ class Ledger:
         ids: list[int] = []
         with self.db.tx() as conn:
             for row in rows:
-                result = conn.execute(insert(t.ledger).values(**row.__dict__, at=now))
+                result = conn.execute(insert(t.ledger).values(**{**row.__dict__, "reason": clip(row.reason)}, at=now))
                 ids.append(new_id(result))
         return ids
 
@@ -164,7 +165,7 @@ class Ledger:
                 conn.execute(
                     update(t.ledger)
                     .where(t.ledger.c.id == ledger_id)
-                    .values(outcome=outcome, reason=reason, at=utcnow())
+                    .values(outcome=outcome, reason=clip(reason), at=utcnow())
                 )
 
     def abandon_pending(self, run_id: int, reason: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from crmsync.redact import clip
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, new_id, utc, utcnow
 from crmsync.store.vocabulary import Outcome, RunKind, RunStatus
@@ -70,7 +71,13 @@ class Runs:
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.id == run_id)
-                .values(status=status, finished_at=utcnow(), cursor_after=utc(cursor_after), error=error, **counts)
+                .values(
+                    status=status,
+                    finished_at=utcnow(),
+                    cursor_after=utc(cursor_after),
+                    error=clip(error, 2000),
+                    **counts,
+                )
             )
 
     def run(self, run_id: int) -> dict[str, Any] | None:
