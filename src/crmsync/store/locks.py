@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 from datetime import timedelta
 
 from sqlalchemy import insert, select, update
@@ -10,6 +13,26 @@ from sqlalchemy.exc import IntegrityError
 from crmsync.errors import LockedError
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, aware, utcnow
+
+log = logging.getLogger("crmsync.store")
+
+
+def holder_is_dead(holder: str) -> bool:
+    """Whether a lock holder (`host:pid:…`, see crmsync.sync.lock.holder_id) is a process of this host that is gone.
+
+    A holder on another host is never judged here: only its heartbeat going stale frees its lock.
+    """
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
 
 
 class Locks:
@@ -44,6 +67,19 @@ class Locks:
             return self.acquire_lock(name, holder, stale_after)
         if row.holder == holder:
             return None
+        if holder_is_dead(row.holder):  # killed on this host (kill -9, OOM): no need to wait for the heartbeat
+            with self.db.tx() as conn:
+                taken = conn.execute(
+                    update(t.locks)
+                    .where(t.locks.c.name == name, t.locks.c.holder == row.holder)
+                    .values(holder=holder, acquired_at=now, heartbeat_at=now)
+                ).rowcount
+            if taken:
+                log.warning(
+                    "%s: took over the lock of %s, a process on this host that no longer runs", name, row.holder
+                )
+                return None
+            return self.acquire_lock(name, holder, stale_after)
         raise LockedError(f"{name} is held by {row.holder} since {aware(row.acquired_at):%Y-%m-%d %H:%M:%S} UTC")
 
     def heartbeat(self, name: str, holder: str) -> bool:

@@ -95,6 +95,11 @@ class SyncEngine:
     def _beat(self) -> None:
         self.lock.beat(HEARTBEAT_SECONDS)
 
+    def _fence(self) -> None:
+        """Before every write batch: this run must still hold its lock (a run frozen past the stale time and taken
+        over by another must not write another deal)."""
+        self.lock.beat(0)
+
     async def _run_locked(self) -> RunResult:
         signpost = datetime.now(UTC)
         digest = self.mapping.digest()
@@ -124,7 +129,7 @@ class SyncEngine:
         try:
             await self._list(result, since)
             if self.mode == "apply":
-                failed_at = await Writer(self.store, self.connector, result, beat=self._beat).drain()
+                failed_at = await Writer(self.store, self.connector, result, beat=self._fence).drain()
         except BaseException as exc:
             result.status = RunStatus.FAILED
             result.error = str(exc) if isinstance(exc, CrmsyncError) else redact(f"{type(exc).__name__}: {exc}")

@@ -80,7 +80,7 @@ async def _rollback(store: Store, connector: Connector, lock: RunLock, run_id: i
     result.skipped = sum(1 for row in rows if row.outcome is Outcome.SKIPPED)
     result.planned = len({row.source_id for row in rows if row.outcome is Outcome.PENDING})
     try:
-        await Writer(store, connector, result, beat=lock.beat, holds_cursor=False).drain()
+        await Writer(store, connector, result, beat=lambda: lock.beat(0), holds_cursor=False).drain()
     except BaseException as exc:
         result.status = RunStatus.FAILED
         result.error = str(exc)
