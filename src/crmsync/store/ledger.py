@@ -124,9 +124,10 @@ class Ledger:
                 insert(t.quarantine).values(
                     run_id=run_id,
                     connection=connection,
-                    source_id=source_id,
-                    reason=clip(reason),
-                    payload=json.loads(redact(json.dumps(payload, default=str))),
+                    source_id=source_id.replace("\x00", "\ufffd")[:200] if source_id else source_id,
+                    reason=(clip(reason) or "").replace("\x00", "\ufffd"),
+                    # PostgreSQL's JSON refuses \u0000: the payload is kept with the explicit replacement
+                    payload=json.loads(redact(json.dumps(payload, default=str)).replace("\\u0000", "\\ufffd")),
                     at=utcnow(),
                 )
             )

@@ -28,6 +28,7 @@ from crmsync.redact import redact
 from crmsync.rules import evaluate
 from crmsync.store import LedgerRow, Outcome, RunKind, RunStatus, Store
 from crmsync.sync import cursor as policy
+from crmsync.sync import storable
 from crmsync.sync.lock import HEARTBEAT_SECONDS, LOCK_STALE_AFTER, RunLock, holder_id
 from crmsync.sync.plan import DealPlan, effective_forecast, plan_deal
 from crmsync.sync.result import Mode, RunResult
@@ -177,8 +178,14 @@ class SyncEngine:
         deals: list[Deal] = []
         for raw in page.records:
             deal = self._map(result, raw, reference)
-            if deal is not None:
-                deals.append(deal)
+            if deal is None:
+                continue
+            reason = storable.problem(deal)
+            if reason is None:
+                deals.append(storable.without_nul(deal))
+            else:
+                self._quarantine(result, deal.source_id, reason, raw)
+        deals = storable.last_versions(deals)
         self._checkpoint(deals)
         self._evaluate(result, deals)
         gone = list(page.deleted_ids)
@@ -271,7 +278,10 @@ class SyncEngine:
             source_id = str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") is not None else None
             reason = f"cannot be mapped ({type(exc).__name__}: {exc})"
             log.exception("[%s] mapping record %s failed", self.connection, source_id)
-        result.quarantined += 1
-        log.warning("[%s] quarantined record %s: %s", self.connection, source_id, reason)
-        self.store.quarantine(result.run_id, self.connection, source_id, reason, raw)
+        self._quarantine(result, source_id, reason, raw)
         return None
+
+    def _quarantine(self, result: RunResult, source_id: str | None, reason: str, raw: Any) -> None:
+        result.quarantined += 1
+        log.warning("[%s] quarantined record %s: %s", self.connection, (source_id or "")[:80], reason)
+        self.store.quarantine(result.run_id, self.connection, source_id, reason, raw)

@@ -1,0 +1,64 @@
+"""Values the store cannot hold are handled per deal, the same on SQLite and PostgreSQL: the rest of the page is
+stored (it used to fail whole on PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from two_phase_fake import FakeConnector, FakeCrm, Record
+
+from crmsync.connector import Page
+from crmsync.store import Store
+from crmsync.store import schema as t
+from crmsync.sync import SyncEngine
+
+
+class Doubling(FakeConnector):
+    """Lists every page with its first deal twice: first an old version, then the current one."""
+
+    async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
+        async for page in super().deals(since, reconcile=reconcile):
+            if page.records:
+                stale = {**page.records[0], "stage": "won"}
+                yield Page(records=[stale, *page.records])
+            else:
+                yield page
+
+
+async def test_one_bad_value_quarantines_one_deal_and_the_page_is_stored(store: Store) -> None:
+    crm = FakeCrm.seeded(9)
+    long_id = "x" * 250
+    crm.records[long_id] = Record(long_id)
+    crm.records["d0003"].category = "Pipe\x00line"  # a NUL byte in text: kept with an explicit replacement
+    crm.records["nul\x00id"] = Record("nul\x00id")
+
+    result = await SyncEngine(store, Doubling(crm)).run()
+
+    with store.tx() as conn:
+        rows = {r.source_id: r for r in conn.execute(select(t.deals).where(t.deals.c.connection == "fake"))}
+    assert sorted(rows) == [f"d{i:04d}" for i in range(9)], "every valid deal of the page is stored"
+    old = {r["source_id"]: r["old_value"] for r in store.ledger(result.run_id) if r["field"] == "category"}
+    assert old["d0003"] == "Pipe\ufffdline"
+    assert rows["d0000"].stage_id == "lead", "a deal listed twice in a page keeps its last version"
+    reasons = {row["source_id"]: row["reason"] for row in store.quarantined(result.run_id)}
+    assert reasons[long_id[:200]].startswith("source_id: an id of 250 characters")
+    assert reasons["nul\ufffdid"] == "source_id: an id with a NUL byte"
+    assert set(reasons) == {long_id[:200], "nul\ufffdid"}  # (a bad deal listed twice is quarantined twice)
+    assert result.quarantined == len(store.quarantined(result.run_id))
+
+
+def test_nothing_changes_for_a_clean_deal() -> None:
+    from crmsync.sync.storable import last_versions, problem, without_nul
+
+    crm = FakeCrm.seeded(1)
+    connector = FakeConnector(crm)
+    raw: dict[str, Any] = {"id": "d0000", "stage": "lead", "updated": None, "category": None, "probability": None}
+    from two_phase_fake import PIPELINE, STAGES
+
+    from crmsync.connector import Reference
+
+    deal = connector.to_deal(raw, Reference(pipelines={"p": PIPELINE}, stages=STAGES))
+    assert problem(deal) is None and without_nul(deal) is deal and last_versions([deal]) == [deal]
