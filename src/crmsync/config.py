@@ -290,4 +290,17 @@ def load_config(path: Path | str, environ: dict[str, str] | None = None, *, secr
         config = Config.model_validate(raw)
     except ValidationError as exc:
         raise error_from_validation(exc, str(path), model=Config) from None
-    return config.model_copy(update={"path": path.resolve()})
+    store = config.store.model_copy(update={"url": anchored(config.store.url, path.resolve().parent)})
+    return config.model_copy(update={"path": path.resolve(), "store": store})
+
+
+def anchored(url: str, folder: Path) -> str:
+    """A SQLite URL with a relative path made absolute against `folder` (the config file's), so that crmsync run
+    from another working directory opens the same store instead of silently making a new, empty one."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    database, _, query = url[len(prefix) :].partition("?")
+    if not database or database == ":memory:" or Path(database).is_absolute():
+        return url
+    return prefix + str(folder / database) + (f"?{query}" if query else "")

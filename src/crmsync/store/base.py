@@ -11,6 +11,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -51,6 +53,13 @@ class StoreBase:
                 key="store.url",
             ) from None
         if self.engine.dialect.name == "sqlite":
+            folder = Path(self.engine.url.database or "").parent
+            if self.engine.url.database not in (None, "", ":memory:") and not folder.is_dir():
+                raise ConfigError(
+                    f"the store's folder {str(folder)!r} does not exist; create it or change the path",
+                    file=config_file,
+                    key="store.url",
+                )
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.migrate()
 
@@ -68,6 +77,14 @@ class StoreBase:
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
                 return
+            except CommandError as exc:
+                if "can't locate revision" not in str(exc).lower():
+                    raise StoreError(f"cannot migrate the store: {exc}") from None
+                newest = ScriptDirectory.from_config(cfg).get_current_head()
+                raise StoreError(
+                    f"the store was made by a newer crmsync (its schema revision is unknown here; this crmsync knows "
+                    f"revisions up to {newest}): upgrade crmsync, or point store.url at another database"
+                ) from None
             except SQLAlchemyError as exc:
                 cause = getattr(exc, "orig", None) or exc
                 if attempt < attempts and "already exists" in str(cause).lower():
