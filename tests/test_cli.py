@@ -332,3 +332,19 @@ def test_store_only_commands_need_no_crm_secret(run: Cli, tmp_path: Path) -> Non
     needs = unset("sync")  # a command that talks to the CRM still names the missing variable
     assert needs.exit_code == 2
     assert TOKEN_VAR in needs.stderr and "connections.fake.settings.token" in needs.stderr
+
+
+def test_sync_runs_checks_first_and_a_stage_the_crm_lacks_stops_it_with_exit_2(served: Served, tmp_path: Path) -> None:
+    text = MAPPING_PATH.read_text()
+    misspelt = text.replace('stage = "Negotiation"', 'stage = "Negotation"')
+    assert misspelt != text
+    mapping = tmp_path / "fake.toml"
+    mapping.write_text(misspelt)
+    run = Cli(write_config(tmp_path, served.base_url, mapping=mapping), served.box.token)
+
+    result = run("sync")
+
+    assert result.exit_code == 2, result.output
+    assert "stages[3].stage 'Negotation' does not exist in pipeline 'Sales' in fake" in result.output
+    assert served.box.requests["list"] == 0, "nothing is fetched before the mapping fits"
+    assert "Negotation" in run("check").stdout

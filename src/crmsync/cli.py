@@ -33,7 +33,7 @@ from crmsync.cli_common import (
     state,
 )
 from crmsync.cli_report import report, simulate
-from crmsync.errors import AuthError, CrmsyncError, LockedError, TransportError
+from crmsync.errors import AuthError, ConfigError, CrmsyncError, LockedError, TransportError
 from crmsync.registry import Registry, discover
 from crmsync.render import console, errors, ledger_table, print_outcomes, print_plan, progress_bar
 
@@ -143,7 +143,15 @@ def _exit_code(outcomes: list[ConnectionOutcome]) -> int:
     code = EXIT_OK
     for outcome in outcomes:
         if outcome.error is not None:
-            code = max(code, EXIT_CONNECTION if isinstance(outcome.error, AuthError | TransportError) else 1)
+            error = outcome.error
+            code = max(
+                code,
+                EXIT_CONNECTION
+                if isinstance(error, AuthError | TransportError)
+                else EXIT_CONFIG
+                if isinstance(error, ConfigError)
+                else 1,
+            )
         elif outcome.result is not None and (outcome.result.failed or outcome.result.quarantined):
             code = max(code, EXIT_PARTIAL)
     return code

@@ -58,12 +58,15 @@ def report(
             render_terminal(built, console)
             return
         text = {"json": to_json, "csv": to_csv, "html": to_html}.get(fmt, to_json)(built)
-        if fmt == "terminal" and output is not None:
-            with output.open("w", encoding="utf-8") as handle:
-                render_terminal(built, SafeConsole(file=handle, width=140))
-        elif output is not None:
-            output.write_text(text, encoding="utf-8")
-        else:
+        try:
+            if fmt == "terminal" and output is not None:
+                with output.open("w", encoding="utf-8") as handle:
+                    render_terminal(built, SafeConsole(file=handle, width=140))
+            elif output is not None:
+                output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise fail(ConfigError(f"cannot write {output}: {exc.strerror}", key="--output")) from None
+        if output is None:
             console.print(text, markup=False, highlight=False, soft_wrap=True)
         if output is not None:
             errors.print(f"report written to {output}")

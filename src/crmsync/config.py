@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from crmsync.errors import ConfigError
 from crmsync.model import DEFAULT_LABELS, ForecastCategory
@@ -40,6 +42,18 @@ def check_timezone(value: str) -> str:
 
 class StoreConfig(_Model):
     url: str = Field(default="sqlite:///crmsync.db", description="SQLAlchemy URL; sqlite:/// or postgresql+psycopg://")
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        allowed = "use sqlite:///path/crmsync.db or postgresql+psycopg://user:password@host/database"
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"{value!r} is not a database URL; {allowed}") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"crmsync stores in SQLite or PostgreSQL, not {url.get_backend_name()}; {allowed}")
+        return value
 
 
 class Owner(_Model):
@@ -254,10 +268,22 @@ def error_from_validation(
         message = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
     elif first["type"] == "missing":
         message = "required key is missing"
+    elif first["type"] in ("dict_type", "model_type", "model_attributes_type"):
+        message = f"must be a table ([section] or {{ key = value }}), not {_toml_type(first.get('input'))}"
+    elif first["type"] in ("enum", "literal_error") or ("input" in first and first["type"].endswith("_parsing")):
+        message += f"; got {first.get('input')!r}"
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return cls(message, file=file, key=".".join(parts) or None)
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
 
 
 def parse_toml(path: Path) -> dict[str, Any]:
@@ -269,6 +295,8 @@ def parse_toml(path: Path) -> dict[str, Any]:
         raise ConfigError("file not found", file=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", file=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot be read: {exc.strerror}", file=str(path)) from None
 
@@ -291,7 +319,20 @@ def load_config(path: Path | str, environ: dict[str, str] | None = None, *, secr
     except ValidationError as exc:
         raise error_from_validation(exc, str(path), model=Config) from None
     store = config.store.model_copy(update={"url": anchored(config.store.url, path.resolve().parent)})
+    folder = sqlite_folder(store.url)
+    if folder is not None and not folder.is_dir():
+        raise ConfigError(
+            f"the store's folder {str(folder)!r} does not exist; create it", file=str(path), key="store.url"
+        )
     return config.model_copy(update={"path": path.resolve(), "store": store})
+
+
+def sqlite_folder(url: str) -> Path | None:
+    """The folder of a SQLite store file, or None (another database, in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).parent
 
 
 def anchored(url: str, folder: Path) -> str:

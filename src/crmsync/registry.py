@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 
 from crmsync import redact
@@ -50,6 +51,18 @@ def discover() -> dict[str, ConnectorInfo]:
     return found
 
 
+def url_problem(url: str) -> str | None:
+    """What is wrong with a CRM's base URL, or None: it must be an http(s) URL with a host."""
+    try:
+        parsed = httpx.URL(url)
+        parsed.port  # noqa: B018  (a bad port is only found when read)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        return f"{url!r} is not a URL ({exc}); give https://host/path"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return f"{url!r} is not an http(s) URL with a host; give https://host/path"
+    return None
+
+
 class Registry:
     """Name → connector class. Built from entry points unless given explicit classes."""
 
@@ -80,6 +93,9 @@ class Registry:
         except ValidationError as exc:
             raise error_from_validation(exc, file or "settings", prefix=key, model=cls.Settings) from None
         redact.register_model(settings)
+        problem = url_problem(settings.base_url)
+        if problem is not None:
+            raise ConfigError(problem, file=file, key=f"{key}.base_url")
         return settings
 
     def build(

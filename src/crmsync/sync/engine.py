@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from crmsync import periods
 from crmsync.connector import Connector, Page, Reference
-from crmsync.errors import CrmsyncError, RecordError
+from crmsync.errors import CrmsyncError, MappingError, RecordError
 from crmsync.model import Deal, Forecast
 from crmsync.redact import redact
 from crmsync.rules import evaluate
@@ -154,6 +154,12 @@ class SyncEngine:
 
     async def _list(self, result: RunResult, since: datetime | None) -> None:
         reference = await self.connector.reference()
+        problems = self.connector.mapping_problems(reference)
+        if problems:  # the checks of `crmsync check`, before anything is fetched: a misspelt field fails no write
+            raise MappingError(
+                "the mapping does not fit the CRM (see `crmsync check`): " + "; ".join(problems),
+                file=self.connector.mapping.path,
+            )
         async for page in self.connector.deals(since, reconcile=self.reconcile):
             await self._page(result, page, reference)
             if self.on_progress is not None:
