@@ -33,6 +33,7 @@ async def test_one_bad_value_quarantines_one_deal_and_the_page_is_stored(store: 
     long_id = "x" * 250
     crm.records[long_id] = Record(long_id)
     crm.records["d0003"].category = "Pipe\x00line"  # a NUL byte in text: kept with an explicit replacement
+    crm.records["d0005"].category = "Com\ud800mit"  # a lone surrogate (JSON "\\ud800") likewise
     crm.records["nul\x00id"] = Record("nul\x00id")
 
     result = await SyncEngine(store, Doubling(crm)).run()
@@ -42,10 +43,11 @@ async def test_one_bad_value_quarantines_one_deal_and_the_page_is_stored(store: 
     assert sorted(rows) == [f"d{i:04d}" for i in range(9)], "every valid deal of the page is stored"
     old = {r["source_id"]: r["old_value"] for r in store.ledger(result.run_id) if r["field"] == "category"}
     assert old["d0003"] == "Pipe\ufffdline"
+    assert old["d0005"] == "Com\ufffdmit"
     assert rows["d0000"].stage_id == "lead", "a deal listed twice in a page keeps its last version"
     reasons = {row["source_id"]: row["reason"] for row in store.quarantined(result.run_id)}
     assert reasons[long_id[:200]].startswith("source_id: an id of 250 characters")
-    assert reasons["nul\ufffdid"] == "source_id: an id with a NUL byte"
+    assert reasons["nul\ufffdid"] == "source_id: an id with a NUL byte or a lone surrogate"
     assert set(reasons) == {long_id[:200], "nul\ufffdid"}  # (a bad deal listed twice is quarantined twice)
     assert result.quarantined == len(store.quarantined(result.run_id))
 

@@ -3,7 +3,7 @@
 SQLite takes almost anything; PostgreSQL refuses a NUL byte in text and a value longer than its column, and an
 INSERT naming one row twice. Checked here, before the store sees a page, both behave the same:
 
-- a NUL byte in any text but an id is replaced by U+FFFD (the explicit replacement; the rest is kept);
+- a NUL byte or a lone surrogate in any text but an id is replaced by U+FFFD (the rest is kept);
 - an id (deal, pipeline, stage, owner) over 200 characters or with a NUL byte, or a category over 100,
   quarantines that deal;
 - a deal listed twice in one page keeps its last version.
@@ -11,11 +11,15 @@ INSERT naming one row twice. Checked here, before the store sees a page, both be
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from crmsync.model import Deal
 
 ID_MAX = 200
 CATEGORY_MAX = 100
-NUL_JSON = "\\u0000"
+REPLACEMENT = "\ufffd"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def problem(deal: Deal) -> str | None:
@@ -27,8 +31,8 @@ def problem(deal: Deal) -> str | None:
         "owner": deal.owner.id if deal.owner else "",
     }
     for field, value in ids.items():
-        if "\x00" in value:
-            return f"{field}: an id with a NUL byte"
+        if clean_text(value) != value:
+            return f"{field}: an id with a NUL byte or a lone surrogate"
         if len(value) > ID_MAX:
             return f"{field}: an id of {len(value)} characters (the store keeps at most {ID_MAX})"
     if deal.remote_category is not None and len(deal.remote_category) > CATEGORY_MAX:
@@ -36,12 +40,27 @@ def problem(deal: Deal) -> str | None:
     return None
 
 
+def clean_text(text: str) -> str:
+    """`text` as a database can hold it: NUL bytes and lone surrogates (invalid JSON escapes such as \\ud800)
+    become U+FFFD; any other text is returned as it is."""
+    return _UNSTORABLE.sub(REPLACEMENT, text)
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {key: _cleaned(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cleaned(item) for item in value]
+    return value
+
+
 def without_nul(deal: Deal) -> Deal:
-    """`deal` with every NUL byte in its text replaced by U+FFFD (the same deal when it has none)."""
-    text = deal.model_dump_json()
-    if NUL_JSON not in text:
-        return deal
-    return Deal.model_validate_json(text.replace(NUL_JSON, "\\ufffd"))
+    """`deal` with text the store cannot hold replaced by U+FFFD (the same object when there is none)."""
+    dumped = deal.model_dump()
+    cleaned = _cleaned(dumped)
+    return deal if cleaned == dumped else Deal.model_validate(cleaned)
 
 
 def last_versions(deals: list[Deal]) -> list[Deal]:
