@@ -67,7 +67,7 @@ class ConnectorOptions(BaseModel):
 class Page(BaseModel):
     """One page of raw records (the engine takes its checkpoint from the mapped deals' `updated_at`)."""
 
-    records: list[dict[str, Any]]
+    records: list[Any] = Field(description="raw records as the CRM sent them; one that is no object is quarantined")
     deleted_ids: list[str] = Field(default_factory=list, description="ids the CRM reports deleted or archived")
     live_ids: list[str] | None = Field(
         default=None,

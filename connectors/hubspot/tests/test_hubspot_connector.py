@@ -461,14 +461,14 @@ async def test_updates_of_one_deal_go_in_separate_batches(mapping: Mapping) -> N
     assert sent == [[("1", "COMMIT"), ("2", "COMMIT")], [("1", "PIPELINE")]]  # order kept: the later value wins
 
 
-@pytest.mark.parametrize("results", [{"id": "1"}, ["a string"], None])
+@pytest.mark.parametrize("results", [{"id": "1"}, "a string", None])
 @respx.mock
 async def test_a_search_answer_without_a_list_of_deals_names_the_request(mapping: Mapping, results: Any) -> None:
     respx.post(f"{DEALS}/search").mock(return_value=httpx.Response(200, json={"results": results, "total": 1}))
     if results is None:  # no results at all: nothing changed
         assert await collect(make(mapping), SINCE) == []
         return
-    with pytest.raises(ApiError, match="POST /crm/v3/objects/deals/search answered without a list of objects"):
+    with pytest.raises(ApiError, match="POST /crm/v3/objects/deals/search answered without a list at 'results'"):
         await collect(make(mapping), SINCE)
 
 

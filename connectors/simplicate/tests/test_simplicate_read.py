@@ -241,7 +241,7 @@ async def test_persistent_5xx_gives_up_with_simplicates_message(
             httpx.Response(502, text="<html>Bad gateway</html>", headers={"content-type": "text/html"}),
             "non-JSON error page",
         ),
-        (httpx.Response(200, json={"data": None, "errors": None}), "without a list of objects at 'data'"),
+        (httpx.Response(200, json={"data": None, "errors": None}), "without a list at 'data'"),
         (httpx.Response(200, text="oops"), "non-JSON body"),
     ],
 )

@@ -8,8 +8,9 @@
 - `KeysetPager`: each page asks for the rows after the last one read (`after(row)` gives the parameters); a key
   read twice is a loop.
 
-Every page must carry its items as a list of JSON objects at `items` (a dotted path); anything else is an
-`ApiError` naming connection, method and path. Connectors pick a paginator by class, or by name through
+Every page must carry its items as a list at `items` (a dotted path); anything else is an `ApiError` naming
+connection, method and path. An item that is not a JSON object is passed on: `to_deal` quarantines that record
+alone and the rest of the page is kept. Connectors pick a paginator by class, or by name through
 `paginator("cursor")`, which lists the valid names when given another.
 """
 
@@ -27,7 +28,7 @@ from crmsync.errors import ConfigError, PaginationError
 from crmsync.http import ApiClient
 from crmsync.kit.records import lookup
 
-Row = dict[str, Any]
+Row = Any  # a JSON object as the CRM sent it; anything else is quarantined by to_deal
 
 
 class Paginator(abc.ABC):
@@ -59,6 +60,9 @@ class Paginator(abc.ABC):
         self.key = key or (lambda row: str(row.get("id")))
         self.answers = 0
 
+    def _key(self, row: Row) -> str:
+        return self.key(row) if isinstance(row, dict) else repr(row)
+
     @abc.abstractmethod
     def pages(self) -> AsyncIterator[list[Row]]:
         """Every page's records, in order."""
@@ -68,8 +72,8 @@ class Paginator(abc.ABC):
         response = await self.client.request("GET", self.path, params=params)
         body = self.client.object(response)
         rows = lookup(body, self.items)
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise self._broken(response, f"without a list of objects at {self.items!r}")
+        if not isinstance(rows, list):
+            raise self._broken(response, f"without a list at {self.items!r}")
         self.answers += 1
         return body, rows
 
@@ -189,7 +193,7 @@ class OffsetPager(Paginator):
             await asyncio.gather(*pending, return_exceptions=True)
 
     def _check(self, rows: list[Row], seen: set[str], offset: int) -> None:
-        keys = [self.key(row) for row in rows]
+        keys = [self._key(row) for row in rows]
         if keys and len(rows) == self.page_size and all(key in seen for key in keys):
             raise self.loop(f"the page at {self.offset_param} {offset} repeats records already read")
         seen.update(keys)
@@ -220,7 +224,7 @@ class KeysetPager(Paginator):
         params: dict[str, Any] = {**self.params, self.limit_param: self.page_size}
         while True:
             _, rows = await self.get(params)
-            keys = [self.key(row) for row in rows]
+            keys = [self._key(row) for row in rows]
             repeated = next((key for key in keys if key in seen), None)
             if repeated is not None:
                 raise self.loop(f"the CRM returned {repeated!r} again")
@@ -228,7 +232,10 @@ class KeysetPager(Paginator):
             yield rows
             if len(rows) < self.page_size:
                 return
-            params = {**self.params, self.limit_param: self.page_size, **self.after(rows[-1])}
+            last = next((row for row in reversed(rows) if isinstance(row, dict)), None)
+            if last is None:
+                raise self.loop("a full page without one record to page after")
+            params = {**self.params, self.limit_param: self.page_size, **self.after(last)}
 
 
 PAGINATORS: dict[str, type[Paginator]] = {cls.name: cls for cls in (CursorPager, OffsetPager, KeysetPager)}

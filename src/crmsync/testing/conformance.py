@@ -19,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from crmsync.connector import Connector, DealUpdate, Page
-from crmsync.errors import ApiError, AuthError
+from crmsync.errors import ApiError, AuthError, RecordError
 from crmsync.mapping import Mapping, load_mapping
 from crmsync.model import ForecastCategory
 from crmsync.sandbox import Sandbox, serve
@@ -206,6 +206,16 @@ class ConnectorConformance:
         for page in await read_all(connector):
             for raw in page.records:
                 assert str(raw.get("id")) == connector.to_deal(raw, reference).source_id
+
+    @pytest.mark.parametrize("raw", ["a string", ["a", "list"], 42, None, True])
+    async def test_a_record_that_is_not_an_object_is_a_record_error(
+        self, make_connector: ConnectorFactory, raw: Any
+    ) -> None:
+        """The engine quarantines one such record and keeps the rest of its page; it must not be a TypeError."""
+        connector = make_connector()
+        reference = await connector.reference()
+        with pytest.raises(RecordError):
+            connector.to_deal(raw, reference)
 
     async def test_incremental_read_returns_only_changed_deals(
         self, make_connector: ConnectorFactory, sandbox: Sandbox

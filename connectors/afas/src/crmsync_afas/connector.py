@@ -185,9 +185,11 @@ class AfasConnector(Connector):
         )
         seen: list[str] | None = [] if (reconcile and since is None) else None
         async for rows in pager.pages():
-            records = [{**r, "id": source_id(r.get(relation), r.get(sequence))} for r in rows]
+            records = [
+                {**r, "id": source_id(r.get(relation), r.get(sequence))} if isinstance(r, dict) else r for r in rows
+            ]
             if seen is not None:
-                seen += [r["id"] for r in records]
+                seen += [r["id"] for r in records if isinstance(r, dict)]
             yield Page(records=records)
         if reconcile:
             yield Page(records=[], live_ids=seen if seen is not None else await self._key_scan())
@@ -196,7 +198,12 @@ class AfasConnector(Connector):
         """Every forecast's id, reading only the key fields (the key GetConnector when the mapping names one)."""
         relation, sequence = self.fields.key_fields
         pager = self._pager(self.fields.key_connector or self.fields.get_connector, self.settings.key_page_size)
-        return [source_id(r.get(relation), r.get(sequence)) async for rows in pager.pages() for r in rows]
+        return [
+            source_id(r.get(relation), r.get(sequence))
+            async for rows in pager.pages()
+            for r in rows
+            if isinstance(r, dict)
+        ]
 
     def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
         return to_deal(self.connection, raw, reference, self.mapping, self.fields)

@@ -13,6 +13,7 @@ from typing import Any
 
 from crmsync.connector import Reference
 from crmsync.errors import RecordError
+from crmsync.kit import RecordReader
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
 from crmsync_afas.amsterdam import parse_date, parse_local
@@ -86,86 +87,71 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def to_deal(connection: str, raw: dict[str, Any], reference: Reference, mapping: Mapping, fields: FieldMap) -> Deal:
+def to_deal(connection: str, raw: Any, reference: Reference, mapping: Mapping, fields: FieldMap) -> Deal:
     """Map one GetConnector row to the canonical Deal.
 
     Raises:
-        RecordError: no key, an unknown result or status, or a value that does not parse.
+        RecordError: not an object, no key, an unknown result or status, or a value that does not parse.
     """
     relation_id, sequence_id = fields.key_fields
+    if not isinstance(raw, dict):
+        RecordReader(raw)  # raises the RecordError that names what the row is
     relation, sequence = _text(raw.get(relation_id)), _text(raw.get(sequence_id))
     if relation is None or sequence is None:
         raise RecordError(f"row has no key ({relation_id!r} and {sequence_id!r})")
     deal_id = source_id(relation, sequence)
+    row = RecordReader(raw, source_id=deal_id, parse_instant=parse_local, parse_date=parse_date)
 
-    def get(canonical: str) -> Any:
-        field_id = fields.id(canonical)
-        return None if field_id is None else raw.get(field_id)
+    def field(canonical: str) -> str:
+        return fields.id(canonical) or f"({canonical} not mapped)"  # an unmapped optional field reads as empty
 
-    def moment(canonical: str) -> Any:
-        value = _text(get(canonical))
-        if value is None:
-            return None
-        try:
-            return parse_local(value)
-        except ValueError:
-            raise RecordError(f"{value!r} is not a date-time", source_id=deal_id, field=fields.id(canonical)) from None
-
-    result_code = _text(get("result")) or "O"
+    result_code = row.text(field("result")) or "O"
     status = RESULTS.get(result_code.upper())
     if status is None:
-        raise RecordError(
-            f"unknown result {result_code!r}; expected O, G or N", source_id=deal_id, field=fields.id("result")
-        )
-    status_code = _text(get("status"))
+        raise row.fail(f"unknown result {result_code!r}; expected O, G or N", field("result"))
+    status_code = row.text(field("status"))
     status_stage = reference.stages.get(status_code or NO_STATUS)
     if status_stage is None:
         known = ", ".join(sorted(k for k in reference.stages if k not in (WON, LOST, NO_STATUS)))
-        raise RecordError(
-            f"unknown forecast status {status_code!r}; statuses: {known}", source_id=deal_id, field=fields.id("status")
-        )
+        raise row.fail(f"unknown forecast status {status_code!r}; statuses: {known}", field("status"))
     stage = {DealStatus.WON: reference.stages.get(WON), DealStatus.LOST: reference.stages.get(LOST)}.get(
         status, status_stage
     )
     assert stage is not None
-    updated = moment("modified")
+    updated = row.instant(field("modified"))
     if updated is None:
-        raise RecordError("no modification time", source_id=deal_id, field=fields.id("modified"))
-    close_text = _text(get("close_date"))
-    try:
-        close_date = parse_date(close_text) if close_text else None
-    except ValueError:
-        raise RecordError(f"{close_text!r} is not a date", source_id=deal_id, field=fields.id("close_date")) from None
-    owner_id = _text(get("owner"))
+        raise row.fail("no modification time", field("modified"))
+    owner_id = row.text(field("owner"))
     extra = {"sales_relation": relation, "sequence": sequence, "result": result_code}
     if status_code:
         extra["status"] = status_code
-    organisation = _text(get("organisation"))
+    organisation = row.text(field("organisation"))
     if organisation:
         extra["organisation"] = organisation
     linked = fields.chance_linked_to_status and status_stage.probability is not None
+    closed = status is not DealStatus.OPEN
     return Deal(
         connection=connection,
         source_id=deal_id,
-        name=_text(get("name")) or f"Verkoopkans {deal_id}",
+        name=row.text(field("name")) or f"Verkoopkans {deal_id}",
         pipeline=PIPELINE,
         stage=stage,
         status=status,
-        amount=number(get("amount"), deal_id=deal_id, field=fields.id("amount") or "amount"),
-        currency=_text(get("currency")) or mapping.default_currency,
-        close_date=close_date,
-        owner=Owner(id=owner_id, name=_text(get("owner_name"))) if owner_id else None,
-        created_at=moment("created"),
+        amount=row.decimal(field("amount")),
+        currency=row.text(field("currency")) or mapping.default_currency,
+        close_date=row.date(field("close_date")),
+        owner=Owner(id=owner_id, name=row.text(field("owner_name"))) if owner_id else None,
+        created_at=row.instant(field("created")),
         updated_at=updated,
-        closed_at=moment("closed_date") if status is not DealStatus.OPEN else None,
-        remote_category=_text(get("category")),
-        remote_probability=number(get("probability"), deal_id=deal_id, field=fields.id("probability") or "Pc"),
+        closed_at=row.instant(field("closed_date")) if closed else None,
+        remote_category=row.text(field("category")),
+        remote_probability=row.decimal(field("probability")),
         # Profit keeps no history of who set a free field or the chance: the engine compares with its ledger.
         category_is_manual=None,
         probability_is_manual=None,
         probability_writable=not linked,
-        lost_reason=_text(get("lost_reason")) if status is DealStatus.LOST else None,
-        lost_to=_text(get("lost_to")) if status is DealStatus.LOST else None,
-        group=_text(get("group")),
+        lost_reason=row.text(field("lost_reason")) if status is DealStatus.LOST else None,
+        lost_to=row.text(field("lost_to")) if status is DealStatus.LOST else None,
+        group=row.text(field("group")),
         extra=extra,
     )

@@ -195,7 +195,7 @@ class HubSpotConnector(Connector):
         between two sweeps for good; marking a deal deleted again is a no-op in the store.
         """
         async for records in self._list({"archived": "true", "properties": "hs_lastmodifieddate"}, LIST_PAGE).pages():
-            gone = [str(record["id"]) for record in records if record.get("id") is not None]
+            gone = [str(r["id"]) for r in records if isinstance(r, dict) and r.get("id") is not None]
             if gone:
                 yield gone
 
@@ -240,9 +240,9 @@ class HubSpotConnector(Connector):
                 "POST", f"{DEALS}/search", json_body=self._search_body(lower, offset)
             )
             results = answer.get("results") or []
-            if not isinstance(results, list) or not all(isinstance(record, dict) for record in results):
+            if not isinstance(results, list):
                 raise ApiError(
-                    f"POST {DEALS}/search answered without a list of objects at 'results'",
+                    f"POST {DEALS}/search answered without a list at 'results'",
                     method="POST",
                     path=f"{DEALS}/search",
                     connection=self.connection,
@@ -250,8 +250,8 @@ class HubSpotConnector(Connector):
             fresh: list[dict[str, Any]] = []
             stamped: list[tuple[int, str]] = []
             for record in results:
-                deal_id = str(record.get("id"))
-                millis = modified_millis(record)
+                deal_id = str(record.get("id")) if isinstance(record, dict) else repr(record)
+                millis = modified_millis(record) if isinstance(record, dict) else None
                 if millis is None:
                     if deal_id not in unstamped:
                         unstamped.add(deal_id)

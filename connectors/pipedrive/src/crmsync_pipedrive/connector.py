@@ -150,8 +150,8 @@ class PipedriveConnector(Connector):
             params["updated_since"] = rfc3339(since)
         seen: set[str] = set()
         async for items in self.client.pages(DEALS, {**params, "status": LISTED_STATUSES}).pages():
-            fresh = [d for d in items if str(d.get("id")) not in seen]
-            seen.update(str(d.get("id")) for d in fresh)
+            fresh = [d for d in items if not isinstance(d, dict) or str(d.get("id")) not in seen]
+            seen.update(str(d.get("id")) for d in fresh if isinstance(d, dict))
             yield Page(
                 records=[d for d in fresh if not _deleted(d)],
                 deleted_ids=[str(d.get("id")) for d in fresh if _deleted(d)],
@@ -159,7 +159,7 @@ class PipedriveConnector(Connector):
         if since is not None and not reconcile:
             return  # archived deals live on their own endpoint: swept on full and reconciling runs only
         async for items in self.client.pages(ARCHIVED, params).pages():
-            ids = [str(d.get("id")) for d in items]
+            ids = [str(d.get("id")) for d in items if isinstance(d, dict) and d.get("id") is not None]
             self.archived.update(ids)
             if ids:
                 yield Page(records=[], deleted_ids=ids)
@@ -169,7 +169,7 @@ class PipedriveConnector(Connector):
 
     async def _all_ids(self) -> list[str]:
         pager = self.client.pages(DEALS, {"limit": PAGE_SIZE, "sort_by": "id"})
-        return [str(d.get("id")) async for items in pager.pages() for d in items]
+        return [str(d.get("id")) async for items in pager.pages() for d in items if isinstance(d, dict)]
 
     def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
         return to_deal(raw, reference, connection=self.connection, mapping=self.mapping)
@@ -220,5 +220,5 @@ class PipedriveConnector(Connector):
         return written(update)
 
 
-def _deleted(raw: dict[str, Any]) -> bool:
-    return bool(raw.get("is_deleted")) or raw.get("status") == "deleted"
+def _deleted(raw: Any) -> bool:
+    return isinstance(raw, dict) and (bool(raw.get("is_deleted")) or raw.get("status") == "deleted")

@@ -179,7 +179,7 @@ class SimplicateConnector(Connector):
             pager = self._pager(SALES, params)
             repeated = False
             async for records in pager.pages():
-                ids = [str(r.get("id")) for r in records]
+                ids = [str(r.get("id")) if isinstance(r, dict) else repr(r) for r in records]
                 repeated = repeated or any(i in listed for i in ids)
                 listed.update(ids)
                 fresh = [r for r, i in zip(records, ids, strict=True) if i not in seen]
@@ -202,7 +202,12 @@ class SimplicateConnector(Connector):
         """Every sale id, from a `select=id` scan; None when the data would not hold still."""
         for _ in range(RESCANS + 1):
             pager = self._pager(SALES, {"sort": "id", "metadata": "count", "select": "id"})
-            listed = [str(r.get("id")) async for records in pager.pages() for r in records if r.get("id")]
+            listed = [
+                str(r.get("id"))
+                async for records in pager.pages()
+                for r in records
+                if isinstance(r, dict) and r.get("id")
+            ]
             if not pager.total_changed and len(listed) == len(set(listed)):
                 return set(listed)
         return None
