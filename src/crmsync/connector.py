@@ -92,7 +92,9 @@ class WriteOutcome(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     source_id: str
-    status: Literal["written", "skipped", "failed"]
+    status: Literal["written", "skipped", "failed", "unknown"] = Field(
+        description="unknown: the request went out and no answer came back; the CRM may or may not have applied it"
+    )
     reason: str | None = None
 
 

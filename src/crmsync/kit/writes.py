@@ -1,8 +1,10 @@
 """Per-deal writes for CRMs without a batch endpoint: one request per deal, concurrently, one outcome each.
 
 The rules every connector used to carry itself: refused credentials (`AuthError`) stop the batch, since nothing
-else could be written either; any other connector error is that deal's failure with the CRM's reason, and never
-hides the deals already written. The client's semaphore and limiter keep the pace.
+else could be written either; a request that got no answer (`TransportError`) is `unknown` — the CRM may have
+applied it, so the next run compares the deal with that value instead of taking it for a person's edit; any
+other connector error is that deal's failure with the CRM's reason, and never hides the deals already written.
+The client's semaphore and limiter keep the pace.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from crmsync.connector import DealUpdate, WriteOutcome
-from crmsync.errors import ApiError, AuthError, ConnectorError
+from crmsync.errors import ApiError, AuthError, ConnectorError, TransportError
 from crmsync.mapping import Mapping
 
 
@@ -69,7 +71,9 @@ async def write_each(
     for update, result in zip(updates, results, strict=True):
         if isinstance(result, AuthError):
             raise result
-        if isinstance(result, ConnectorError):
+        if isinstance(result, TransportError):  # sent, never answered: the next run reads the deal back
+            outcomes.append(WriteOutcome(source_id=update.source_id, status="unknown", reason=str(result)))
+        elif isinstance(result, ConnectorError):
             outcomes.append(failed(update, result))
         elif isinstance(result, BaseException):
             raise result

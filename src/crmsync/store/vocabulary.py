@@ -13,7 +13,7 @@ class Outcome(StrEnum):
 
     Phase 1 of a run records `pending` (to write), `planned` (dry run), `respected` (a person's value left
     alone) or `skipped` (not writable); phase 2 settles each `pending` row as `written`, `skipped` or `failed`.
-    A pending row whose run stopped before the CRM answered becomes `unknown`.
+    A pending row whose run stopped before the CRM answered, or whose request got no answer, becomes `unknown`.
     """
 
     PENDING = "pending"

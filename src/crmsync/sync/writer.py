@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from crmsync.connector import Connector, DealUpdate, WriteOutcome
-from crmsync.errors import ApiError, ConnectorError
+from crmsync.errors import ApiError, ConnectorError, TransportError
 from crmsync.store import Outcome, Store
 from crmsync.sync.result import RunResult
 
@@ -110,18 +110,25 @@ class Writer:
             outcomes = await self.connector.write([deal.update() for deal in batch])
         except (ApiError, ConnectorError) as exc:
             fatal = not isinstance(exc, ApiError) or exc.status in (401, 403)
-            self._settle(batch, {}, str(exc))
+            lost = isinstance(exc, TransportError)  # the batch went out and no answer came: it may be applied
+            self._settle(batch, {}, str(exc), Outcome.UNKNOWN if lost else Outcome.FAILED)
             if fatal:
                 raise
             return
         self._settle(batch, {o.source_id: o for o in outcomes}, NO_OUTCOME)
 
-    def _settle(self, batch: Sequence[PendingDeal], outcomes: dict[str, WriteOutcome], default: str) -> None:
+    def _settle(
+        self,
+        batch: Sequence[PendingDeal],
+        outcomes: dict[str, WriteOutcome],
+        default: str,
+        unanswered: Outcome = Outcome.FAILED,
+    ) -> None:
         result, connection = self.result, self.connector.connection
         failed_ids = [
             deal.source_id
             for deal in batch
-            if (o := outcomes.get(deal.source_id)) is None or Outcome(o.status) is Outcome.FAILED
+            if (o := outcomes.get(deal.source_id)) is None or Outcome(o.status) in (Outcome.FAILED, Outcome.UNKNOWN)
         ]
         failed_again: set[str] = set()
         modified: dict[str, datetime | None] = {}
@@ -132,7 +139,7 @@ class Writer:
         written: dict[str, dict[str, str | None]] = {}
         for deal in batch:
             answer = outcomes.get(deal.source_id)
-            status, reason = (Outcome(answer.status), answer.reason) if answer else (Outcome.FAILED, default)
+            status, reason = (Outcome(answer.status), answer.reason) if answer else (unanswered, default)
             if status is Outcome.WRITTEN:
                 result.written += 1
                 if "category" in deal.values:
