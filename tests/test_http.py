@@ -290,7 +290,9 @@ class FakeClock:
         self.now = 1000.0
         self.slept: list[float] = []
         self.time = types.SimpleNamespace(monotonic=lambda: self.now, time=lambda: self.now)
-        self.asyncio = types.SimpleNamespace(sleep=self.sleep, Lock=asyncio.Lock, Semaphore=asyncio.Semaphore)
+        self.asyncio = types.SimpleNamespace(
+            sleep=self.sleep, Lock=asyncio.Lock, Semaphore=asyncio.Semaphore, timeout=asyncio.timeout
+        )
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -418,3 +420,18 @@ def test_library_logs_go_through_the_redacting_handler(capsys: pytest.CaptureFix
     assert "pat-child-logger-secret-42" not in err
     line = next(line for line in err.splitlines() if "Job raised" in line)
     assert json.loads(line)["logger"] == "apscheduler.executors.default"
+
+
+async def test_an_answer_that_never_completes_is_cut_off_by_the_deadline() -> None:
+    """httpx's timeouts bound each read; an answer drip-fed a byte at a time is bounded by the whole-answer deadline."""
+
+    async def drip(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200, json={})
+
+    client = ApiClient("c", "http://crm.test", transport=httpx.MockTransport(drip), max_retries=0, deadline=0.2)
+    try:
+        with pytest.raises(TransportError, match=r"GET /slow: no whole answer within 0 s"):
+            await client.request("GET", "/slow")
+    finally:
+        await client.aclose()

@@ -124,6 +124,8 @@ class ApiClient:
         backoff: Base of the exponential backoff when the CRM gives no hint, in seconds.
         max_wait: Longest wait the client accepts from a retry hint; a longer one fails now.
         transport: An httpx transport (tests use respx or an ASGI transport).
+        deadline: Seconds one whole answer may take (default four times `timeout`): httpx's timeouts bound
+            each read, so an answer drip-fed a byte at a time would otherwise never end.
     """
 
     retriable_statuses: frozenset[int] = RETRIABLE_STATUSES
@@ -141,8 +143,10 @@ class ApiClient:
         backoff: float = 0.5,
         max_wait: float = 120.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.connection = connection
+        self.deadline = deadline if deadline is not None else 4 * timeout
         self.limiter = limiter or RateLimiter(None, 1.0)
         self.max_retries = max_retries
         self.backoff = backoff
@@ -299,7 +303,13 @@ class ApiClient:
             started = time.monotonic()
             self.stats[method] += 1
             try:
-                response = await self._client.request(method, path, params=params, json=json_body)
+                async with asyncio.timeout(self.deadline):
+                    response = await self._client.request(method, path, params=params, json=json_body)
+            except TimeoutError:
+                log.warning("%s %s: no whole answer in %.0f s", method, path, self.deadline)
+                raise TransportError(
+                    f"{method} {path}: no whole answer within {self.deadline:.0f} s", connection=self.connection
+                ) from None
             except httpx.TimeoutException:
                 log.warning("%s %s timed out", method, path, extra={"connection": self.connection})
                 raise TransportError(f"{method} {path}: timed out", connection=self.connection) from None
