@@ -239,6 +239,49 @@ class ConnectorConformance:
         assert sorted(set(ids)) == touched
         assert max(stamps(pages)) >= since
 
+    async def test_an_edit_made_while_a_run_lists_is_read_by_the_next_run(
+        self, make_connector: ConnectorFactory, sandbox: Sandbox, tmp_path: Path
+    ) -> None:
+        """The cursor never passes the run's start, so a deal edited after the listing read it is read again."""
+        store = Store(f"sqlite:///{tmp_path / 'edits.db'}")
+        try:
+            await SyncEngine(store, make_connector()).run()
+            await asyncio.sleep(1.1)  # second-resolution CRMs: the next run starts in a later second
+            edited: list[str] = []
+            during = make_connector()
+            listing = during.deals
+
+            async def deals_then_edit(since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
+                read_so_far: set[str] = set()
+                async for page in listing(since, reconcile=reconcile):
+                    read_so_far.update(self.record_id(raw) for raw in page.records)
+                    yield page
+                    if not edited and page.records:
+                        edited.append(self.record_id(page.records[0]))
+                        sandbox.touch(edited[0])  # a person edits a deal this run has already read ...
+                        await asyncio.sleep(1.1)
+                        later = next(i for i in sandbox.deal_ids() if i not in read_so_far)
+                        sandbox.touch(later)  # ... and, a second later, one it has yet to read: its newer time is
+                        # read by this listing, so a cursor taken from the deals read would pass the first edit
+
+            during.deals = deals_then_edit  # type: ignore[method-assign]
+            await SyncEngine(store, during, full=True).run()
+            assert edited, "the run listed nothing"
+            after = make_connector()
+            read: list[str] = []
+            plain = after.deals
+
+            async def recording(since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
+                async for page in plain(since, reconcile=reconcile):
+                    read.extend(self.record_id(raw) for raw in page.records)
+                    yield page
+
+            after.deals = recording  # type: ignore[method-assign]
+            await SyncEngine(store, after).run()
+            assert edited[0] in read, "the edit made during the listing was missed by the next incremental run"
+        finally:
+            store.close()
+
     async def test_reconcile_reports_deleted_deals(self, make_connector: ConnectorFactory, sandbox: Sandbox) -> None:
         gone = sandbox.deal_ids()[1]
         sandbox.delete(gone)
