@@ -17,7 +17,7 @@ def test_a_relative_sqlite_path_resolves_against_the_config_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "etc"
-    folder.mkdir()
+    (folder / "state").mkdir(parents=True)
     config = folder / "crmsync.toml"
     config.write_text('[store]\nurl = "sqlite:///state/crmsync.db"\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)  # run from elsewhere
