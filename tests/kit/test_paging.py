@@ -166,3 +166,21 @@ def test_deeply_nested_json_is_a_named_error_not_a_recursion_error() -> None:
     with pytest.raises(ApiError, match="GET /x answered 200 with a non-JSON body"):
         api.json(response)
     assert json.dumps([1])  # json itself still works afterwards
+
+
+async def test_offset_pager_with_overlap_notices_rows_moving_under_the_offset() -> None:
+    rows = [{"id": str(i)} for i in range(7)]
+    asked: list[tuple[int, int]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        skip, take = int(request.url.params["skip"]), int(request.url.params["take"])
+        asked.append((skip, take))
+        if len(asked) == 2:
+            del rows[0]  # a delete before the offset: the next row slides onto the page already read
+        return answer({"rows": rows[skip : skip + take]})
+
+    pager = OffsetPager(client(handler), "/r", items="rows", page_size=3, offset_param="skip", limit_param="take",
+                        overlap=True)  # fmt: skip
+    pages = await collect(pager.pages())
+    assert pager.moved and asked == [(0, 3), (2, 4)]
+    assert [r["id"] for p in pages for r in p] == ["0", "1", "2"]  # the caller reads again; nothing yielded wrongly

@@ -129,6 +129,10 @@ class OffsetPager(Paginator):
     With `ahead` > 1 and a total, up to that many pages are requested at once (the client's limiter keeps the
     pace) and still yielded in order. After iterating, `total_changed` tells whether the announced total moved
     while the listing ran (records were created or deleted meanwhile).
+
+    With `overlap`, every page after the first starts one row early and that row must be the last one read: when
+    it is not, rows were deleted or inserted before the offset (an unread row may have slid onto a page already
+    read), so the pager stops and sets `moved`; the caller reads again. Pages are then fetched one at a time.
     """
 
     name = "offset"
@@ -143,6 +147,7 @@ class OffsetPager(Paginator):
         limit_param: str = "limit",
         total: str | None = None,
         ahead: int = 1,
+        overlap: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(client, path, **kwargs)
@@ -150,10 +155,14 @@ class OffsetPager(Paginator):
         self.offset_param = offset_param
         self.limit_param = limit_param
         self.total = total
-        self.ahead = max(1, ahead)
+        self.ahead = 1 if overlap else max(1, ahead)
+        self.overlap = overlap
         self.total_changed = False
+        self.moved = False
 
     def _params(self, offset: int) -> dict[str, Any]:
+        if self.overlap and offset > 0:
+            return {**self.params, self.offset_param: offset - 1, self.limit_param: self.page_size + 1}
         return {**self.params, self.offset_param: offset, self.limit_param: self.page_size}
 
     def _count(self, body: dict[str, Any]) -> int | None:
@@ -167,13 +176,20 @@ class OffsetPager(Paginator):
         body, rows = await self.get(self._params(0))
         total = self._count(body)
         offset = 0
+        last = ""
         pending: deque[asyncio.Task[tuple[dict[str, Any], list[Row]]]] = deque()
         try:
             while True:
+                if self.overlap and offset > 0:
+                    if not rows or self._key(rows[0]) != last:
+                        self.moved = True  # rows shifted under the offset: the caller reads the listing again
+                        return
+                    rows = rows[1:]
                 self._check(rows, seen, offset)
                 yield rows
                 if len(rows) < self.page_size:
                     return
+                last = self._key(rows[-1])
                 offset += self.page_size
                 if total is not None and offset >= total:
                     return

@@ -1,24 +1,28 @@
 """AFAS Profit connector: forecasts ("verkoopkansen") read through a customer's GetConnector, written with
 the CmForecast UpdateConnector.
 
-Reading pages by keyset, always ordered by the key fields (Profit's order of unordered rows is not defined):
-every page after the first asks for the rows after the last key read, with skip 0, so deletes and inserts by
-people during a read shift nothing (with skip/take a delete would slide an unread row onto a page already read,
-and a key scan would then report a live forecast gone); a short page ends the listing. Incremental reads filter
-the modified field with operator 2 (>=) on Amsterdam wall clock. Profit deletes hard, so `reconcile=True` ends
-with a key scan whose ids come back as `Page.live_ids`.
+Reading pages with Profit's documented `skip`/`take`, always ordered by the key fields (`orderbyfieldids`:
+Profit's order of unordered rows is not defined); a short page ends the listing. A forecast deleted or inserted
+by a person between two pages shifts the rows under `skip`, and an unread row would slide onto a page already
+read; so every page after the first starts one row early and that row must be the last one read. When it is not,
+the listing is read again (forecasts already yielded are not yielded twice), at most twice more; a key scan that
+never holds still reports no ids, so no live forecast is ever taken for deleted. (Keyset paging with `>` filters
+would avoid the rescans but relies on Profit comparing key strings in the collation it sorts by, which Profit does
+not document.) Incremental reads filter the modified field with operator 2 (>=) on Amsterdam wall clock. Profit
+deletes hard, so `reconcile=True` ends with a key scan whose ids come back as `Page.live_ids`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from crmsync.connector import Capabilities, Connector, ConnectorOptions, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import PaginationError
-from crmsync.kit import KeysetPager, failed, json_number, skipped, write_each, writeback_values, written
+from crmsync.kit import OffsetPager, failed, json_number, skipped, write_each, writeback_values, written
 from crmsync.model import Deal
 from crmsync_afas.amsterdam import since_value
 from crmsync_afas.client import AfasClient
@@ -29,8 +33,11 @@ from crmsync_afas.translate import PIPELINE, source_id, split_id, stages_from_st
 if TYPE_CHECKING:
     from crmsync_afas.sandbox import AfasSandbox
 
+log = logging.getLogger("crmsync.afas")
+
 UPDATE_CONNECTOR = "CmForecast"
-EQ, GE, GT = 1, 2, 4  # Profit's operator types for =, >= and >
+GE = 2  # Profit's operator type for >=
+RESCANS = 2
 MAX_IN_FLIGHT = 5
 
 
@@ -132,78 +139,81 @@ class AfasConnector(Connector):
 
     # -- reading -----------------------------------------------------------------------------------------------
 
-    def _after(self, connector: str, row: dict[str, Any]) -> tuple[str, int]:
-        """The key of a page's last row, as the next page's keyset filter sends it back to Profit.
-
-        The relation is a string in Profit and goes back verbatim: Profit compares it with the same (string)
-        collation it sorted the page by, so the connector never orders keys itself. It must survive the filter
-        syntax, though: a `,` or `;` would split the value and surrounding spaces could be trimmed, and either would
-        silently skip rows, so such a key stops the read instead.
-        """
-        relation_field, sequence_field = self.fields.key_fields
-        relation, sequence = row.get(relation_field), row.get(sequence_field)
-        text = "" if relation is None else str(relation)
-        if isinstance(sequence, float) and sequence.is_integer():
-            sequence = int(sequence)
-        if not text or text != text.strip() or "," in text or ";" in text:
-            raise PaginationError(
-                f"GET /connectors/{connector}: forecast relation {relation!r} cannot be sent back in a keyset "
-                "filter (empty, surrounding spaces, ',' or ';'); stopping rather than skipping rows",
-                connection=self.connection,
-            )
-        if not isinstance(sequence, int) or isinstance(sequence, bool):
-            raise PaginationError(
-                f"GET /connectors/{connector}: forecast {text} has no whole sequence number ({sequence!r}) "
-                "to page after",
-                connection=self.connection,
-            )
-        return text, sequence
-
-    def _pager(self, connector: str, take: int, since: str | None = None) -> KeysetPager:
-        """The rows of a GetConnector in key order, `take` a page, optionally modified at or after `since`."""
+    def _pager(self, connector: str, take: int, since: str | None = None) -> OffsetPager:
+        """One pass over a GetConnector in key order, `take` a page, optionally modified at or after `since`."""
         relation, sequence = self.fields.key_fields
-        clause = None if since is None else (self.fields.fields["modified"], since)
-        return KeysetPager(
+        params: dict[str, Any] = {"orderbyfieldids": f"{relation},{sequence}"}
+        if since is not None:
+            params |= {"filterfieldids": self.fields.fields["modified"], "filtervalues": since, "operatortypes": GE}
+        return OffsetPager(
             self.client,
             f"/connectors/{connector}",
-            params={
-                "skip": 0,
-                "orderbyfieldids": f"{relation},{sequence}",
-                **keyset_filter(relation, sequence, None, clause),
-            },
+            params=params,
             items="rows",
             page_size=take,
+            offset_param="skip",
             limit_param="take",
-            after=lambda row: keyset_filter(relation, sequence, self._after(connector, row), clause),
-            key=lambda row: source_id(row.get(relation), row.get(sequence)),
+            overlap=True,
+            key=self._id,
+        )
+
+    async def _passes(self, connector: str, take: int, since: str | None = None) -> AsyncIterator[list[Any]]:
+        """Every row once, reading the listing again while rows move under `skip`.
+
+        Raises:
+            PaginationError: the forecasts kept moving through every pass.
+        """
+        yielded: set[str] = set()
+        for attempt in range(RESCANS + 1):
+            pager = self._pager(connector, take, since)
+            async for rows in pager.pages():
+                fresh = [r for r in rows if not isinstance(r, dict) or self._id(r) not in yielded]
+                yielded.update(self._id(r) for r in fresh if isinstance(r, dict))
+                yield fresh
+            if not pager.moved:
+                return
+            log.info(
+                "[%s] forecasts moved while %s was read; reading it again (pass %d)",
+                self.connection,
+                connector,
+                attempt + 2,
+            )
+        raise PaginationError(
+            f"GET /connectors/{connector}: forecasts kept being added or deleted through {RESCANS + 1} reads; "
+            "stopping rather than missing one (the next run tries again)",
+            method="GET",
+            path=f"/connectors/{connector}",
+            connection=self.connection,
         )
 
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
-        relation, sequence = self.fields.key_fields
-        pager = self._pager(
+        seen: list[str] = []
+        async for rows in self._passes(
             self.fields.get_connector, self.settings.page_size, None if since is None else since_value(since)
-        )
-        seen: list[str] | None = [] if (reconcile and since is None) else None
-        async for rows in pager.pages():
-            records = [
-                {**r, "id": source_id(r.get(relation), r.get(sequence))} if isinstance(r, dict) else r for r in rows
-            ]
-            if seen is not None:
-                seen += [r["id"] for r in records if isinstance(r, dict)]
+        ):
+            records = [{**r, "id": self._id(r)} if isinstance(r, dict) else r for r in rows]
+            seen += [r["id"] for r in records if isinstance(r, dict)]
             yield Page(records=records)
         if reconcile:
-            yield Page(records=[], live_ids=seen if seen is not None else await self._key_scan())
+            live = seen if since is None else await self._key_scan()
+            if live is not None:
+                yield Page(records=[], live_ids=live)
 
-    async def _key_scan(self) -> list[str]:
-        """Every forecast's id, reading only the key fields (the key GetConnector when the mapping names one)."""
+    async def _key_scan(self) -> list[str] | None:
+        """Every forecast's id from one pass that held still, reading only the key fields (the key GetConnector when
+        the mapping names one); None when the keys kept moving (deletes are then not reconciled this run)."""
+        connector = self.fields.key_connector or self.fields.get_connector
+        for _ in range(RESCANS + 1):
+            pager = self._pager(connector, self.settings.key_page_size)
+            ids = [self._id(r) async for rows in pager.pages() for r in rows if isinstance(r, dict)]
+            if not pager.moved:
+                return ids
+        log.warning("[%s] the keys of %s kept moving; deletes are not reconciled this run", self.connection, connector)
+        return None
+
+    def _id(self, row: dict[str, Any]) -> str:
         relation, sequence = self.fields.key_fields
-        pager = self._pager(self.fields.key_connector or self.fields.get_connector, self.settings.key_page_size)
-        return [
-            source_id(r.get(relation), r.get(sequence))
-            async for rows in pager.pages()
-            for r in rows
-            if isinstance(r, dict)
-        ]
+        return source_id(row.get(relation), row.get(sequence))
 
     def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
         return to_deal(self.connection, raw, reference, self.mapping, self.fields)
@@ -224,27 +234,3 @@ class AfasConnector(Connector):
     async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
         """One PUT per forecast (an element fails or succeeds alone), at most 5 in flight."""
         return await write_each(updates, self._write_one)
-
-
-def keyset_filter(
-    relation: str, sequence: str, after: tuple[str, int] | None, since: tuple[str, str] | None = None
-) -> dict[str, str]:
-    """The filter triple of one page: the rows after key `after`, modified at or after `since` (field, value).
-
-    Profit's triple is three parallel lists, `,` joining the clauses of a group (AND) and `;` the groups (OR):
-    `(relation > r) OR (relation = r AND sequence > s)`, with `modified >= since` inside every group. The first
-    page (`after` None) has only the `since` clause, or no filter at all.
-    """
-    groups: list[list[tuple[str, str, int]]] = [[]]
-    if after is not None:
-        groups = [[(relation, after[0], GT)], [(relation, after[0], EQ), (sequence, str(after[1]), GT)]]
-    if since is not None:
-        for group in groups:
-            group.append((since[0], since[1], GE))
-    if not groups[0]:
-        return {}
-    return {
-        "filterfieldids": ";".join(",".join(field for field, _, _ in group) for group in groups),
-        "filtervalues": ";".join(",".join(value for _, value, _ in group) for group in groups),
-        "operatortypes": ";".join(",".join(str(op) for _, _, op in group) for group in groups),
-    }
