@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -68,13 +69,20 @@ def test_check_reports_ok(run: Cli) -> None:
     assert "unmapped stage" not in result.stdout
 
 
-def test_check_lists_unmapped_stages(served: Served, tmp_path: Path) -> None:
+def with_mapping(served: Served, tmp_path: Path, edit: Callable[[str], str]) -> Cli:
+    """The CLI on a copy of the fake mapping changed by `edit` (which must change it)."""
     text = MAPPING_PATH.read_text()
-    without = re.sub(r'\[\[stages\]\]\npipeline = "Sales"\nstage = "Negotiation"\n[^\[]*', "", text)
-    assert without != text
+    changed = edit(text)
+    assert changed != text
     mapping = tmp_path / "fake.toml"
-    mapping.write_text(without)
-    run = Cli(write_config(tmp_path, served.base_url, mapping=mapping), served.box.token)
+    mapping.write_text(changed)
+    return Cli(write_config(tmp_path, served.base_url, mapping=mapping), served.box.token)
+
+
+def test_check_lists_unmapped_stages(served: Served, tmp_path: Path) -> None:
+    run = with_mapping(
+        served, tmp_path, lambda t: re.sub(r'\[\[stages\]\]\npipeline = "Sales"\nstage = "Negotiation"\n[^\[]*', "", t)
+    )
 
     result = run("check")
 
@@ -335,12 +343,7 @@ def test_store_only_commands_need_no_crm_secret(run: Cli, tmp_path: Path) -> Non
 
 
 def test_sync_runs_checks_first_and_a_stage_the_crm_lacks_stops_it_with_exit_2(served: Served, tmp_path: Path) -> None:
-    text = MAPPING_PATH.read_text()
-    misspelt = text.replace('stage = "Negotiation"', 'stage = "Negotation"')
-    assert misspelt != text
-    mapping = tmp_path / "fake.toml"
-    mapping.write_text(misspelt)
-    run = Cli(write_config(tmp_path, served.base_url, mapping=mapping), served.box.token)
+    run = with_mapping(served, tmp_path, lambda t: t.replace('stage = "Negotiation"', 'stage = "Negotation"'))
 
     result = run("sync")
 
