@@ -1,0 +1,60 @@
+"""A chaos run: 5xx, 429s and dropped connections on a fifth of all requests, against the fake CRM over loopback.
+After the runs settle, the CRM holds exactly what a clean run leaves, and every ledger row is settled."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from crmsync.sandbox import serve
+from crmsync.store import Outcome, Store
+from crmsync.sync import SyncEngine
+from crmsync.testing.fake import FakeConnector, FakeSettings, fake_mapping
+from crmsync.testing.fake_crm import FakeCrm
+
+TODAY = date(2026, 6, 15)
+
+
+async def settle(crm: FakeCrm, store: Store, runs: int) -> list[str]:
+    """Sync `runs` times (full, then incremental); the statuses of the runs."""
+    statuses = []
+    with serve(crm.app()) as server:
+        for index in range(runs):
+            settings = FakeSettings(**{**crm.settings(server.base_url), "max_retries": 10, "timeout_seconds": 5})
+            async with FakeConnector("fake", settings, fake_mapping()) as connector:
+                try:
+                    result = await SyncEngine(store, connector, today=TODAY, full=index == 0).run()
+                    statuses.append(str(result.status))
+                except Exception as exc:  # a run may fail under chaos; the next one must repair it
+                    statuses.append(f"error: {type(exc).__name__}")
+    return statuses
+
+
+async def test_a_chaotic_crm_ends_where_a_clean_one_does(tmp_path: Path) -> None:
+    clean, chaotic = FakeCrm(deals=60, seed=5), FakeCrm(deals=60, seed=5)
+    chaotic.faults.error_rate = chaotic.faults.rate_limit_rate = 0.07
+    chaotic.faults.drop_rate = 0.06
+    met: list[str] = []
+    roll = chaotic.faults.next
+
+    def counted() -> str | None:
+        fault = roll()
+        if fault is not None:
+            met.append(fault)
+        return fault
+
+    chaotic.faults.next = counted  # type: ignore[method-assign]
+
+    clean_store, chaos_store = Store(f"sqlite:///{tmp_path / 'clean.db'}"), Store(f"sqlite:///{tmp_path / 'chaos.db'}")
+    try:
+        assert await settle(clean, clean_store, 1) == ["ok"]
+        statuses = await settle(chaotic, chaos_store, 3)
+        assert {"429", "503", "drop"} <= set(met) and len(met) >= 10, f"the faults were met: {met}"
+        remote_clean = {i: clean.remote_values(i) for i in clean.deal_ids()}
+        remote_chaos = {i: chaotic.remote_values(i) for i in chaotic.deal_ids()}
+        assert remote_chaos == remote_clean, f"runs: {statuses}"
+        for run in chaos_store.runs("fake"):
+            assert all(row["outcome"] != Outcome.PENDING for row in chaos_store.ledger(run["id"]))
+    finally:
+        clean_store.close()
+        chaos_store.close()
