@@ -28,7 +28,8 @@ class Faults:
         rate_limit_rate: Fraction of requests answered 429.
         drop_rate: Fraction of requests whose connection is dropped mid-response.
         script: Forced answers for the next requests, in order: '429', '429-retry-after', '503', 'drop',
-            'html' (a 200 with an HTML page, as a proxy might send) and '401' (the credentials were revoked).
+            'html' (a 200 with an HTML page, as a proxy might send), '401' (the credentials were revoked) and 'echo'
+            (a 400 whose body echoes the request's headers, credentials included, as some debug proxies do).
         seed: Seed of the random generator deciding the fractions.
     """
 
@@ -178,5 +179,10 @@ class _FaultMiddleware:
             await HTMLResponse("<html><body>Please log in to the proxy</body></html>")(scope, receive, send)
         elif fault == "401":
             await JSONResponse({"error": "credentials revoked"}, status_code=401)(scope, receive, send)
+        elif fault == "echo":  # a debug proxy refusing the request and echoing its credentials
+            headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+            # no "message" key, so a client shows the body itself; the credential sits across character 300
+            body = {"refused": "x" * 238, "authorization": headers.get("authorization", "")}
+            await JSONResponse(body, status_code=400)(scope, receive, send)
         else:
             await self.inner(scope, receive, send)
