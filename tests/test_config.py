@@ -91,7 +91,10 @@ INVALID = [
         'colour = "blue"\n' + CONNECTION,
         {},
         "colour",
-        ["unknown key", "allowed: base_currency, connections, labels, owners, rates, report, store, targets, timezone"],
+        [
+            "unknown key",
+            "allowed: base_currency, connections, labels, owners, rates, report, service, store, targets, timezone",
+        ],
         id="unknown-top-level-key",
     ),
     pytest.param(
@@ -116,10 +119,17 @@ INVALID = [
         id="cron-out-of-range",
     ),
     pytest.param(
+        CONNECTION + 'schedule = "* * * * * 75"\n',
+        {},
+        "connections.hs.schedule",
+        ["invalid cron expression '\\* \\* \\* \\* \\* 75'", "maximum value \\(59\\)"],
+        id="cron-second-out-of-range",
+    ),
+    pytest.param(
         CONNECTION + 'schedule = "every night"\n',
         {},
         "connections.hs.schedule",
-        ["invalid cron expression 'every night'", "expected 5"],
+        ["invalid cron expression 'every night'", "give 5 fields .minute hour day month weekday. or 6 .\\+ second."],
         id="cron-not-five-fields",
     ),
     pytest.param(

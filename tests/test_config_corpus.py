@@ -153,7 +153,9 @@ CASES = [
     ),
     Case("cron-words", ["connections.fake.schedule", "cron"], config=swap(CONN, CONN + 'schedule = "every night"\n')),
     Case(
-        "cron-six-fields", ["connections.fake.schedule", "cron"], config=swap(CONN, CONN + 'schedule = "0 0 2 * * *"\n')
+        "cron-seven-fields",
+        ["connections.fake.schedule", "5 fields"],
+        config=swap(CONN, CONN + 'schedule = "0 0 2 * * * *"\n'),
     ),
     Case("timezone-unknown", ["timezone", "Mars/Base"], config='timezone = "Mars/Base"\n' + BASE),
     Case(

@@ -70,10 +70,11 @@ def log_run(result: RunResult, seconds: float) -> None:
 class App:
     """Everything one configuration needs, built lazily so a config error surfaces before any network call."""
 
-    def __init__(self, config: Config, registry: Registry | None = None) -> None:
+    def __init__(self, config: Config, registry: Registry | None = None, *, store: Store | None = None) -> None:
         self.config = config
         self.registry = registry or Registry()
-        self._store: Store | None = None
+        self._store: Store | None = store
+        self._owns_store = store is None  # a store handed in (a worker's, shared by its jobs) stays open
         self._mappings: dict[str, Mapping] = {}
         self._built: dict[str, Connector] = {}  # built by validate, not yet handed out
 
@@ -96,7 +97,7 @@ class App:
                 asyncio.run(self.release())
             else:  # never used, so it holds no connection; dropping it is enough
                 self._built.clear()
-        if self._store is not None:
+        if self._store is not None and self._owns_store:
             self._store.close()
 
     def names(self, only: list[str] | None = None) -> list[str]:
@@ -151,6 +152,7 @@ class App:
         dry_run: bool = False,
         full: bool = False,
         on_progress: Callable[[str, int], None] | None = None,
+        trigger: str = "manual",
     ) -> list[ConnectionOutcome]:
         """Sync each connection in turn; a failing connection is reported and the others still run.
 
@@ -159,7 +161,7 @@ class App:
         """
         self.validate(names)
         try:
-            return await self._sync_each(names, dry_run=dry_run, full=full, on_progress=on_progress)
+            return await self._sync_each(names, dry_run=dry_run, full=full, on_progress=on_progress, trigger=trigger)
         finally:
             await self.release()  # connectors a cancelled sync never reached
 
@@ -170,6 +172,7 @@ class App:
         dry_run: bool,
         full: bool,
         on_progress: Callable[[str, int], None] | None,
+        trigger: str,
     ) -> list[ConnectionOutcome]:
         outcomes = []
         for name in names:
@@ -189,6 +192,7 @@ class App:
                         overlap=timedelta(minutes=connection.overlap_minutes),
                         today=self.today(),
                         on_progress=progress,
+                        trigger=trigger,
                     )
                     started = time.monotonic()
                     result = await engine.run()

@@ -33,6 +33,7 @@ from crmsync.cli_common import (
     state,
 )
 from crmsync.cli_report import report, simulate
+from crmsync.cli_service import HostOption, PortOption, enqueue, schedule, serve, start_ops, status, worker
 from crmsync.errors import AuthError, ConfigError, CrmsyncError, LockedError, TransportError
 from crmsync.registry import Registry, discover
 from crmsync.render import console, errors, ledger_table, print_outcomes, print_plan, progress_bar
@@ -40,6 +41,8 @@ from crmsync.render import console, errors, ledger_table, print_outcomes, print_
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 cli.command()(report)
 cli.command()(simulate)
+for command in (worker, schedule, serve, status):
+    cli.command()(command)
 T = TypeVar("T")
 
 
@@ -163,11 +166,18 @@ def sync(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="plan and print, write nothing to the CRMs")] = False,
     full: Annotated[bool, typer.Option("--full", help="re-read every deal, not only changed ones")] = False,
     fmt: FormatOption = "terminal",
+    queued: Annotated[bool, typer.Option("--enqueue", help="queue the syncs for `crmsync worker` instead")] = False,
 ) -> None:
     """Sync connections now: fetch, evaluate the rules, write back what differs."""
     check_format(fmt)
-    with opened_app() as app:
+    if queued and dry_run:
+        errors.print("--enqueue runs real syncs on the workers; a --dry-run runs here, without --enqueue")
+        raise typer.Exit(EXIT_CONFIG)
+    with opened_app(secrets=not queued) as app:
         names = app.names(connection)
+        if queued:
+            enqueue(app, names, full)
+            return
         app.validate(names)
         with progress_bar(errors.is_terminal and fmt == "terminal") as on_progress:
             outcomes = run_async(lambda: app.sync(names, dry_run=dry_run, full=full, on_progress=on_progress))
@@ -193,12 +203,25 @@ def _plan_data(app: App, connection: str, run_id: int) -> dict[str, Any]:
 
 
 @cli.command("run")
-def run_scheduler() -> None:
+def run_scheduler(
+    engine: Annotated[
+        str, typer.Option("--engine", help="embedded (APScheduler, one process) or procrastinate (= `schedule`)")
+    ] = "embedded",
+    host: HostOption = "127.0.0.1",
+    http_port: PortOption = None,
+) -> None:
     """Run the embedded scheduler: each connection on its cron, until SIGTERM or Ctrl-C."""
     from crmsync.scheduler import Scheduler
 
+    if engine not in ("embedded", "procrastinate"):
+        errors.print(f"--engine must be embedded or procrastinate, not {engine!r}")
+        raise typer.Exit(EXIT_CONFIG)
+    if engine == "procrastinate":
+        schedule(host, http_port)
+        return
     with opened_app() as app:
         scheduler = Scheduler(app)
+        ops = start_ops(app, host, http_port)
         try:
             console.print(f"crmsync scheduler: {len(app.names())} connection(s); stop with Ctrl-C or SIGTERM")
             scheduler.serve_forever()
@@ -208,6 +231,9 @@ def run_scheduler() -> None:
                 highlight=False,
             )
             raise typer.Exit(EXIT_PARTIAL) from None
+        finally:
+            if ops is not None:
+                ops.stop()  # type: ignore[attr-defined]
 
 
 @cli.command()
@@ -231,6 +257,7 @@ def history(
             "mode",
             "status",
             "started",
+            "trigger",
             "fetched",
             "written",
             "skipped",
@@ -246,6 +273,7 @@ def history(
                 run["mode"],
                 run["status"],
                 f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+                run["trigger"] or "-",
                 str(run["fetched"]),
                 str(run["written"]),
                 str(run["skipped"]),

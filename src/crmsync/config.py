@@ -15,11 +15,12 @@ from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from crmsync import schedules
+from crmsync.config_service import ServiceConfig, WebhookConfig
 from crmsync.errors import ConfigError
 from crmsync.model import DEFAULT_LABELS, ForecastCategory
 
@@ -111,22 +112,19 @@ class Connection(_Model):
     connector: str
     mapping: Path
     settings: dict[str, Any] = Field(default_factory=dict)
-    schedule: str = Field(default="0 2 * * *", description="cron expression: minute hour day month weekday")
+    schedule: str = Field(default="0 2 * * *", description="cron expression: minute hour day month weekday [second]")
     timezone: str | None = None
     writeback: Literal["apply", "dry-run"] = "apply"
     overlap_minutes: int = Field(default=10, ge=0, le=1440)
     reconcile_every: int = Field(
         default=4, ge=0, description="every Nth run also sweeps for deleted deals (0 = only full runs)"
     )
+    webhook: WebhookConfig | None = None
 
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        try:
-            CronTrigger.from_crontab(value)
-        except ValueError as exc:
-            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
-        return value
+        return schedules.check(value)
 
     @field_validator("timezone")
     @classmethod
@@ -146,6 +144,7 @@ class Config(_Model):
     targets: list[Target] = Field(default_factory=list)
     connections: dict[str, Connection] = Field(default_factory=dict)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("timezone")
@@ -184,6 +183,11 @@ class Config(_Model):
         except KeyError:
             known = ", ".join(sorted(self.connections)) or "none"
             raise ConfigError(f"no connection named {name!r}; configured: {known}") from None
+
+    def schedule(self, name: str) -> schedules.Schedule:
+        """The connection's cron in its own time zone (the config's when it names none)."""
+        connection = self.connection(name)
+        return schedules.Schedule(connection.schedule, connection.timezone or self.timezone)
 
     def mapping_path(self, name: str) -> Path:
         path = self.connection(name).mapping

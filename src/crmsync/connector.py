@@ -19,6 +19,7 @@ from crmsync.errors import ConfigError, MappingError
 from crmsync.http import ApiClient, RateLimiter
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, Pipeline, Stage
+from crmsync.webhooks import Webhook
 
 if TYPE_CHECKING:
     from crmsync.sandbox.base import Sandbox
@@ -113,6 +114,7 @@ class Connector(abc.ABC):
         client_class: The `ApiClient` subclass that reads this CRM's error bodies and rate-limit hints.
         retry_backoff: Base of the exponential backoff, in seconds, when the CRM gives no hint.
         transport: An httpx transport for every instance (tests; see `using`); None is the network.
+        webhook: How `crmsync serve` verifies this CRM's webhooks (`crmsync.webhooks`); None: it sends none.
     """
 
     name: ClassVar[str]
@@ -123,6 +125,7 @@ class Connector(abc.ABC):
     client_class: ClassVar[type[ApiClient]] = ApiClient
     retry_backoff: ClassVar[float] = 0.5
     transport: ClassVar[httpx.AsyncBaseTransport | None] = None
+    webhook: ClassVar[Webhook | None] = None
     client: ApiClient
 
     def __init__(

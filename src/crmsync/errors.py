@@ -16,6 +16,7 @@ CrmsyncError
 │   │   └── PaginationError     the CRM's paging went round in a loop or broke its own contract
 │   └── WriteError              one deal could not be written (reported per deal, the run goes on)
 ├── RecordError                 one fetched record cannot be mapped: quarantine it and go on
+├── WebhookRejected             a webhook's signature or credentials did not check out: answer 401, queue nothing
 └── StoreError                  the state store failed
     └── LockedError             another run or scheduler holds the lock
 ```
@@ -147,6 +148,10 @@ class RecordError(CrmsyncError):
         self.reason = f"{field}: {message}" if field else message
         where = f"record {source_id}" if source_id else "record without id"
         super().__init__(f"{where}: {self.reason}")
+
+
+class WebhookRejected(CrmsyncError):
+    """A webhook whose signature, credentials or timestamp did not check out; nothing is queued for it."""
 
 
 class StoreError(CrmsyncError):

@@ -327,6 +327,8 @@ class ApiClient:
             extra={"connection": self.connection},
         )
         self.observe(response)
+        if response.status_code == 429:
+            self.stats["throttled"] += 1
         if response.status_code in ok:
             return response
         return self._raise(method, path, response)

@@ -61,7 +61,7 @@ def run_data(run: Mapping[str, Any]) -> dict[str, Any]:
     keep = (
         *("id", "connection", "kind", "mode", "status", "full", "started_at", "finished_at"),
         *COUNTS,
-        *("rollback_of", "error"),
+        *("rollback_of", "trigger", "error"),
     )
     return {key: run.get(key) for key in keep if key in run}
 

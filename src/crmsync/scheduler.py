@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 
 from crmsync.app import App
 from crmsync.sync.lock import holder_id
@@ -45,10 +44,7 @@ class Scheduler:
         self.app.validate(names, keep=False)
         self.app.store.acquire_lock(LOCK, self.holder, STALE_AFTER)
         for name in names:
-            connection = self.app.config.connection(name)
-            trigger = CronTrigger.from_crontab(
-                connection.schedule, timezone=connection.timezone or self.app.config.timezone
-            )
+            trigger = self.app.config.schedule(name).trigger()
             self.scheduler.add_job(self._run_connection, trigger, args=[name], id=name, name=f"sync {name}")
         self.scheduler.start()
         # The heartbeat has a thread of its own: long syncs filling APScheduler's pool must not starve it.
@@ -72,7 +68,7 @@ class Scheduler:
 
     def _run_connection(self, name: str) -> None:
         log.info("[%s] scheduled sync starting", name)
-        outcomes = asyncio.run(self.app.sync([name]))
+        outcomes = asyncio.run(self.app.sync([name], trigger="schedule"))
         for outcome in outcomes:
             if outcome.result is not None:
                 r = outcome.result

@@ -1,4 +1,4 @@
-"""Serve an ASGI app on loopback in a background thread (uvicorn)."""
+"""Serve an ASGI app in a background thread (uvicorn): the sandboxes on loopback, and the service's /metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -34,18 +35,23 @@ def serve(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> RunningSer
     """Start `app` on `host:port` (0 = a free port) and return once it accepts connections."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("sandboxes only listen on loopback")
-    sock = socket.socket(socket.AF_INET6 if host == "::1" else socket.AF_INET, socket.SOCK_STREAM)
+    return start(app, host=host, port=port, name="sandbox")
+
+
+def start(app: ASGIApp, *, host: str, port: int, name: str, lifespan: Literal["on", "off"] = "off") -> RunningServer:
+    """Start `app` on `host:port` in a background thread; also the service's /metrics beside a worker."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="error", lifespan="off", access_log=False, timeout_keep_alive=30)
+    config = uvicorn.Config(app, log_level="error", lifespan=lifespan, access_log=False, timeout_keep_alive=30)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"sandbox-{bound_port}")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"{name}-{bound_port}")
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"sandbox server on {host}:{bound_port} did not start")
+            raise RuntimeError(f"{name} server on {host}:{bound_port} did not start")
         time.sleep(0.01)
     shown = f"[{host}]" if ":" in host else host
     return RunningServer(f"http://{shown}:{bound_port}", server, thread)

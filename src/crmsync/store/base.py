@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +37,9 @@ def aware(value: datetime | None) -> datetime | None:
 def utc(value: datetime | None) -> datetime | None:
     """Normalise an aware timestamp to UTC before storing: SQLite drops the offset and keeps the wall time."""
     return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+
+_MIGRATING = threading.Lock()
 
 
 class StoreBase:
@@ -73,7 +77,9 @@ class StoreBase:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         for attempt in range(1, attempts + 1):
             try:
-                with self.engine.begin() as conn:
+                # Alembic keeps its context in module globals: one migration at a time per process (a worker's
+                # concurrent jobs open stores from several threads)
+                with _MIGRATING, self.engine.begin() as conn:
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
                 return

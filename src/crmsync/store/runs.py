@@ -30,6 +30,7 @@ class Runs:
         cursor_before: datetime | None,
         rollback_of: int | None = None,
         evaluated_on: date | None = None,
+        trigger: str | None = None,
     ) -> int:
         with self.db.tx() as conn:
             result = conn.execute(
@@ -44,6 +45,7 @@ class Runs:
                     mapping_digest=digest,
                     cursor_before=utc(cursor_before),
                     rollback_of=rollback_of,
+                    trigger=trigger,
                     fetched=0,
                     stored=0,
                     quarantined=0,

@@ -62,6 +62,8 @@ runs = Table(
     _ts("cursor_after"),
     Column("rollback_of", Integer, ForeignKey("runs.id")),
     Column("error", Text),
+    Column("trigger", String(60)),  # manual | schedule <slot> | webhook | enqueue
+    Column("throttled", Integer, nullable=False, default=0, server_default="0"),  # the CRM's 429 answers
     Index("ix_runs_connection", "connection", "id"),
 )
 

@@ -18,6 +18,7 @@ from crmsync.store.base import StoreBase
 from crmsync.store.cursors import Cursors
 from crmsync.store.ledger import Ledger, LedgerRow, Marks
 from crmsync.store.locks import Locks
+from crmsync.store.ops import Ops
 from crmsync.store.preview import Preview
 from crmsync.store.reads import Reads
 from crmsync.store.runs import Runs
@@ -42,6 +43,7 @@ class Store(StoreBase):
         super().__init__(url, config_file=config_file)
         self.parts = Parts(Runs(self), Locks(self), Cursors(self), Snapshot(self), Ledger(self), Preview(self))
         self.reads = Reads(self)
+        self.ops = Ops(self)  # what `crmsync status` and /metrics read
 
     # -- locks --------------------------------------------------------------------------------------------------
 
@@ -69,6 +71,7 @@ class Store(StoreBase):
         cursor_before: datetime | None,
         rollback_of: int | None = None,
         evaluated_on: date | None = None,
+        trigger: str | None = None,
     ) -> int:
         return self.parts.runs.start_run(
             connection,
@@ -79,6 +82,7 @@ class Store(StoreBase):
             cursor_before=cursor_before,
             rollback_of=rollback_of,
             evaluated_on=evaluated_on,
+            trigger=trigger,
         )
 
     def finish_run(

@@ -66,6 +66,7 @@ class SyncEngine:
         today: date | None = None,
         on_progress: Callable[[int], None] | None = None,
         future_tolerance: timedelta = policy.FUTURE_TOLERANCE,
+        trigger: str = "manual",
     ) -> None:
         self.store = store
         self.connector = connector
@@ -78,6 +79,7 @@ class SyncEngine:
         self.today = today or periods.today()
         self.on_progress = on_progress
         self.future_tolerance = future_tolerance
+        self.trigger = trigger
         self.lock = RunLock(store, self.connection)
         self.lock_name = self.lock.name
         self.holder = self.lock.holder
@@ -124,6 +126,7 @@ class SyncEngine:
             digest=digest,
             cursor_before=cursor,
             evaluated_on=self.today,
+            trigger=self.trigger,
         )
         result = RunResult(run_id, self.connection, self.mode, full=full)
         failed_at: list[datetime | None] = []
@@ -134,7 +137,7 @@ class SyncEngine:
         except BaseException as exc:
             result.status = RunStatus.FAILED
             result.error = str(exc) if isinstance(exc, CrmsyncError) else redact(f"{type(exc).__name__}: {exc}")
-            result.requests = self._requests()
+            result.requests, result.throttled = self._requests(), self._throttled()
             self.store.abandon_pending(run_id, "the run stopped before the CRM confirmed this write")
             self.store.finish_run(run_id, RunStatus.FAILED, result.counts(), error=result.error)
             raise
@@ -142,13 +145,17 @@ class SyncEngine:
         if self.mode == "apply" and new_cursor is not None:
             self.store.set_cursor(self.connection, new_cursor, run_id)
         result.status = RunStatus.PARTIAL if (result.failed or result.quarantined) else RunStatus.OK
-        result.requests = self._requests()
+        result.requests, result.throttled = self._requests(), self._throttled()
         self.store.finish_run(run_id, result.status, result.counts(), cursor_after=new_cursor)
         return result
 
     def _requests(self) -> int:
         client = self.connector.client
-        return sum(v for k, v in client.stats.items() if k != "retried") if client is not None else 0
+        return sum(v for k, v in client.stats.items() if k not in ("retried", "throttled")) if client else 0
+
+    def _throttled(self) -> int:
+        client = self.connector.client
+        return client.stats["throttled"] if client is not None else 0
 
     # -- phase 1: list, map, evaluate, plan; no remote write -------------------------------------------------
 

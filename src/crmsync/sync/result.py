@@ -21,6 +21,7 @@ COUNTS = (
     "failed",
     "requests",
     "reevaluated",
+    "throttled",
 )
 
 
@@ -47,6 +48,7 @@ class RunResult:
     failed: int = 0
     requests: int = 0
     reevaluated: int = 0
+    throttled: int = 0  # the CRM's 429 answers (retried; not counted in `requests` twice)
     full: bool = False
     written_by_category: Counter[str] = field(default_factory=Counter)
     error: str | None = None

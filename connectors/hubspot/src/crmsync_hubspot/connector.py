@@ -18,6 +18,7 @@ from crmsync.kit import CursorPager, failed, iso_instant, writeback_values, writ
 from crmsync.kit.checks import option_problems
 from crmsync.model import Deal, Pipeline, Stage
 from crmsync_hubspot.translate import CATEGORY, DEFAULT_FIELDS, PROBABILITY, to_deal
+from crmsync_hubspot.webhook import WEBHOOK
 
 if TYPE_CHECKING:
     from crmsync_hubspot.sandbox import HubSpotSandbox
@@ -72,6 +73,7 @@ class HubSpotClient(ApiClient):
 class HubSpotConnector(Connector):
     """Reads deals with the list endpoint (full) or search (incremental); writes with batch/update."""
 
+    webhook = WEBHOOK
     name = "hubspot"
     Settings = HubSpotSettings
     capabilities = Capabilities(

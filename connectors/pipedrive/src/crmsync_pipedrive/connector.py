@@ -27,6 +27,7 @@ from crmsync.model import Deal, Pipeline, Stage
 from crmsync_pipedrive.client import PipedriveClient, burst_budget
 from crmsync_pipedrive.fields import DEFAULT_FIELDS, FieldRef, field_definitions, mapping_problems, resolve
 from crmsync_pipedrive.translate import PROBABILITY_ENABLED, closing_stages, rfc3339, stage_from, to_deal
+from crmsync_pipedrive.webhook import WEBHOOK
 
 if TYPE_CHECKING:
     from crmsync_pipedrive.sandbox import PipedriveSandbox
@@ -66,6 +67,7 @@ class PipedriveSettings(ConnectorSettings):
 class PipedriveConnector(Connector):
     """Reads deals through GET /api/v2/deals (+ /archived) and writes with PATCH /api/v2/deals/{id}."""
 
+    webhook = WEBHOOK
     name = "pipedrive"
     Settings = PipedriveSettings
     capabilities = Capabilities(

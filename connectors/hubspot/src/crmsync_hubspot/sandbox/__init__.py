@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from crmsync.sandbox.base import Sandbox
+
+if TYPE_CHECKING:
+    from crmsync_hubspot.sandbox.webhooks import HubSpotWebhooks
 
 
 class HubSpotSandbox(Sandbox):
@@ -33,6 +36,15 @@ class HubSpotSandbox(Sandbox):
         self.token = token
         self.state = HubSpotState(deals, seed)
         self._app = build_app(HubSpotApi(self.state, token, self))
+        self.webhooks: HubSpotWebhooks | None = None
+
+    def subscribe_webhooks(self, target_url: str, client_secret: str) -> HubSpotWebhooks:
+        """Send `deal.propertyChange` and `deal.deletion` events to `target_url`, as an app subscribed to them."""
+        from crmsync_hubspot.sandbox.webhooks import HubSpotWebhooks
+
+        self.webhooks = HubSpotWebhooks(target_url, client_secret)
+        self.state.on_update = self.webhooks.property_changes
+        return self.webhooks
 
     def routes_app(self) -> ASGIApp:
         return self._app
@@ -108,6 +120,8 @@ class HubSpotSandbox(Sandbox):
             record = self.state.records[deal_id]
             record.archived = True
             record.archived_at = self.state.tick()
+        if self.webhooks is not None:
+            self.webhooks.deletion(deal_id)
 
     def missing_id(self) -> str:
         return "1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -84,6 +85,7 @@ class HubSpotState:
             self._derive(record)
             self.records[record.id] = record
         self._clock = self.now
+        self.on_update: Callable[[str, dict[str, str | None], str], None] | None = None  # webhooks
         self.version = 0  # bumped on every change, so cached listings and searches stay correct
         self._sorted_key: tuple[bool, int] | None = None
         self._sorted: list[Record] = []
@@ -198,6 +200,8 @@ class HubSpotState:
         self._derive(record)
         record.updated_at = moment
         record.properties["hs_lastmodifieddate"] = seed.iso(moment)
+        if self.on_update is not None:
+            self.on_update(record.id, properties, source)
 
     def to_json(self, record: Record, names: list[str] | None, history: list[str] | None) -> dict[str, Any]:
         wanted = names or DEFAULT_PROPERTIES

@@ -14,6 +14,7 @@ from crmsync_pipedrive.sandbox import responses
 from crmsync_pipedrive.sandbox.app import DEFAULT_BURST, build_app
 from crmsync_pipedrive.sandbox.seed import FORECAST_FIELD, build_state
 from crmsync_pipedrive.sandbox.state import SandboxState, rfc3339
+from crmsync_pipedrive.sandbox.webhooks import Subscriptions
 
 BURST_WINDOW = 2.0  # Pipedrive counts its burst limit per token per rolling 2-second window
 
@@ -33,6 +34,7 @@ class PipedriveSandbox(Sandbox):
     def __init__(self, *, deals: int = 60, seed: int = 7, burst: int | None = None) -> None:
         super().__init__(deals=deals, seed=seed)
         self.state: SandboxState = build_state(deals, seed)
+        self.webhooks = Subscriptions()  # what POST /api/v1/webhooks subscribed; see sandbox/webhooks.py
         if burst is not None:
             self.rate_limit = (burst, BURST_WINDOW)
 
@@ -85,7 +87,9 @@ class PipedriveSandbox(Sandbox):
 
     def touch(self, deal_id: str) -> None:
         with self.lock:
-            self.state.stamp(self._deal(deal_id))
+            deal = self._deal(deal_id)
+            self.state.stamp(deal)
+            self.webhooks.notify("change", dict(deal), {"update_time": None}, "app")
 
     def edit_by_hand(self, deal_id: str, category: str | None = None, probability: str | None = None) -> None:
         with self.lock:
@@ -97,7 +101,9 @@ class PipedriveSandbox(Sandbox):
                 changes["custom_fields"] = {key: option}
             if probability is not None:
                 changes["probability"] = _number(probability) if probability else None
+            previous = {name: deal.get(name) for name in changes}
             self.state.apply(deal, changes)
+            self.webhooks.notify("change", dict(deal), previous, "app")
 
     def remote_values(self, deal_id: str) -> tuple[str | None, str | None]:
         with self.lock:
@@ -114,6 +120,7 @@ class PipedriveSandbox(Sandbox):
             deal["is_deleted"] = True
             deal["status"] = "deleted"
             self.state.stamp(deal)
+            self.webhooks.notify("delete", dict(deal), None, "app")
 
     def archive(self, deal_id: str) -> None:
         """Archive the deal: it leaves /deals for /deals/archived and refuses edits."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -61,6 +61,8 @@ def build_app(sandbox: PipedriveSandbox) -> ASGIApp:
         Route("/api/v2/pipelines", api.pipelines, methods=["GET"]),
         Route("/api/v2/stages", api.stages, methods=["GET"]),
         Route("/api/v2/dealFields", api.deal_fields, methods=["GET"]),
+        Route("/api/v1/webhooks", api.create_webhook, methods=["POST"]),
+        Route("/api/v1/webhooks", api.list_webhooks, methods=["GET"]),
         Route("/api/v1/deals", api.gone, methods=["GET", "POST"]),
         Route("/v1/deals", api.gone, methods=["GET", "POST"]),
     ]
@@ -99,6 +101,28 @@ class _Api:
     def _deny(self, request: Request, counter: str) -> Response | None:
         self.sandbox.requests[counter] += 1
         return None if self._authorized(request) else responses.unauthorized()
+
+    # -- webhooks (API v1: Pipedrive has no v2 webhooks endpoint) -------------------------------------------------
+
+    async def create_webhook(self, request: Request) -> Response:
+        if denied := self._deny(request, "webhooks"):
+            return denied
+        try:
+            body = json.loads(await request.body() or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return responses.error(400, "Invalid JSON")
+        if not isinstance(body, dict):
+            return responses.error(400, "Invalid JSON")
+        hook, problem = self.sandbox.webhooks.create(body)
+        if hook is None:
+            return responses.error(400, problem or "invalid webhook")
+        return JSONResponse({"status": "ok", "success": True, "data": self.sandbox.webhooks.public(hook)}, 201)
+
+    async def list_webhooks(self, request: Request) -> Response:
+        if denied := self._deny(request, "webhooks"):
+            return denied
+        hooks = [self.sandbox.webhooks.public(h) for h in self.sandbox.webhooks.items]
+        return JSONResponse({"status": "ok", "success": True, "data": hooks})
 
     async def gone(self, request: Request) -> Response:
         self.sandbox.requests["v1"] += 1
@@ -179,7 +203,9 @@ class _Api:
             problem = self._validate(body)
             if problem is not None:
                 return responses.validation(problem)
+            previous = {name: deal.get(name) for name in body}
             self.state.apply(deal, body)
+            self.sandbox.webhooks.notify("change", dict(deal), previous, "api")
             return responses.ok(dict(deal))
 
     def _validate(self, body: dict[str, Any]) -> str | None:
