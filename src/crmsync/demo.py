@@ -65,6 +65,7 @@ def write_config(directory: Path, urls: dict[str, str], sandboxes: dict[str, San
         'base_currency = "EUR"',
         "rates = { USD = 0.92, GBP = 1.16, SEK = 0.087 }",
         "labels = { " + ", ".join(f'{k} = "{v}"' for k, v in DEMO_LABELS.items()) + " }",
+        "service = { debounce_seconds = 1 }",
         "",
     ]
     year = datetime.now().year
@@ -89,6 +90,8 @@ def write_config(directory: Path, urls: dict[str, str], sandboxes: dict[str, San
         lines.append(f'connector = "{name}"')
         lines.append(f'mapping = "{(mappings / f"{name}.toml").as_posix()}"')
         lines.append('schedule = "0 2 * * *"')
+        if name in WEBHOOKS:
+            lines.append(f"webhook = {WEBHOOKS[name]}")
         lines.append(f"[connections.{name}-demo.settings]")
         for key, value in settings.items():
             if key == "base_url" or not isinstance(value, str):
@@ -101,6 +104,14 @@ def write_config(directory: Path, urls: dict[str, str], sandboxes: dict[str, San
     path = directory / "crmsync.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+# what `crmsync serve` checks the sandboxes' webhooks with (HubSpot: the app secret; Pipedrive: basic auth)
+DEMO_HOOK_SECRET = "demo-app-secret"
+WEBHOOKS = {
+    "hubspot": f'{{ secret = "{DEMO_HOOK_SECRET}" }}',
+    "pipedrive": f'{{ username = "crmsync", password = "{DEMO_HOOK_SECRET}" }}',
+}
 
 
 def _toml(value: object) -> str:
@@ -138,6 +149,7 @@ def run_demo(console: Console, *, deals: int = 60, directory: Path | None = None
         app = App(load_config(config_path), registry)
         try:
             _syncs(console, app, sandboxes)
+            _webhooks(console, app, sandboxes, urls)
             written = _summary(console, app, directory)
             if "hubspot" in sandboxes:
                 written += _simulation(console, app, directory, mappings / "hubspot.toml")
@@ -247,3 +259,51 @@ def _simulation(console: Console, app: App, directory: Path, mapping: Path) -> l
     page.write_text(to_html(sim, labels), encoding="utf-8")
     data.write_text(to_json(sim), encoding="utf-8")
     return [candidate, page, data]
+
+
+def _webhooks(console: Console, app: App, sandboxes: dict[str, Sandbox], urls: dict[str, str]) -> None:
+    """`crmsync serve` in this process: the sandboxes post webhooks, each starts one incremental sync."""
+    import httpx
+
+    from crmsync.sandbox.server import start
+    from crmsync.service.serve import build
+
+    hooked: list[str] = [name for name in ("hubspot", "pipedrive") if name in sandboxes]
+    if not hooked:
+        return
+    console.rule("Webhooks: a change in the CRM starts an incremental sync by itself (`crmsync serve`)")
+    asgi, _ = build(app)
+    with start(asgi, host="127.0.0.1", port=0, name="serve", lifespan="on") as server:
+        for name in hooked:
+            box, target = sandboxes[name], f"{server.base_url}/webhooks/{name}-demo"
+            if name == "hubspot":
+                box.subscribe_webhooks(target, DEMO_HOOK_SECRET)  # type: ignore[attr-defined]
+            else:  # Pipedrive's own API: POST /v1/webhooks with basic-auth credentials for the receiver
+                httpx.post(
+                    f"{urls[name]}/api/v1/webhooks",
+                    headers={"x-api-token": box.settings(urls[name])["api_token"]},
+                    json={
+                        "subscription_url": target,
+                        "event_action": "change",
+                        "event_object": "deal",
+                        "http_auth_user": "crmsync",
+                        "http_auth_password": DEMO_HOOK_SECRET,
+                    },
+                ).raise_for_status()
+            box.touch(box.deal_ids()[1])
+            box.touch(box.deal_ids()[2])
+            console.print(f"  {name}: two deals edited in the CRM; its webhooks went to {target}", highlight=False)
+        deadline = time.monotonic() + 30
+        runs: dict[str, dict[str, object]] = {}
+        while len(runs) < len(hooked) and time.monotonic() < deadline:
+            for name in hooked:
+                found = [r for r in app.store.runs(f"{name}-demo", 3) if r["trigger"] == "webhook"]
+                if found and found[0]["status"] != "running":
+                    runs[name] = found[0]
+            time.sleep(0.2)
+    for crm, run in runs.items():
+        console.print(
+            f"  {crm}-demo: run {run['id']} (trigger webhook, incremental) {run['status']}: "
+            f"fetched {run['fetched']}, written {run['written']}",
+            highlight=False,
+        )
