@@ -83,6 +83,17 @@ class FakeCrm:
         return {r.id: (r.category, r.probability) for r in self.records.values()}
 
 
+def as_raw(record: Any) -> dict[str, Any]:
+    """A fake record as the CRM lists it."""
+    return {
+        "id": record.id,
+        "stage": record.stage,
+        "updated": record.updated.isoformat() if record.updated else None,
+        "category": record.category,
+        "probability": str(record.probability) if record.probability is not None else None,
+    }
+
+
 class FakeConnector(Connector):
     name = "fake"
     Settings = ConnectorSettings
@@ -109,16 +120,7 @@ class FakeConnector(Connector):
         for start in range(0, max(len(chosen), 1), size):
             page = chosen[start : start + size]
             self.crm.calls.append(("list", tuple(r.id for r in page)))
-            raw = [
-                {
-                    "id": r.id,
-                    "stage": r.stage,
-                    "updated": r.updated.isoformat() if r.updated else None,
-                    "category": r.category,
-                    "probability": str(r.probability) if r.probability is not None else None,
-                }
-                for r in page
-            ]
+            raw = [as_raw(r) for r in page]
             # the connector's own checkpoint is deliberately wrong: the engine must compute its own
             yield Page(records=raw, checkpoint=datetime(2999, 1, 1, tzinfo=UTC))
 

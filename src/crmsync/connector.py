@@ -212,6 +212,12 @@ class Connector(abc.ABC):
     async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
         """Apply updates (batched where the API allows); one outcome per update, in any order."""
 
+    async def read(self, ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        """The raw records of these deals as `deals()` would list them (missing ids left out), for reading back
+        writes whose answer was lost. None (the default): this connector cannot read by id, and the next run
+        settles such writes from its listing instead."""
+        return None
+
     def mapping_problems(self, reference: Reference) -> list[str]:
         """Problems between the mapping and the live reference data: stage rules naming what the CRM lacks, here;
         missing fields and options, in each connector (which extends this list)."""

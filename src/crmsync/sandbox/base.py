@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 @dataclass
@@ -26,10 +26,14 @@ class Faults:
         latency: Seconds added to every request.
         error_rate: Fraction of requests answered with a 5xx.
         rate_limit_rate: Fraction of requests answered 429.
-        drop_rate: Fraction of requests whose connection is dropped mid-response.
+        drop_rate: Fraction of requests whose connection is dropped mid-response (before the CRM acts on them).
+        lost_rate: Fraction of requests the CRM carries out whose answer is then lost (the connection drops).
+        stall_rate: Fraction of requests held `stall_seconds` before the CRM acts on them and answers (a client
+            with a shorter timeout gives up, and the request is carried out after it did).
         script: Forced answers for the next requests, in order: '429', '429-retry-after', '503', 'drop',
             'html' (a 200 with an HTML page, as a proxy might send), '401' (the credentials were revoked) and 'echo'
-            (a 400 whose body echoes the request's headers, credentials included, as some debug proxies do).
+            (a 400 whose body echoes the request's headers, credentials included, as some debug proxies do),
+            'lost' and 'stall' (see the rates).
         seed: Seed of the random generator deciding the fractions.
     """
 
@@ -37,6 +41,9 @@ class Faults:
     error_rate: float = 0.0
     rate_limit_rate: float = 0.0
     drop_rate: float = 0.0
+    lost_rate: float = 0.0
+    stall_rate: float = 0.0
+    stall_seconds: float = 3.0
     script: list[str] = field(default_factory=list)
     seed: int = 0
 
@@ -54,8 +61,12 @@ class Faults:
             return "429"
         if roll < self.rate_limit_rate + self.error_rate:
             return "503"
-        if roll < self.rate_limit_rate + self.error_rate + self.drop_rate:
+        if (roll := roll - self.rate_limit_rate - self.error_rate - self.drop_rate) < 0:
             return "drop"
+        if roll < self.lost_rate:
+            return "lost"
+        if roll < self.lost_rate + self.stall_rate:
+            return "stall"
         return None
 
 
@@ -171,10 +182,19 @@ class _FaultMiddleware:
             await self.sandbox.too_many_requests(0.2)(scope, receive, send)
         elif fault == "503":
             await self.sandbox.unavailable()(scope, receive, send)
-        elif fault == "drop":
+        elif fault in ("drop", "lost"):
+            if fault == "lost":  # the CRM does the work; the answer is what gets lost
+
+                async def swallow(_message: Message) -> None:
+                    return None
+
+                await self.inner(scope, receive, swallow)
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
             await send({"type": "http.response.body", "body": b"{", "more_body": True})
             raise ConnectionAbortedError("sandbox dropped the connection on purpose")
+        elif fault == "stall":
+            await asyncio.sleep(faults.stall_seconds)
+            await self.inner(scope, receive, send)
         elif fault == "html":
             await HTMLResponse("<html><body>Please log in to the proxy</body></html>")(scope, receive, send)
         elif fault == "401":

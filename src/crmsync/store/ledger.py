@@ -151,7 +151,7 @@ class Ledger:
         """Up to `limit` pending rows of a run with an id above `after`, in id order (phase 2 reads in chunks)."""
         lg = t.ledger
         query = (
-            select(lg.c.id, lg.c.source_id, lg.c.field, lg.c.new_value)
+            select(lg.c.id, lg.c.source_id, lg.c.field, lg.c.old_value, lg.c.new_value)
             .where(lg.c.run_id == run_id, lg.c.outcome == Outcome.PENDING, lg.c.id > after)
             .order_by(lg.c.id)
             .limit(limit)

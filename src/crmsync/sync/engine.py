@@ -84,6 +84,7 @@ class SyncEngine:
         self.lock_name = self.lock.name
         self.holder = self.lock.holder
         self._seen: set[str] = set()
+        self._reference: Reference | None = None  # phase 1's, for phase 2's read-back of unanswered writes
         self._latest: datetime | None = None  # the latest believable modification time listed (progress marker)
 
     async def run(self) -> RunResult:
@@ -133,7 +134,8 @@ class SyncEngine:
         try:
             await self._list(result, since)
             if self.mode == "apply":
-                failed_at = await Writer(self.store, self.connector, result, beat=self._fence).drain()
+                writer = Writer(self.store, self.connector, result, beat=self._fence, reference=self._reference)
+                failed_at = await writer.drain()
         except BaseException as exc:
             result.status = RunStatus.FAILED
             result.error = str(exc) if isinstance(exc, CrmsyncError) else redact(f"{type(exc).__name__}: {exc}")
@@ -160,7 +162,7 @@ class SyncEngine:
     # -- phase 1: list, map, evaluate, plan; no remote write -------------------------------------------------
 
     async def _list(self, result: RunResult, since: datetime | None) -> None:
-        reference = await self.connector.reference()
+        reference = self._reference = await self.connector.reference()
         problems = self.connector.mapping_problems(reference)
         if problems:  # the checks of `crmsync check`, before anything is fetched: a misspelt field fails no write
             raise MappingError(

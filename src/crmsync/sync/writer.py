@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from crmsync.connector import Connector, DealUpdate, WriteOutcome
-from crmsync.errors import ApiError, ConnectorError, TransportError
+from crmsync.connector import Connector, DealUpdate, Reference, WriteOutcome
+from crmsync.errors import ApiError, ConnectorError, CrmsyncError, TransportError
+from crmsync.model import Deal
 from crmsync.store import Outcome, Store
 from crmsync.sync.result import RunResult
 
@@ -33,6 +34,7 @@ class PendingDeal:
 
     source_id: str
     values: dict[str, str | None] = field(default_factory=dict)
+    before: dict[str, str | None] = field(default_factory=dict)  # the values the CRM held when planned
     ledger_ids: list[int] = field(default_factory=list)
 
     def update(self) -> DealUpdate:
@@ -47,7 +49,8 @@ class PendingDeal:
 
 
 def group(rows: Sequence[dict[str, object]]) -> list[PendingDeal]:
-    """Ledger rows (id, source_id, field, new_value) in id order, per deal, in the order of each deal's first row."""
+    """Ledger rows (id, source_id, field, old_value, new_value) in id order, per deal, in the order of each deal's
+    first row."""
     deals: dict[str, PendingDeal] = {}
     for row in rows:
         source_id = str(row["source_id"])
@@ -56,6 +59,8 @@ def group(rows: Sequence[dict[str, object]]) -> list[PendingDeal]:
         assert isinstance(ledger_id, int)
         deal = deals.setdefault(source_id, PendingDeal(source_id))
         deal.values[str(row["field"])] = None if value is None else str(value)
+        old = row.get("old_value")
+        deal.before.setdefault(str(row["field"]), None if old is None else str(old))
         deal.ledger_ids.append(ledger_id)
     return list(deals.values())
 
@@ -69,6 +74,7 @@ class Writer:
         result: The run's counts, updated as rows settle.
         beat: Called before every batch; raises when the run lost its lock.
         holds_cursor: Whether a failed write holds the cursor back (a sync) or not (a rollback).
+        reference: The CRM's reference data; with it, writes whose answer was lost are read back at the end.
     """
 
     def __init__(
@@ -79,6 +85,7 @@ class Writer:
         *,
         beat: Callable[[], None],
         holds_cursor: bool = True,
+        reference: Reference | None = None,
     ) -> None:
         self.store = store
         self.connector = connector
@@ -87,6 +94,8 @@ class Writer:
         self.holds_cursor = holds_cursor
         self.batch_size = max(1, connector.capabilities.write_batch_size)
         self.failed_at: list[datetime | None] = []  # modification times of deals whose write failed
+        self.reference = reference
+        self.unknown: dict[str, PendingDeal] = {}  # deals whose write got no answer: read back at the end
 
     async def drain(self) -> list[datetime | None]:
         """Write every pending row of the run; returns the modification times that hold the cursor back."""
@@ -95,6 +104,7 @@ class Writer:
         while True:
             rows = self.store.pending_rows(self.result.run_id, after=after, limit=limit)
             if not rows:
+                await self.read_back()
                 return self.failed_at
             deals = group(rows)
             if len(rows) == limit and len(deals) > 1:
@@ -156,7 +166,68 @@ class Writer:
                     # so one deal the CRM always refuses cannot pin the cursor for ever
                     self.failed_at.append(modified.get(deal.source_id))
                 log.warning("[%s] write of deal %s failed: %s", connection, deal.source_id, reason)
+            if status is Outcome.UNKNOWN:
+                self.unknown[deal.source_id] = deal
             settled.extend((ledger_id, status, reason) for ledger_id in deal.ledger_ids)
         self.store.settle_ledger(settled)
         if written:
             self.store.record_written(connection, written)
+
+    async def read_back(self) -> None:
+        """Read the deals whose write got no answer and settle what the CRM shows: our values → `written`, the
+        values before → `failed` (written again by the next run), anything else stays `unknown` (a person may have
+        changed it since; the next run decides). A connector that cannot read by id leaves them all `unknown`."""
+        if not self.unknown or self.reference is None:
+            return
+        try:
+            raws = await self.connector.read(list(self.unknown))
+        except CrmsyncError as exc:
+            log.warning(
+                "[%s] could not read back %s unanswered write(s): %s", self.connector.connection, len(self.unknown), exc
+            )
+            return
+        if raws is None:
+            return
+        settled: list[tuple[int, Outcome, str | None]] = []
+        written: dict[str, dict[str, str | None]] = {}
+        for raw in raws:
+            try:
+                deal = self.connector.to_deal(raw, self.reference)
+            except CrmsyncError:
+                continue
+            pending = self.unknown.pop(deal.source_id, None)
+            if pending is None:
+                continue
+            verdict = self._compare(pending, deal)
+            if verdict is None:
+                continue
+            if verdict is Outcome.WRITTEN:
+                self.result.failed -= 1
+                self.result.written += 1
+                written[pending.source_id] = dict(pending.values)
+                reason = "the answer was lost; read back: the CRM applied it"
+            else:
+                reason = "the answer was lost; read back: the CRM did not apply it (the next run writes it again)"
+            settled.extend((ledger_id, verdict, reason) for ledger_id in pending.ledger_ids)
+        self.store.settle_ledger(settled)
+        if written:
+            self.store.record_written(self.connector.connection, written)
+
+    @staticmethod
+    def _compare(pending: PendingDeal, deal: Deal) -> Outcome | None:
+        """WRITTEN when the CRM holds every value we sent, FAILED when it still holds every value from before,
+        else None (someone else changed the deal)."""
+        ours = all(_holds(deal, name, value) for name, value in pending.values.items())
+        if ours:
+            return Outcome.WRITTEN
+        untouched = all(_holds(deal, name, pending.before.get(name)) for name in pending.values)
+        return Outcome.FAILED if untouched else None
+
+
+def _holds(deal: Deal, field: str, value: str | None) -> bool:
+    """Whether the deal as read holds `value` (a ledger value: the remote text, or a probability) in `field`."""
+    if field == "category":
+        return (deal.remote_category or "") == (value or "")
+    wanted = Decimal(value) if value not in (None, "") else None
+    held = deal.remote_probability
+    return held == wanted if held is None or wanted is None else held.compare(wanted) == 0

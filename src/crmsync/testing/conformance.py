@@ -325,6 +325,26 @@ class ConnectorConformance:
         assert len(found) >= count
         return found[:count]
 
+    async def test_read_by_id_returns_what_the_listing_shows(
+        self, make_connector: ConnectorFactory, sandbox: Sandbox
+    ) -> None:
+        connector = make_connector()
+        reference = await connector.reference()
+        listed = {
+            deal.source_id: deal
+            for page in await read_all(connector)
+            for deal in (connector.to_deal(raw, reference) for raw in page.records)
+        }
+        wanted = sorted(listed)[:3]
+        raws = await make_connector().read([*wanted, sandbox.missing_id()])
+        if raws is None:
+            assert type(connector).read is Connector.read, "only the base class's read may answer None"
+            return
+        got = {deal.source_id: deal for deal in (connector.to_deal(raw, reference) for raw in raws)}
+        assert sorted(got) == wanted, "every asked id that exists, and no other"
+        for deal_id in wanted:
+            assert got[deal_id].model_dump(exclude={"extra"}) == listed[deal_id].model_dump(exclude={"extra"})
+
     async def test_write_reports_partial_failure_per_deal(
         self, make_connector: ConnectorFactory, sandbox: Sandbox, mapping: Mapping
     ) -> None:

@@ -99,6 +99,15 @@ class FakeConnector(Connector):
             ids = await self.client.request_object("GET", "/v1/deal-ids")
             yield Page(records=[], live_ids=[str(i) for i in ids["ids"]])
 
+    async def read(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 100):
+            body = await self.client.request_object(
+                "GET", "/v1/deals", params={"ids": ",".join(ids[start : start + 100])}
+            )
+            found.extend(body["deals"])
+        return found
+
     def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
         reader = RecordReader(raw)
         stage = reference.stages.get(str(reader.path("stage")))

@@ -114,6 +114,8 @@ class FakeCrm(Sandbox):
         return self._denied(request) or JSONResponse({"pipelines": PIPELINES, "stages": stages})
 
     async def _list(self, request: Request) -> Response:
+        if "ids" in request.query_params:
+            return self._by_ids(request)
         self.requests["list-since" if request.query_params.get("since") else "list"] += 1
         if denied := self._denied(request):
             return denied
@@ -133,6 +135,16 @@ class FakeCrm(Sandbox):
         rows = rows[:limit]
         after_key = f"{rows[-1]['updated']}|{rows[-1]['id']}" if more else None
         return JSONResponse({"deals": rows, "next": after_key, "as_of": as_of})
+
+    def _by_ids(self, request: Request) -> Response:
+        """`?ids=a,b,c` (at most 100): those deals, wherever they are in the listing order; unknown ids left out."""
+        self.requests["read-ids"] += 1
+        if denied := self._denied(request):
+            return denied
+        wanted = [i for i in request.query_params["ids"].split(",") if i][:100]
+        with self.lock:
+            rows = [dict(self.records[i]) for i in wanted if i in self.records]
+        return JSONResponse({"deals": rows, "next": None, "as_of": _stamp(self._last)})
 
     async def _ids(self, request: Request) -> Response:
         self.requests["list-ids"] += 1

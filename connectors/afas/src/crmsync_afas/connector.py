@@ -37,6 +37,8 @@ log = logging.getLogger("crmsync.afas")
 
 UPDATE_CONNECTOR = "CmForecast"
 GE = 2  # Profit's operator type for >=
+EQ = 1  # … and for =
+READ_GROUPS = 15  # key pairs per read-back request
 RESCANS = 2
 MAX_IN_FLIGHT = 5
 
@@ -210,6 +212,26 @@ class AfasConnector(Connector):
                 return ids
         log.warning("[%s] the keys of %s kept moving; deletes are not reconciled this run", self.connection, connector)
         return None
+
+    async def read(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """These forecasts through the GetConnector's OR-groups of key equalities (`;` between groups, `,` within),
+        a few per request so the URL stays under Profit's 2,049 characters."""
+        relation, sequence = self.fields.key_fields
+        keys = [key for key in map(split_id, ids) if key is not None and not {",", ";"} & set(key[0])]
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), READ_GROUPS):
+            chunk = keys[start : start + READ_GROUPS]
+            params = {
+                "filterfieldids": ";".join(f"{relation},{sequence}" for _ in chunk),
+                "filtervalues": ";".join(f"{rel},{seq}" for rel, seq in chunk),
+                "operatortypes": ";".join(f"{EQ},{EQ}" for _ in chunk),
+                "skip": 0,
+                "take": len(chunk),
+            }
+            body = await self.client.request_object("GET", f"/connectors/{self.fields.get_connector}", params=params)
+            rows = body.get("rows")
+            found += [{**r, "id": self._id(r)} for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        return found
 
     def _id(self, row: dict[str, Any]) -> str:
         relation, sequence = self.fields.key_fields

@@ -198,6 +198,19 @@ class SimplicateConnector(Connector):
             return
         yield Page(records=[], live_ids=sorted(live))
 
+    async def read(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """These sales, one `GET /sales/sales/{id}` each (run within the client's concurrency); gone ones left out."""
+
+        async def one(sale_id: str) -> dict[str, Any] | None:
+            response = await self.client.request("GET", f"{SALES}/{sale_id}", ok=(200, 404))
+            if response.status_code == 404:
+                return None
+            data = self.client.object(response).get("data")
+            return data if isinstance(data, dict) else None
+
+        found = await asyncio.gather(*(one(sale_id) for sale_id in ids))
+        return [record for record in found if record is not None]
+
     async def _live_ids(self) -> set[str] | None:
         """Every sale id, from a `select=id` scan; None when the data would not hold still."""
         for _ in range(RESCANS + 1):
