@@ -1,5 +1,6 @@
-"""A chaos run against the fake CRM over loopback: 5xx, 429s, dropped connections, answers lost after the CRM acted,
-and answers stalled past the client's timeout (acted on after it gave up), on about a quarter of all requests.
+"""A chaos run against the fake CRM over loopback: 5xx, 429s with and without Retry-After, dropped connections, slow
+answers, answers lost after the CRM acted, and answers stalled past the client's timeout (acted on after it gave
+up), on about a third of all requests.
 After the runs settle, the CRM holds exactly what a clean run leaves, and every ledger row is settled."""
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ async def test_a_chaotic_crm_ends_where_a_clean_one_does(tmp_path: Path) -> None
     clean, chaotic = FakeCrm(deals=60, seed=5), FakeCrm(deals=60, seed=5)
     chaotic.faults.error_rate = chaotic.faults.rate_limit_rate = 0.07
     chaotic.faults.drop_rate = 0.06
-    chaotic.faults.lost_rate = 0.05
+    chaotic.faults.lost_rate = 0.08
     chaotic.faults.stall_rate, chaotic.faults.stall_seconds = 0.05, 2.5
+    chaotic.faults.slow_rate, chaotic.faults.retry_after_share = 0.04, 0.5
     met: list[str] = []
     roll = chaotic.faults.next
 
@@ -54,7 +56,7 @@ async def test_a_chaotic_crm_ends_where_a_clean_one_does(tmp_path: Path) -> None
         # one retry only: writes run out of retries, so answers lost or stalled leave `unknown` writes to read back
         statuses = await settle(chaotic, chaos_store, 4, retries=1)
         statuses += await settle(chaotic, chaos_store, 2, first_full=False)  # the same chaos, ridden out by retries
-        assert {"429", "503", "drop", "lost", "stall"} <= set(met) and len(met) >= 12, f"the faults were met: {met}"
+        assert {"429", "429-retry-after", "503", "drop", "lost", "stall", "slow"} <= set(met) and len(met) >= 12, f"the faults were met: {met}"
         remote_clean = {i: clean.remote_values(i) for i in clean.deal_ids()}
         remote_chaos = {i: chaotic.remote_values(i) for i in chaotic.deal_ids()}
         assert remote_chaos == remote_clean, f"runs: {statuses}"

@@ -30,6 +30,8 @@ class Faults:
         lost_rate: Fraction of requests the CRM carries out whose answer is then lost (the connection drops).
         stall_rate: Fraction of requests held `stall_seconds` before the CRM acts on them and answers (a client
             with a shorter timeout gives up, and the request is carried out after it did).
+        slow_rate: Fraction of requests answered `slow_seconds` late (slow, but within a sane timeout).
+        retry_after_share: Share of the 429s that carry a Retry-After header.
         script: Forced answers for the next requests, in order: '429', '429-retry-after', '503', 'drop',
             'html' (a 200 with an HTML page, as a proxy might send), '401' (the credentials were revoked) and 'echo'
             (a 400 whose body echoes the request's headers, credentials included, as some debug proxies do),
@@ -44,6 +46,9 @@ class Faults:
     lost_rate: float = 0.0
     stall_rate: float = 0.0
     stall_seconds: float = 3.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 0.3
+    retry_after_share: float = 0.0
     script: list[str] = field(default_factory=list)
     seed: int = 0
 
@@ -58,6 +63,8 @@ class Faults:
                 return self.script.pop(0)
             roll = self._random.random()
         if roll < self.rate_limit_rate:
+            if self.retry_after_share and self._second() < self.retry_after_share:
+                return "429-retry-after"
             return "429"
         if roll < self.rate_limit_rate + self.error_rate:
             return "503"
@@ -67,7 +74,13 @@ class Faults:
             return "lost"
         if roll < self.lost_rate + self.stall_rate:
             return "stall"
+        if roll < self.lost_rate + self.stall_rate + self.slow_rate:
+            return "slow"
         return None
+
+    def _second(self) -> float:
+        with self._lock:
+            return self._random.random()
 
 
 class Sandbox(abc.ABC):
@@ -192,8 +205,8 @@ class _FaultMiddleware:
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
             await send({"type": "http.response.body", "body": b"{", "more_body": True})
             raise ConnectionAbortedError("sandbox dropped the connection on purpose")
-        elif fault == "stall":
-            await asyncio.sleep(faults.stall_seconds)
+        elif fault in ("stall", "slow"):
+            await asyncio.sleep(faults.stall_seconds if fault == "stall" else faults.slow_seconds)
             await self.inner(scope, receive, send)
         elif fault == "html":
             await HTMLResponse("<html><body>Please log in to the proxy</body></html>")(scope, receive, send)
