@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from crmsync.errors import ConfigError, MappingError
 from crmsync.http import ApiClient, RateLimiter
 from crmsync.mapping import Mapping
-from crmsync.model import Deal, Pipeline, Stage
+from crmsync.model import Deal, Owner, Pipeline, Stage
 from crmsync.webhooks import Webhook
 
 if TYPE_CHECKING:
@@ -56,7 +56,18 @@ class Reference(BaseModel):
     pipelines: dict[str, Pipeline]
     stages: dict[str, Stage] = Field(description="keyed by stage id")
     fields: dict[str, Any] = Field(default_factory=dict, description="custom field definitions by name")
+    owners: dict[str, Owner] = Field(
+        default_factory=dict, description="the CRM's users by id, with name and email; the engine fills deals' owners"
+    )
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    def owner(self, deal: Deal) -> Deal:
+        """`deal` with its owner's name and email from the CRM's users, where the record itself had none."""
+        known = self.owners.get(deal.owner.id) if deal.owner is not None else None
+        if known is None or deal.owner is None:
+            return deal
+        merged = Owner(id=deal.owner.id, name=deal.owner.name or known.name, email=deal.owner.email or known.email)
+        return deal if merged == deal.owner else deal.model_copy(update={"owner": merged})
 
 
 class ConnectorOptions(BaseModel):

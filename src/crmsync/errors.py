@@ -71,9 +71,13 @@ class ConnectorLoadError(ConnectorError):
 
 
 class AuthError(ConnectorError):
-    """The CRM rejected the credentials (401/403)."""
+    """The CRM rejected the credentials (401), or they may not do this (403: `status` says which)."""
 
     exit_code = 3
+
+    def __init__(self, message: str, *, connection: str | None = None, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message, connection=connection)
 
 
 class TransportError(ConnectorError):

@@ -346,7 +346,9 @@ class ApiClient:
         message = f"{method} {path} answered {status}: {detail}"
         if status in (401, 403):
             raise AuthError(
-                f"{message} (check the credentials in the connection's settings)", connection=self.connection
+                f"{message} (check the credentials in the connection's settings)",
+                connection=self.connection,
+                status=status,
             )
         if self.is_retriable(response):
             hint = self.retry_after(response)

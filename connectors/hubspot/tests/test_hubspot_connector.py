@@ -341,6 +341,7 @@ async def test_429_with_hubspot_headers_is_waited_out(mapping: Mapping) -> None:
         ]
     )
     respx.get(f"{BASE}/crm/v3/properties/deals").mock(return_value=httpx.Response(200, json={"results": []}))
+    respx.get(f"{BASE}/crm/v3/owners").mock(return_value=httpx.Response(200, json={"results": []}))
     reference = await make(mapping).reference()
     assert reference.pipelines == {}
     assert route.call_count == 2
@@ -390,6 +391,7 @@ async def test_a_non_json_answer_is_an_api_error_naming_the_request(mapping: Map
 )
 @respx.mock
 async def test_reference_data_behind_a_proxy_page_is_an_api_error(mapping: Mapping, route: str) -> None:
+    respx.get(f"{BASE}/crm/v3/owners").mock(return_value=httpx.Response(200, json={"results": []}))
     for path in ("/crm/v3/pipelines/deals", "/crm/v3/properties/deals"):
         body = httpx.Response(200, text=PROXY_PAGE) if path == route else httpx.Response(200, json={"results": []})
         respx.get(f"{BASE}{path}").mock(return_value=body)

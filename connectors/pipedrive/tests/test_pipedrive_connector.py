@@ -102,6 +102,9 @@ def mock_reference(router: respx.MockRouter, fields: list[dict[str, Any]] = FIEL
     router.get(f"{BASE}/api/v2/pipelines").mock(return_value=ok(PIPELINES))
     router.get(f"{BASE}/api/v2/stages").mock(return_value=ok(STAGES))
     router.get(f"{BASE}/api/v2/dealFields").mock(return_value=ok(fields))
+    router.get(f"{BASE}/api/v1/users").mock(
+        return_value=ok([{"id": 7, "name": "Anne Visser", "email": "anne@example.com"}])
+    )
 
 
 async def read(connector: PipedriveConnector, since: datetime | None = None, reconcile: bool = False) -> list[Any]:

@@ -91,6 +91,8 @@ def mock_reference(router: respx.MockRouter, fields: list[dict[str, Any]] | None
     router.get("/sales/salescustomfields").mock(return_value=ok(CUSTOM_FIELDS if fields is None else fields))
     router.get("/sales/salessource").mock(return_value=ok([{"id": "salessource:1", "name": "Website"}]))
     router.get("/sales/salesreason").mock(return_value=ok([{"id": "salesreason:1", "name": "Te duur"}]))
+    employees = [{"id": "employee:1", "name": "Jan Jansen", "work_email": "jan@example.com"}]
+    router.get("/hrm/employee").mock(return_value=ok(employees))
 
 
 Handler = Callable[[httpx.Request], httpx.Response]

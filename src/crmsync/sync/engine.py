@@ -282,7 +282,7 @@ class SyncEngine:
 
     def _map(self, result: RunResult, raw: dict[str, Any], reference: Reference) -> Deal | None:
         try:
-            return self.connector.to_deal(raw, reference)
+            return reference.owner(self.connector.to_deal(raw, reference))
         except RecordError as exc:
             source_id, reason = exc.source_id, exc.reason
         except ValidationError as exc:

@@ -16,7 +16,8 @@ from crmsync.errors import ApiError, AuthError, TransportError
 from crmsync.http import ApiClient, RateLimiter
 from crmsync.kit import CursorPager, failed, iso_instant, writeback_values, written
 from crmsync.kit.checks import option_problems
-from crmsync.model import Deal, Pipeline, Stage
+from crmsync.kit.owners import person, read_owners
+from crmsync.model import Deal, Owner, Pipeline, Stage
 from crmsync_hubspot.translate import CATEGORY, DEFAULT_FIELDS, PROBABILITY, to_deal
 from crmsync_hubspot.webhook import WEBHOOK
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from crmsync_hubspot.sandbox import HubSpotSandbox
 
 DEALS = "/crm/v3/objects/deals"
+OWNERS = "/crm/v3/owners"
 LIST_PAGE = 100
 HISTORY_PAGE = 50  # a list or batch read asking propertiesWithHistory returns at most 50 objects
 SEARCH_PAGE = 200
@@ -136,7 +138,24 @@ class HubSpotConnector(Connector):
                 )
         fields_body = await self.client.request_object("GET", "/crm/v3/properties/deals")
         fields = {f["name"]: f for f in fields_body.get("results", [])}
-        return Reference(pipelines=pipelines, stages=stages, fields=fields)
+        owners = await read_owners(
+            self.connection, "HubSpot owners need the crm.objects.owners.read scope", self._owners
+        )
+        return Reference(pipelines=pipelines, stages=stages, fields=fields, owners=owners)
+
+    async def _owners(self) -> dict[str, Owner]:
+        """Every owner, active and archived (a deal may still name one who left), 500 a page."""
+        found: dict[str, Owner] = {}
+        for archived in ("false", "true"):
+            params = {"limit": 500, "archived": archived}
+            pager = CursorPager(self.client, OWNERS, params=params, next="paging.next.after", cursor_param="after")
+            async for records in pager.pages():
+                for r in records:
+                    if isinstance(r, dict):
+                        name = " ".join(p for p in (r.get("firstName"), r.get("lastName")) if isinstance(p, str) and p)
+                        if (owner := person(r.get("id"), name, r.get("email"))) is not None:
+                            found.setdefault(owner.id, owner)
+        return found
 
     def mapping_problems(self, reference: Reference) -> list[str]:
         problems = super().mapping_problems(reference)

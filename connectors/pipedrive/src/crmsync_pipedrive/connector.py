@@ -23,7 +23,8 @@ from pydantic import Field, SecretStr, model_validator
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import ApiError
 from crmsync.kit import failed, json_number, skipped, write_each, written
-from crmsync.model import Deal, Pipeline, Stage
+from crmsync.kit.owners import person, read_owners
+from crmsync.model import Deal, Owner, Pipeline, Stage
 from crmsync_pipedrive.client import PipedriveClient, burst_budget
 from crmsync_pipedrive.fields import DEFAULT_FIELDS, FieldRef, field_definitions, mapping_problems, resolve
 from crmsync_pipedrive.translate import PROBABILITY_ENABLED, closing_stages, rfc3339, stage_from, to_deal
@@ -133,9 +134,16 @@ class PipedriveConnector(Connector):
             pipelines=pipelines,
             stages=stages,
             fields=field_definitions(await self._all("/api/v2/dealFields")),
+            owners=await read_owners(self.connection, "Pipedrive users (GET /v1/users)", self._users),
             extra={PROBABILITY_ENABLED: enabled},
         )
         return self._reference
+
+    async def _users(self) -> dict[str, Owner]:
+        """The company's users, deactivated ones included (their deals keep a name), from API v1's /users."""
+        data = (await self.client.request_object("GET", "/api/v1/users")).get("data")
+        users = [person(u.get("id"), u.get("name"), u.get("email")) for u in data or [] if isinstance(u, dict)]
+        return {u.id: u for u in users if u is not None}
 
     def mapping_problems(self, reference: Reference) -> list[str]:
         return super().mapping_problems(reference) + mapping_problems(self.mapping, reference)

@@ -34,7 +34,8 @@ from crmsync.connector import (
 )
 from crmsync.kit import OffsetPager, skipped, write_each, written
 from crmsync.kit.checks import option_problems
-from crmsync.model import Deal
+from crmsync.kit.owners import person, read_owners
+from crmsync.model import Deal, Owner
 from crmsync_simplicate.client import SimplicateClient
 from crmsync_simplicate.localtime import since_filter
 from crmsync_simplicate.translate import DEFAULT_FIELDS, build_reference, to_deal
@@ -133,7 +134,14 @@ class SimplicateConnector(Connector):
         paths = ("salesprogress", "salesstatus", "salescustomfields", "salessource", "salesreason")
         progress, statuses, fields, sources, reasons = await asyncio.gather(*(self._all(f"/sales/{p}") for p in paths))
         self._reference = build_reference(progress, statuses, fields, sources, reasons, self.options.pipeline_label)
+        what = "Simplicate employees (GET /hrm/employee)"
+        self._reference.owners = await read_owners(self.connection, what, self._employees)
         return self._reference
+
+    async def _employees(self) -> dict[str, Owner]:
+        found = await self._all("/hrm/employee")
+        people = [person(e.get("id"), e.get("name"), e.get("work_email")) for e in found if isinstance(e, dict)]
+        return {p.id: p for p in people if p is not None}
 
     def mapping_problems(self, reference: Reference) -> list[str]:
         problems = super().mapping_problems(reference)

@@ -27,6 +27,7 @@ class HubSpotSandbox(Sandbox):
     name = "hubspot"
     history_page_max: int | None = 50  # HubSpot's limit (HISTORY_MAX in sandbox/app.py)
     daily_limit = 1_000_000
+    owners_scope = True  # False: /crm/v3/owners answers 403 MISSING_SCOPES, as for an app without the scope
 
     def __init__(self, *, deals: int = 60, seed: int = 7, token: str = "pat-eu1-sandbox-0000") -> None:
         from crmsync_hubspot.sandbox.app import HubSpotApi, build_app

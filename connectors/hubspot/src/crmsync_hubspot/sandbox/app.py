@@ -360,6 +360,50 @@ class HubSpotApi:
                 record.archived_at = self.state.tick()
         return Response(status_code=204)
 
+    async def owners(self, request: Request) -> Response:
+        """GET /crm/v3/owners: `limit` (≤ 500, default 100), `after`, `archived`; needs crm.objects.owners.read."""
+        if (denied := self.authorized(request)) is not None:
+            return denied
+        self.sandbox.requests["owners"] += 1
+        if not self.sandbox.owners_scope:
+            return error(
+                403,
+                "This app hasn't been granted all required scopes to make this call.",
+                "MISSING_SCOPES",
+                errors=[
+                    {
+                        "message": "One or more of the following scopes are required.",
+                        "context": {"requiredGranularScopes": ["crm.objects.owners.read"]},
+                    }
+                ],
+            )
+        q = request.query_params
+        limit, after = _integer(q.get("limit"), 100), _integer(q.get("after"), 0)
+        if limit is None or after is None or not 1 <= limit <= 500:
+            return validation_error("limit must be a number from 1 to 500 and after a number")
+        archived = q.get("archived", "false") == "true"
+        chosen = [o for o in seed.OWNER_PEOPLE if o[5] == archived]
+        page = chosen[after : after + limit]
+        results = [
+            {
+                "id": owner_id,
+                "email": email,
+                "type": "PERSON",
+                "firstName": first,
+                "lastName": last,
+                "userId": user_id,
+                "userIdIncludingInactive": user_id,
+                "createdAt": "2024-01-15T09:00:00.000Z",
+                "updatedAt": "2026-01-15T09:00:00.000Z",
+                "archived": is_archived,
+            }
+            for owner_id, first, last, email, user_id, is_archived in page
+        ]
+        body: dict[str, Any] = {"results": results}
+        if after + limit < len(chosen):
+            body["paging"] = {"next": {"after": str(after + limit), "link": f"?after={after + limit}"}}
+        return self.ok(body)
+
     async def pipelines(self, request: Request) -> Response:
         if (denied := self.authorized(request)) is not None:
             return denied
@@ -430,6 +474,8 @@ def build_app(api: HubSpotApi) -> ASGIApp:
             Route(base + "/{deal_id}", api.archive, methods=["DELETE"]),
         ]
     routes += [
+        Route("/crm/v3/owners", api.owners, methods=["GET"]),
+        Route("/crm/v3/owners/", api.owners, methods=["GET"]),
         Route("/crm/v3/pipelines/deals", api.pipelines, methods=["GET"]),
         Route("/crm/v3/pipelines/deals/{pipeline_id}", api.pipelines, methods=["GET"]),
         Route("/crm/v3/pipelines/deals/{pipeline_id}/stages", api.pipelines, methods=["GET"]),

@@ -27,6 +27,14 @@ DUTCH_STAGES = [
     ("2038316", "Afgesloten verloren", "0.0", True),
 ]
 OWNERS = ["101", "102", "103", "104"]
+# /crm/v3/owners: (id, firstName, lastName, email, userId, archived); 105 has left (archived, on no deal)
+OWNER_PEOPLE = [
+    ("101", "Fatima", "El Amrani", "fatima@example.com", 9001, False),
+    ("102", "Jan", "Jansen", "jan@example.com", 9002, False),
+    ("103", "Sanne", "Bakker", "sanne@example.com", 9003, False),
+    ("104", "Joris", "Bakker", "joris@example.com", 9004, False),
+    ("105", "Kees", "de Zwart", "kees@example.com", 9005, True),
+]
 COMPANIES = [
     "Acme",
     "Globex",

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from crmsync.sandbox.headers import EveryAnswerHeaders
 from crmsync_pipedrive.sandbox import responses
 from crmsync_pipedrive.sandbox.listing import DealQuery, QueryError, Shape, id_page
+from crmsync_pipedrive.sandbox.seed import USERS
 
 if TYPE_CHECKING:
     from crmsync_pipedrive.sandbox import PipedriveSandbox
@@ -61,6 +62,7 @@ def build_app(sandbox: PipedriveSandbox) -> ASGIApp:
         Route("/api/v2/pipelines", api.pipelines, methods=["GET"]),
         Route("/api/v2/stages", api.stages, methods=["GET"]),
         Route("/api/v2/dealFields", api.deal_fields, methods=["GET"]),
+        Route("/api/v1/users", api.users, methods=["GET"]),
         Route("/api/v1/webhooks", api.create_webhook, methods=["POST"]),
         Route("/api/v1/webhooks", api.list_webhooks, methods=["GET"]),
         Route("/api/v1/deals", api.gone, methods=["GET", "POST"]),
@@ -101,6 +103,27 @@ class _Api:
     def _deny(self, request: Request, counter: str) -> Response | None:
         self.sandbox.requests[counter] += 1
         return None if self._authorized(request) else responses.unauthorized()
+
+    async def users(self, request: Request) -> Response:
+        """GET /api/v1/users (v1: Pipedrive has no v2 users endpoint): every user of the company, unpaged."""
+        if denied := self._deny(request, "users"):
+            return denied
+        data = [
+            {
+                "id": user_id,
+                "name": name,
+                "email": email,
+                "active_flag": active,
+                "is_admin": 0,
+                "lang": 1,
+                "locale": "nl_NL",
+                "timezone_name": "Europe/Amsterdam",
+                "default_currency": "EUR",
+                "created": "2024-01-15 09:00:00",
+            }
+            for user_id, name, email, active in USERS
+        ]
+        return JSONResponse({"success": True, "data": data, "additional_data": {}})
 
     # -- webhooks (API v1: Pipedrive has no v2 webhooks endpoint) -------------------------------------------------
 

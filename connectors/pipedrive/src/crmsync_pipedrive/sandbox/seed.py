@@ -20,6 +20,14 @@ FORECAST_OPTIONS = ("Pipeline", "Best case", "Commit", "Closed", "Omitted")
 REGION_OPTIONS = ("EMEA", "Americas", "APAC")
 CURRENCIES = ("EUR", "EUR", "USD", "GBP", "SEK")
 OWNERS = (101, 102, 103, 104)
+# GET /api/v1/users: (id, name, email, active_flag); 105 was deactivated and owns no deal
+USERS = (
+    (101, "Anne Visser", "anne@example.com", True),
+    (102, "Kees de Zwart", "kees@example.com", True),
+    (103, "Pieter de Vries", "pieter@example.com", True),
+    (104, "Joris Bakker", "joris@example.com", True),
+    (105, "Mark Smit", "mark@example.com", False),
+)
 LOST_REASONS = ("Lost to competitor", "No budget", "Timing")
 
 # (id, name, is_deal_probability_enabled)

@@ -48,6 +48,7 @@ class SimplicateApp:
 
     def build(self) -> Starlette:
         routes = [
+            Route(f"{PREFIX}/hrm/employee", self.list_employees, methods=["GET"]),
             Route(f"{PREFIX}/sales/sales", self.list_sales, methods=["GET"]),
             Route(f"{PREFIX}/sales/sales/{{sale_id}}", self.one_sale, methods=["GET", "PUT"]),
             Route(f"{PREFIX}/sales/{{kind}}", self.list_reference, methods=["GET"]),
@@ -112,6 +113,18 @@ class SimplicateApp:
             return error(404, "NotFound", [f"Endpoint '{request.url.path}' does not exist"])
         self.requests["reference"] += 1
         return kind
+
+    async def list_employees(self, request: Request) -> Response:
+        """GET /hrm/employee: the employees (the sales' responsible_employee), with work e-mail, paged and filtered
+        like every Simplicate listing."""
+        if (denied := self._denied(request)) is not None:
+            return denied
+        self.requests["employees"] += 1
+        employees = [
+            {**e, "work_email": f"{e['name'].split()[0].lower()}@example.com", "employment_status": "active"}
+            for e in self.state.reference_list("employee")
+        ]
+        return self._listing(request, employees)
 
     async def list_reference(self, request: Request) -> Response:
         kind = self._reference_kind(request)
