@@ -238,6 +238,13 @@ def test_info_logs_one_structured_record_per_run(run: Cli, served: Served) -> No
     assert record["fetched"] == record["written"] == deals
     assert record["requests"] > 0 and record["duration_s"] >= 0 and record["run_id"] == 1
     assert f"written {deals}" in record["message"]
+    [listed] = [e for e in entries if e.get("event") == "run.listed"]
+    [wrote] = [e for e in entries if e.get("event") == "run.written"]
+    assert (listed["run_id"], listed["fetched"], listed["stored"], listed["planned"]) == (1, deals, deals, deals)
+    assert (wrote["run_id"], wrote["written"], wrote["failed"]) == (1, deals, 0)
+    assert 0 < listed["requests"] < wrote["requests"] == record["requests"]
+    order = [e.get("event") for e in entries if str(e.get("event", "")).startswith("run.")]
+    assert order == ["run.listed", "run.written", "run.finished"]
 
 
 def test_bad_log_format_exits_2(run: Cli) -> None:

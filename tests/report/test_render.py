@@ -126,6 +126,17 @@ def test_terminal_tables(quarter: Report) -> None:
         '<script>alert("x")</script>',  # shown literally, not taken for markup
     ):
         assert expected in text, expected
+    rows = {cells[0]: cells[1:] for cells in _rows(text)}
+    assert rows["Noord"] == ["2", "4", "0.00", "10,000.00", "0.0 %", "6,000.00", "10,000.00", "0.00"]
+    assert rows["Zuid"][2:5] == ["3,600.00", "5,000.00", "72.0 %"]
+    assert rows["(no team)"][2:4] == ["8,000.00", "—"]
+    assert text.index("Per team") < text.index("Trend of the weighted forecast")
+    assert rows["2026-05-14"] == ["720.00", "5,000.00", "5,400.00", "11,600.00"]
+
+
+def _rows(text: str) -> list[list[str]]:
+    """The cells of every table row in rich's text rendering."""
+    return [[c.strip() for c in line.strip("│ ").split("│")] for line in text.splitlines() if line.startswith("│")]
 
 
 def test_html_is_self_contained_and_escaped(quarter: Report) -> None:

@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from crmsync.model import ForecastCategory
 from crmsync.report import fmt
 from crmsync.report.funnel import unplaced_note
 from crmsync.report.model import ZERO, Report, Result, Tally
@@ -67,6 +68,8 @@ def render_terminal(report: Report, console: Console) -> None:
             fmt.money(o.pipeline),
         )
     console.print(table)
+    _teams(r, console)
+    _trend(r, console)
 
     _funnel(r, console)
     _results(r, console)
@@ -79,6 +82,44 @@ def render_terminal(report: Report, console: Console) -> None:
         for u in r.unconverted:
             table.add_row(_t(u.deal), _t(u.connection), f"{fmt.money(u.amount)} {u.currency}")
         console.print(table)
+
+
+def _teams(r: Report, console: Console) -> None:
+    """Subtotals of the owners per configured team (owners without one together, last)."""
+    if not r.teams or all(t.team is None for t in r.teams):
+        return
+    table = _table(
+        "Per team", "Team", "Owners", "Deals", "Won", "Target", "Won %", "Commit + won", "Best case", "Pipeline"
+    )
+    for t in r.teams:
+        table.add_row(
+            _t(t.team or "(no team)"),
+            str(t.owners),
+            str(t.deals),
+            fmt.money(t.won),
+            fmt.money(t.target),
+            fmt.pct(t.won / t.target if t.target else None),
+            fmt.money(t.won + t.commit),
+            fmt.money(t.best_case),
+            fmt.money(t.pipeline),
+        )
+    console.print(table)
+
+
+TREND_POINTS = 8
+
+
+def _trend(r: Report, console: Console) -> None:
+    """The weighted forecast per category at the end of the last days runs changed it (newest last)."""
+    if len(r.trend) < 2:
+        return
+    shown = [c for c in ForecastCategory if any(p.weighted.get(c) for p in r.trend)]
+    table = _table(
+        f"Trend of the weighted forecast (last {TREND_POINTS} days with changes)", "Day", *map(r.label, shown)
+    )
+    for point in r.trend[-TREND_POINTS:]:
+        table.add_row(point.day.isoformat(), *(fmt.money(point.weighted.get(c, ZERO)) for c in shown))
+    console.print(table)
 
 
 def _funnel(r: Report, console: Console) -> None:

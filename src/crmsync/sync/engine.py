@@ -14,6 +14,7 @@ alone. After a crash, the run's pending rows become `unknown` (the next run's `a
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -132,10 +133,14 @@ class SyncEngine:
         result = RunResult(run_id, self.connection, self.mode, full=full)
         failed_at: list[datetime | None] = []
         try:
+            started = time.monotonic()
             await self._list(result, since)
+            self._phase("listed", result, started, ("fetched", "stored", "quarantined", "deleted", "planned"))
             if self.mode == "apply":
+                started = time.monotonic()
                 writer = Writer(self.store, self.connector, result, beat=self._fence, reference=self._reference)
                 failed_at = await writer.drain()
+                self._phase("written", result, started, ("written", "skipped", "failed"))
         except BaseException as exc:
             result.status = RunStatus.FAILED
             result.error = str(exc) if isinstance(exc, CrmsyncError) else redact(f"{type(exc).__name__}: {exc}")
@@ -150,6 +155,20 @@ class SyncEngine:
         result.requests, result.throttled = self._requests(), self._throttled()
         self.store.finish_run(run_id, result.status, result.counts(), cursor_after=new_cursor)
         return result
+
+    def _phase(self, name: str, result: RunResult, started: float, counts: tuple[str, ...]) -> None:
+        """One structured record per finished phase (`event: run.listed` / `run.written`): its counts as keys."""
+        fields = {"run_id": result.run_id, **{k: getattr(result, k) for k in counts}}
+        fields["duration_s"] = round(time.monotonic() - started, 3)
+        fields["requests"] = self._requests()
+        log.info(
+            "[%s] run %s %s: %s",
+            self.connection,
+            result.run_id,
+            name,
+            ", ".join(f"{k} {fields[k]}" for k in counts),
+            extra={"connection": self.connection, "event": f"run.{name}", "fields": fields},
+        )
 
     def _requests(self) -> int:
         client = self.connector.client
