@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from crmsync.redact import clip, redact
 from crmsync.store import schema as t
-from crmsync.store.base import StoreBase, new_id, utcnow
+from crmsync.store.base import StoreBase, utcnow
 from crmsync.store.vocabulary import Outcome
 
 
@@ -139,13 +139,13 @@ class Ledger:
 
     def add_ledger(self, rows: Sequence[LedgerRow]) -> list[int]:
         """Record ledger rows (pending, planned, respected or skipped); returns their ids."""
+        if not rows:
+            return []
         now = utcnow()
-        ids: list[int] = []
-        with self.db.tx() as conn:
-            for row in rows:
-                result = conn.execute(insert(t.ledger).values(**{**row.__dict__, "reason": clip(row.reason)}, at=now))
-                ids.append(new_id(result))
-        return ids
+        values = [{**row.__dict__, "reason": clip(row.reason), "at": now} for row in rows]
+        stmt = insert(t.ledger).returning(t.ledger.c.id, sort_by_parameter_order=True)
+        with self.db.tx() as conn:  # one executemany; the ids come back in the rows' order
+            return [int(i) for i in conn.execute(stmt, values).scalars().all()]
 
     def pending_rows(self, run_id: int, *, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
         """Up to `limit` pending rows of a run with an id above `after`, in id order (phase 2 reads in chunks)."""
@@ -161,13 +161,19 @@ class Ledger:
 
     def settle_ledger(self, outcomes: Sequence[tuple[int, Outcome, str | None]]) -> None:
         """Fill in outcome and reason of ledger rows by id."""
+        if not outcomes:
+            return
+        now = utcnow()
+        stmt = (
+            update(t.ledger)
+            .where(t.ledger.c.id == bindparam("ledger_id"))
+            .values(outcome=bindparam("new_outcome"), reason=bindparam("new_reason"), at=bindparam("new_at"))
+        )
+        rows = [
+            {"ledger_id": i, "new_outcome": str(o), "new_reason": clip(r), "new_at": now} for i, o, r in outcomes
+        ]
         with self.db.tx() as conn:
-            for ledger_id, outcome, reason in outcomes:
-                conn.execute(
-                    update(t.ledger)
-                    .where(t.ledger.c.id == ledger_id)
-                    .values(outcome=outcome, reason=clip(reason), at=utcnow())
-                )
+            conn.execute(stmt, rows)
 
     def abandon_pending(self, run_id: int, reason: str) -> None:
         """A run stopped: its pending rows may or may not have reached the CRM, so they become 'unknown'."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from crmsync.model import Deal, DealStatus, Forecast, Owner, Pipeline, Stage
 from crmsync.store import schema as t
@@ -99,19 +99,23 @@ class Snapshot:
     def record_written(self, connection: str, values: dict[str, dict[str, str | None]]) -> None:
         """Keep the snapshot's remote values true after crmsync wrote them (deal id → field → remote value)."""
         columns = {"category": "remote_category", "probability": "remote_probability"}
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # one executemany per set of fields written
+        for source_id, fields in values.items():
+            row: dict[str, Any] = {"by_source_id": source_id}
+            for name, value in fields.items():
+                if name == "probability":
+                    row[columns[name]] = Decimal(value) if value not in (None, "") else None
+                else:
+                    row[columns[name]] = value or None
+            groups.setdefault(tuple(sorted(k for k in row if k != "by_source_id")), []).append(row)
         with self.db.tx() as conn:
-            for source_id, fields in values.items():
-                update_values: dict[str, Any] = {}
-                for name, value in fields.items():
-                    if name == "probability":
-                        update_values[columns[name]] = Decimal(value) if value not in (None, "") else None
-                    else:
-                        update_values[columns[name]] = value or None
-                conn.execute(
+            for names, rows in groups.items():
+                stmt = (
                     update(t.deals)
-                    .where(t.deals.c.connection == connection, t.deals.c.source_id == source_id)
-                    .values(**update_values)
+                    .where(t.deals.c.connection == connection, t.deals.c.source_id == bindparam("by_source_id"))
+                    .values({name: bindparam(name) for name in names})
                 )
+                conn.execute(stmt, rows)
 
     def save_page(
         self,
