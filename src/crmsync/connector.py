@@ -44,6 +44,10 @@ class Capabilities(BaseModel):
     write_batch_size: int = 1
     incremental: bool = True
     detects_manual_override: bool = False
+    history_by_id: bool = Field(
+        default=False,
+        description="read(ids) brings the history that tells a person's edit from a machine's (HubSpot)",
+    )
     rate_limit_requests: int | None = Field(default=None, description="requests allowed per window")
     rate_limit_window_seconds: float = 1.0
     max_concurrency: int = 1

@@ -72,19 +72,30 @@ async def test_full_read_follows_the_after_cursor(mapping: Mapping) -> None:
     )
     assert await collect(make(mapping), None) == ["1", "2", "3"]
     first, second, sweep = (call.request.url.params for call in route.calls)
-    assert first["limit"] == "50" and "after" not in first  # HubSpot's most with propertiesWithHistory
-    assert "hs_manual_forecast_category" in first["propertiesWithHistory"]
+    assert first["limit"] == "100" and "after" not in first  # no history on listings: it would halve the page
+    assert "propertiesWithHistory" not in first
     assert second["after"] == "2"
     assert sweep["archived"] == "true"
 
 
 @respx.mock
-async def test_without_history_a_full_read_pages_100(mapping: Mapping) -> None:
-    route = respx.get(DEALS).mock(return_value=httpx.Response(200, json={"results": [deal("1")]}))
+async def test_history_is_read_by_id_at_most_50_a_request(mapping: Mapping) -> None:
+    route = respx.post(f"{DEALS}/batch/read").mock(
+        side_effect=lambda request: httpx.Response(
+            200, json={"status": "COMPLETE", "results": [deal(i["id"]) for i in json.loads(request.content)["inputs"]]}
+        )
+    )
+    ids = [str(n) for n in range(1, 121)]
+    assert [r["id"] for r in await make(mapping).read(ids)] == ids
+    bodies = [json.loads(call.request.content) for call in route.calls]
+    assert [len(b["inputs"]) for b in bodies] == [50, 50, 20]
+    assert all(b["propertiesWithHistory"] == ["hs_manual_forecast_category", "hs_forecast_probability"] for b in bodies)
+
     settings = HubSpotSettings(base_url=BASE, token="pat-unit-test-token", history_on_full_read=False)
-    assert await collect(HubSpotConnector("unit", settings, mapping), None) == ["1"]
-    assert route.calls[0].request.url.params["limit"] == "100"
-    assert "propertiesWithHistory" not in route.calls[0].request.url.params
+    await HubSpotConnector("unit", settings, mapping).read(ids)
+    plain = [json.loads(c.request.content) for c in route.calls[3:]]
+    assert [len(b["inputs"]) for b in plain] == [100, 20]
+    assert all("propertiesWithHistory" not in b for b in plain)
 
 
 @respx.mock

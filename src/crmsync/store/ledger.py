@@ -169,9 +169,7 @@ class Ledger:
             .where(t.ledger.c.id == bindparam("ledger_id"))
             .values(outcome=bindparam("new_outcome"), reason=bindparam("new_reason"), at=bindparam("new_at"))
         )
-        rows = [
-            {"ledger_id": i, "new_outcome": str(o), "new_reason": clip(r), "new_at": now} for i, o, r in outcomes
-        ]
+        rows = [{"ledger_id": i, "new_outcome": str(o), "new_reason": clip(r), "new_at": now} for i, o, r in outcomes]
         with self.db.tx() as conn:
             conn.execute(stmt, rows)
 

@@ -31,7 +31,7 @@ from crmsync.store import LedgerRow, Outcome, RunKind, RunStatus, Store
 from crmsync.sync import cursor as policy
 from crmsync.sync import storable
 from crmsync.sync.lock import HEARTBEAT_SECONDS, LOCK_STALE_AFTER, RunLock, holder_id
-from crmsync.sync.plan import DealPlan, effective_forecast, plan_deal
+from crmsync.sync.plan import DealPlan, effective_forecast, plan_deal, unexplained
 from crmsync.sync.result import Mode, RunResult
 from crmsync.sync.writer import Writer
 
@@ -221,6 +221,8 @@ class SyncEngine:
                 self._quarantine(result, deal.source_id, reason, raw)
         deals = storable.last_versions(deals)
         self._checkpoint(deals)
+        if self.connector.capabilities.history_by_id and deals:
+            deals = await self._explain(deals, reference)
         self._evaluate(result, deals)
         gone = list(page.deleted_ids)
         if page.live_ids is not None:
@@ -229,6 +231,35 @@ class SyncEngine:
             result.deleted += self.store.mark_deleted(self.connection, gone, result.run_id)
         else:
             result.deleted += len(set(gone) & self.store.known_ids(self.connection)) if gone else 0
+
+    async def _explain(self, deals: list[Deal], reference: Reference) -> list[Deal]:
+        """Deals the plan would change although crmsync did not write their value are read again by id, with the
+        history that says whether a person set it (listings come without it: it costs HubSpot a page of 50, not
+        100). Only those deals are read; a deal the read does not bring keeps its listed version."""
+        ids = [deal.source_id for deal in deals]
+        marks = {name: self.store.marks(self.connection, ids, name) for name in ("category", "probability")}
+        wanted = []
+        for deal in deals:
+            known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}
+            plan = plan_deal(deal, evaluate(deal, self.mapping, self.today), self.mapping, known, None)
+            if unexplained(deal, plan, known):
+                wanted.append(deal.source_id)
+        if not wanted:
+            return deals
+        raws = await self.connector.read(wanted)
+        explained: dict[str, Deal] = {}
+        for raw in raws or []:
+            if (found := self._map_quietly(raw, reference)) is not None:
+                explained[found.source_id] = found
+        return [explained.get(deal.source_id, deal) for deal in deals]
+
+    def _map_quietly(self, raw: dict[str, Any], reference: Reference) -> Deal | None:
+        """A record read again, mapped; one that no longer maps keeps its listed version (no second quarantine)."""
+        try:
+            deal = reference.owner(self.connector.to_deal(raw, reference))
+        except (CrmsyncError, ValidationError, ValueError, TypeError, KeyError):
+            return None
+        return None if storable.problem(deal) is not None else storable.without_nul(deal)
 
     def _checkpoint(self, deals: list[Deal]) -> None:
         """Fold the page's modification times into the run's progress marker; flag stamps in the future."""

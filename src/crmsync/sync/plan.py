@@ -44,6 +44,20 @@ def _same(a: str | None, b: str | None, numeric: bool) -> bool:
     return Decimal(a) == Decimal(b) if numeric else a == b
 
 
+def unexplained(deal: Deal, plan: DealPlan, marks: dict[str, Marks]) -> bool:
+    """Whether the plan would change a field whose remote value crmsync did not write and the record cannot say
+    who set: reading the deal's history (where the CRM offers it) decides between a person's edit and a value to
+    take over."""
+    for change in plan.changes:
+        says = deal.category_is_manual if change.field == "category" else deal.probability_is_manual
+        mark = marks.get(change.field) or Marks()
+        numeric = change.field == "probability"
+        ours = _same(change.old, mark.written, numeric) or _same(change.old, mark.unsure, numeric)
+        if says is None and change.old not in (None, "") and not ours:
+            return True
+    return False
+
+
 def is_manual(
     remote: str | None, connector_says: bool | None, marks: Marks | None = None, numeric: bool = False
 ) -> bool:

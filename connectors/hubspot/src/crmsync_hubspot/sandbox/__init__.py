@@ -38,6 +38,7 @@ class HubSpotSandbox(Sandbox):
         self.state = HubSpotState(deals, seed)
         self._app = build_app(HubSpotApi(self.state, token, self))
         self.webhooks: HubSpotWebhooks | None = None
+        self.history_reads: list[int] = []  # objects asked per batch read with propertiesWithHistory
 
     def subscribe_webhooks(self, target_url: str, client_secret: str) -> HubSpotWebhooks:
         """Send `deal.propertyChange` and `deal.deletion` events to `target_url`, as an app subscribed to them."""

@@ -148,8 +148,10 @@ class HubSpotApi:
         inputs = body.get("inputs", [])
         if len(inputs) > BATCH_MAX:
             return validation_error(f"inputs may hold at most {BATCH_MAX} items")
-        if body.get("propertiesWithHistory") and (refused := self._history_limit(len(inputs))) is not None:
-            return refused
+        if body.get("propertiesWithHistory"):
+            self.sandbox.history_reads.append(len(inputs))
+            if (refused := self._history_limit(len(inputs))) is not None:
+                return refused
         found, missing = [], []
         with self.sandbox.lock:
             for item in inputs:
