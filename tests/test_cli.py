@@ -244,7 +244,7 @@ def test_info_logs_one_structured_record_per_run(run: Cli, served: Served) -> No
     assert (wrote["run_id"], wrote["written"], wrote["failed"]) == (1, deals, 0)
     assert 0 < listed["requests"] < wrote["requests"] == record["requests"]
     order = [e.get("event") for e in entries if str(e.get("event", "")).startswith("run.")]
-    assert order == ["run.listed", "run.written", "run.finished"]
+    assert order == ["run.listed", "run.plan", "run.written", "run.finished"]
 
 
 def test_bad_log_format_exits_2(run: Cli) -> None:

@@ -97,7 +97,8 @@ async def test_build_validates_settings_and_registers_secrets(mapping: Mapping) 
         (
             {"base_url": "http://x", "token": "t0k3n-abcdef", "tokn": "x"},
             "connections.hs.settings.tokn",
-            "unknown key; allowed: base_url, max_retries, requests_per_second, timeout_seconds, token",
+            "unknown key; allowed: base_url, daily_request_budget, max_retries, requests_per_second, "
+            "timeout_seconds, token",
         ),
         (
             {"base_url": "http://x", "token": "t0k3n-abcdef", "requests_per_second": 0},

@@ -193,6 +193,7 @@ class App:
                         today=self.today(),
                         on_progress=progress,
                         trigger=trigger,
+                        daily_share=connection.max_daily_share,
                     )
                     started = time.monotonic()
                     result = await engine.run()

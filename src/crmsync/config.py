@@ -120,6 +120,9 @@ class Connection(_Model):
         default=4, ge=0, description="every Nth run also sweeps for deleted deals (0 = only full runs)"
     )
     webhook: WebhookConfig | None = None
+    max_daily_share: float = Field(
+        default=0.5, gt=0, le=1, description="the share of the CRM's daily request budget one run may spend"
+    )
 
     @field_validator("schedule")
     @classmethod

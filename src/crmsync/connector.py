@@ -33,6 +33,9 @@ class ConnectorSettings(BaseModel):
     base_url: str
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=20)
+    daily_request_budget: int | None = Field(
+        default=None, ge=1, description="your plan's requests per day, where the CRM does not report it in headers"
+    )
 
 
 class Capabilities(BaseModel):
@@ -42,6 +45,7 @@ class Capabilities(BaseModel):
 
     page_size: int
     write_batch_size: int = 1
+    deals_per_request: int = Field(default=1, ge=1, description="deals one write request carries (HubSpot: 100)")
     incremental: bool = True
     detects_manual_override: bool = False
     history_by_id: bool = Field(

@@ -152,6 +152,9 @@ class ApiClient:
         self.backoff = backoff
         self.max_wait = max_wait
         self.stats: Counter[str] = Counter()
+        # the CRM's daily request budget as its own headers report it (None: it reports none; see `observe`)
+        self.daily_limit: int | None = None
+        self.daily_remaining: int | None = None
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),

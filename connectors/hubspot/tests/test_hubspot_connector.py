@@ -490,3 +490,13 @@ def test_properties_that_are_not_an_object_are_a_record_error(mapping: Mapping, 
     with pytest.raises(RecordError, match="'properties' is a JSON") as info:
         make(mapping).to_deal({"id": "9", "properties": properties}, REFERENCE)
     assert info.value.source_id == "9"
+
+
+@respx.mock
+async def test_the_daily_budget_headers_are_read_from_every_answer(mapping: Mapping) -> None:
+    headers = {"X-HubSpot-RateLimit-Daily": "250000", "X-HubSpot-RateLimit-Daily-Remaining": "12345"}
+    respx.get(DEALS).mock(return_value=httpx.Response(200, json={"results": []}, headers=headers))
+    connector = make(mapping)
+    assert connector.client.daily_limit is None
+    await connector.check()
+    assert (connector.client.daily_limit, connector.client.daily_remaining) == (250000, 12345)

@@ -50,8 +50,8 @@ async def test_build_validates_settings_and_registers_secrets(hubspot_mapping: M
         (
             {"base_url": "http://x", "token": "t0k3n-abcdef", "tokn": "x"},
             "connections.hs.settings.tokn",
-            "unknown key; allowed: base_url, history_on_full_read, max_retries, requests_per_10s, "
-            "search_requests_per_second, timeout_seconds, token",
+            "unknown key; allowed: base_url, daily_request_budget, history_on_full_read, max_retries, "
+            "requests_per_10s, search_requests_per_second, timeout_seconds, token",
         ),
         (
             {"base_url": "http://x", "token": "t0k3n-abcdef", "requests_per_10s": 0},

@@ -31,6 +31,7 @@ _COUNTS = {
     "skipped": ("crmsync_fields_skipped", "Fields left as they were (respected, archived, unmapped, refused)"),
     "requests": ("crmsync_requests", "Requests sent to the CRM"),
     "throttled": ("crmsync_throttled", "429 answers from the CRM"),
+    "deferred": ("crmsync_deals_deferred", "Deals left for a later run by the daily budget share"),
 }
 
 

@@ -173,6 +173,31 @@ class Ledger:
         with self.db.tx() as conn:
             conn.execute(stmt, rows)
 
+    def defer_pending(self, run_id: int, reason: str) -> int:
+        """The run's pending rows wait for the next run; returns how many deals that is."""
+        lg = t.ledger
+        pending = (lg.c.run_id == run_id, lg.c.outcome == Outcome.PENDING)
+        with self.db.tx() as conn:
+            deals = conn.execute(select(func.count(func.distinct(lg.c.source_id))).where(*pending)).scalar() or 0
+            conn.execute(update(t.ledger).where(*pending).values(outcome=Outcome.DEFERRED, reason=reason, at=utcnow()))
+        return int(deals)
+
+    def deferred_ids(self, connection: str) -> set[str]:
+        """Deals with a deferred write no later ledger row of the same field has replaced."""
+        lg = t.ledger
+        latest = select(func.max(lg.c.id)).where(lg.c.connection == connection).group_by(lg.c.source_id, lg.c.field)
+        query = select(lg.c.source_id).where(lg.c.id.in_(latest), lg.c.outcome == Outcome.DEFERRED)
+        with self.db.tx() as conn:
+            return {row.source_id for row in conn.execute(query)}
+
+    def pending_deals(self, run_id: int) -> int:
+        lg = t.ledger
+        query = select(func.count(func.distinct(lg.c.source_id))).where(
+            lg.c.run_id == run_id, lg.c.outcome == Outcome.PENDING
+        )
+        with self.db.tx() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def abandon_pending(self, run_id: int, reason: str) -> None:
         """A run stopped: its pending rows may or may not have reached the CRM, so they become 'unknown'."""
         with self.db.tx() as conn:

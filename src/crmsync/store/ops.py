@@ -15,7 +15,7 @@ from crmsync.store.base import StoreBase, aware
 from crmsync.store.vocabulary import Outcome, RunKind, RunStatus
 
 Row = dict[str, Any]
-TOTALS = ("fetched", "written", "skipped", "failed", "requests", "throttled")
+TOTALS = ("fetched", "written", "skipped", "failed", "requests", "throttled", "deferred")
 FINISHED_WELL = (RunStatus.OK, RunStatus.PARTIAL)
 
 

@@ -82,6 +82,15 @@ class Runs:
                 )
             )
 
+    def requests_since(self, connection: str, since: datetime) -> int:
+        """Requests crmsync's runs of the connection made since `since` (the daily budget it already used)."""
+        r = t.runs
+        query = select(func.coalesce(func.sum(r.c.requests), 0)).where(
+            r.c.connection == connection, r.c.started_at >= since
+        )
+        with self.db.tx() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def run(self, run_id: int) -> dict[str, Any] | None:
         with self.db.tx() as conn:
             row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).mappings().one_or_none()

@@ -64,6 +64,7 @@ runs = Table(
     Column("error", Text),
     Column("trigger", String(60)),  # manual | schedule <slot> | webhook | enqueue
     Column("throttled", Integer, nullable=False, default=0, server_default="0"),  # the CRM's 429 answers
+    Column("deferred", Integer, nullable=False, default=0, server_default="0"),  # deals left for the next run
     Index("ix_runs_connection", "connection", "id"),
 )
 

@@ -178,6 +178,20 @@ class Store(StoreBase):
     def settle_ledger(self, outcomes: Sequence[tuple[int, Outcome, str | None]]) -> None:
         self.parts.ledger.settle_ledger(outcomes)
 
+    def defer_pending(self, run_id: int, reason: str) -> int:
+        """The run's pending rows wait for the next run (the daily budget share is spent); returns the deals."""
+        return self.parts.ledger.defer_pending(run_id, reason)
+
+    def deferred_ids(self, connection: str) -> set[str]:
+        """Deals with a deferred write that no later run has planned again: the next run carries them."""
+        return self.parts.ledger.deferred_ids(connection)
+
+    def pending_deals(self, run_id: int) -> int:
+        return self.parts.ledger.pending_deals(run_id)
+
+    def requests_since(self, connection: str, since: datetime) -> int:
+        return self.parts.runs.requests_since(connection, since)
+
     def abandon_pending(self, run_id: int, reason: str) -> None:
         self.parts.ledger.abandon_pending(run_id, reason)
 

@@ -23,6 +23,7 @@ class Outcome(StrEnum):
     WRITTEN = "written"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    DEFERRED = "deferred"  # over the connection's share of the CRM's daily budget: the next run writes it
 
 
 class RunStatus(StrEnum):

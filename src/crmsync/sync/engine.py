@@ -68,6 +68,7 @@ class SyncEngine:
         on_progress: Callable[[int], None] | None = None,
         future_tolerance: timedelta = policy.FUTURE_TOLERANCE,
         trigger: str = "manual",
+        daily_share: float = 0.5,
     ) -> None:
         self.store = store
         self.connector = connector
@@ -81,6 +82,7 @@ class SyncEngine:
         self.on_progress = on_progress
         self.future_tolerance = future_tolerance
         self.trigger = trigger
+        self.daily_share = daily_share
         self.lock = RunLock(store, self.connection)
         self.lock_name = self.lock.name
         self.holder = self.lock.holder
@@ -138,7 +140,14 @@ class SyncEngine:
             self._phase("listed", result, started, ("fetched", "stored", "quarantined", "deleted", "planned"))
             if self.mode == "apply":
                 started = time.monotonic()
-                writer = Writer(self.store, self.connector, result, beat=self._fence, reference=self._reference)
+                writer = Writer(
+                    self.store,
+                    self.connector,
+                    result,
+                    beat=self._fence,
+                    reference=self._reference,
+                    allowance=self._allowance(result),
+                )
                 failed_at = await writer.drain()
                 self._phase("written", result, started, ("written", "skipped", "failed"))
         except BaseException as exc:
@@ -192,8 +201,36 @@ class SyncEngine:
             await self._page(result, page, reference)
             if self.on_progress is not None:
                 self.on_progress(result.fetched)
+        self._carry_deferred(result)
         if since is not None and self.store.last_evaluated_on(self.connection) != self.today:
             self._reevaluate(result)
+
+    def _carry_deferred(self, result: RunResult) -> None:
+        """Deals an earlier run left over the daily budget share are planned again here, from the snapshot (the
+        listing brought them already if they changed since)."""
+        carried = self.store.deferred_ids(self.connection) - self._seen
+        if not carried or self.mode != "apply":
+            return
+        deals = [d for chunk in self.store.stored_deal_chunks(self.connection, result.run_id) for d in chunk]
+        fresh = [deal for deal in deals if deal.source_id in carried]
+        log.info("[%s] carrying %d deal(s) an earlier run deferred", self.connection, len(fresh))
+        self._seen.update(deal.source_id for deal in fresh)
+        self._evaluate(result, fresh, count=False)
+
+    def _allowance(self, result: RunResult) -> int | None:
+        """Write requests this run may still send: its share of the CRM's daily budget, less what crmsync spent on
+        the connection in the last 24 hours (and never more than the CRM says is left beyond the others' share).
+        None: no budget is known, so none is kept to."""
+        client = self.connector.client
+        limit = client.daily_limit or self.connector.settings.daily_request_budget
+        if limit is None:
+            return None
+        share = int(limit * self.daily_share)
+        spent = self.store.requests_since(self.connection, datetime.now(UTC) - timedelta(days=1)) + self._requests()
+        allowance = share - spent
+        if client.daily_remaining is not None:
+            allowance = min(allowance, client.daily_remaining - (limit - share))
+        return max(0, allowance)
 
     def _reevaluate(self, result: RunResult) -> None:
         """A new day: rules relative to today (overdue, closing this quarter, deal age) may now decide otherwise

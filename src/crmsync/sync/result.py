@@ -22,6 +22,7 @@ COUNTS = (
     "requests",
     "reevaluated",
     "throttled",
+    "deferred",
 )
 
 
@@ -49,6 +50,7 @@ class RunResult:
     requests: int = 0
     reevaluated: int = 0
     throttled: int = 0  # the CRM's 429 answers (retried; not counted in `requests` twice)
+    deferred: int = 0  # deals whose writes wait for the next run (the daily budget share was spent)
     full: bool = False
     written_by_category: Counter[str] = field(default_factory=Counter)
     error: str | None = None

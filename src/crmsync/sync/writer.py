@@ -75,6 +75,8 @@ class Writer:
         beat: Called before every batch; raises when the run lost its lock.
         holds_cursor: Whether a failed write holds the cursor back (a sync) or not (a rollback).
         reference: The CRM's reference data; with it, writes whose answer was lost are read back at the end.
+        allowance: Write requests the run may send (its share of the CRM's daily budget); None: no limit. The
+            deals beyond it are `deferred`, and the next run writes them.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class Writer:
         beat: Callable[[], None],
         holds_cursor: bool = True,
         reference: Reference | None = None,
+        allowance: int | None = None,
     ) -> None:
         self.store = store
         self.connector = connector
@@ -95,13 +98,17 @@ class Writer:
         self.batch_size = max(1, connector.capabilities.write_batch_size)
         self.failed_at: list[datetime | None] = []  # modification times of deals whose write failed
         self.reference = reference
+        self.allowance = allowance
         self.unknown: dict[str, PendingDeal] = {}  # deals whose write got no answer: read back at the end
 
     async def drain(self) -> list[datetime | None]:
         """Write every pending row of the run; returns the modification times that hold the cursor back."""
+        self._announce()
         after = 0
         limit = max(2 * self.batch_size, 100)
         while True:
+            if self.allowance is not None and self.allowance <= 0:
+                self._defer()
             rows = self.store.pending_rows(self.result.run_id, after=after, limit=limit)
             if not rows:
                 await self.read_back()
@@ -111,7 +118,48 @@ class Writer:
                 deals.pop()  # its rows may go on in the next chunk: read it whole then
             after = max(ledger_id for deal in deals for ledger_id in deal.ledger_ids)
             for start in range(0, len(deals), self.batch_size):
-                await self.write(deals[start : start + self.batch_size])
+                batch = self._affordable(deals[start : start + self.batch_size])
+                if not batch:
+                    break  # the daily budget share is spent: the rest is deferred at the top of the loop
+                await self.write(batch)
+
+    def _affordable(self, batch: list[PendingDeal]) -> list[PendingDeal]:
+        """As much of `batch` as the remaining allowance pays for (all of it when there is no budget)."""
+        if self.allowance is None:
+            return batch
+        per_request = self.connector.capabilities.deals_per_request
+        affordable = batch[: max(0, self.allowance) * per_request]
+        self.allowance -= -(-len(affordable) // per_request)
+        return affordable
+
+    def _announce(self) -> None:
+        """Say before writing how many requests the plan needs and what the daily budget allows."""
+        deals = self.store.pending_deals(self.result.run_id)
+        if not deals:
+            return
+        needed = -(-deals // self.connector.capabilities.deals_per_request)
+        allowed = "no daily budget known" if self.allowance is None else f"{self.allowance} allowed today"
+        log.info(
+            "[%s] writing %d deal(s) in about %d request(s) (%s)",
+            self.connector.connection,
+            deals,
+            needed,
+            allowed,
+            extra={
+                "connection": self.connector.connection,
+                "event": "run.plan",
+                "fields": {"deals": deals, "requests": needed, "allowance": self.allowance},
+            },
+        )
+
+    def _defer(self) -> None:
+        reason = (
+            "over this connection's share of the CRM's daily request budget (max_daily_share); the next run writes it"
+        )
+        deferred = self.store.defer_pending(self.result.run_id, reason)
+        if deferred:
+            self.result.deferred += deferred
+            log.warning("[%s] %d deal(s) deferred to the next run: %s", self.connector.connection, deferred, reason)
 
     async def write(self, batch: Sequence[PendingDeal]) -> None:
         """Send one batch through the connector and settle its rows."""

@@ -64,6 +64,15 @@ class HubSpotSettings(ConnectorSettings):
 class HubSpotClient(ApiClient):
     """HubSpot's error bodies carry `message` and `category`; 429s may say nothing but the interval headers."""
 
+    def observe(self, response: httpx.Response) -> None:
+        """The daily budget every answer reports (`X-HubSpot-RateLimit-Daily` and `-Daily-Remaining`)."""
+        limit = response.headers.get("x-hubspot-ratelimit-daily", "")
+        remaining = response.headers.get("x-hubspot-ratelimit-daily-remaining", "")
+        if limit.isdigit():
+            self.daily_limit = int(limit)
+        if remaining.isdigit():
+            self.daily_remaining = int(remaining)
+
     def error_detail(self, response: httpx.Response) -> str:
         try:
             body = response.json()
@@ -84,6 +93,7 @@ class HubSpotConnector(Connector):
     capabilities = Capabilities(
         page_size=LIST_PAGE,
         write_batch_size=100,
+        deals_per_request=100,
         incremental=True,
         detects_manual_override=True,
         rate_limit_requests=100,

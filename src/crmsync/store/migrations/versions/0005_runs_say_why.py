@@ -5,8 +5,9 @@ Revises: 0004
 Create Date: 2026-12-04 03:20:00
 
 `trigger` is what started a run: `manual`, `schedule <slot>`, `webhook` or `enqueue`. `throttled` counts the
-CRM's 429 answers during the run, for /metrics. On PostgreSQL the workers' queue (Procrastinate) lives in the same
-database, so its schema is applied here, once, and never by hand.
+CRM's 429 answers during the run, for /metrics; `deferred` the deals left for the next run because writing them
+would have spent more than the connection's share of the CRM's daily request budget. On PostgreSQL the workers'
+queue (Procrastinate) lives in the same database, so its schema is applied here, once, and never by hand.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("trigger", sa.String(length=60), nullable=True))
         batch.add_column(sa.Column("throttled", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("deferred", sa.Integer(), nullable=False, server_default="0"))
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         exists = bind.execute(sa.text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")).scalar()
@@ -36,5 +38,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("runs") as batch:
+        batch.drop_column("deferred")
         batch.drop_column("throttled")
         batch.drop_column("trigger")
