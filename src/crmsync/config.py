@@ -57,8 +57,9 @@ class StoreConfig(_Model):
         return value
 
 
-class Owner(_Model):
-    """One person across CRMs."""
+class Person(_Model):
+    """`[[owners]]`: one person across CRMs (their owner id per connection). A deal's owner, as a CRM names it, is
+    `crmsync.model.Owner`; the report matches it to a Person by id or email."""
 
     name: str
     email: str
@@ -143,7 +144,7 @@ class Config(_Model):
     base_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     rates: dict[str, Decimal] = Field(default_factory=dict, description="1 unit of the key = value × base")
     labels: dict[ForecastCategory, str] = Field(default_factory=dict)
-    owners: list[Owner] = Field(default_factory=list)
+    owners: list[Person] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
     connections: dict[str, Connection] = Field(default_factory=dict)
     report: ReportConfig = Field(default_factory=ReportConfig)

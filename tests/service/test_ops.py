@@ -112,7 +112,8 @@ def test_status_json_names_last_run_next_run_lag_and_open_writes(served: Served,
 def test_status_counts_unknown_writes(served: Served, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(TOKEN_VAR, served.box.token)
     app = App(load_config(write_config(tmp_path, served.base_url)))
-    served.box.faults.script = ["ok"] * 3 + ["drop"] * 20  # the reads pass, the writes lose their answers
+    # the reads pass; every write, and the read-back after them, loses its answer: the writes stay unknown
+    served.box.faults.script = ["ok"] * 3 + ["drop"] * 500
     asyncio.run(app.sync(["fake"]))
     (row,) = status(app.config, app.store)["connections"]
     assert row["unknown_writes"] > 0

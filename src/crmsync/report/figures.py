@@ -22,7 +22,7 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from crmsync.config import Config, Owner, Target
+from crmsync.config import Config, Person, Target
 from crmsync.model import ForecastCategory
 from crmsync.periods import calendar_bounds, month_end
 from crmsync.report.model import (
@@ -91,13 +91,13 @@ def to_base(amount: Decimal | None, currency: str | None, base: str, rates: dict
 class OwnerIndex:
     """Finds the configured owner of a deal: by owner id per connection, else by email."""
 
-    def __init__(self, owners: Sequence[Owner]) -> None:
+    def __init__(self, owners: Sequence[Person]) -> None:
         self.owners = list(owners)
         self._by_id = {(conn, oid): o for o in owners for conn, oid in o.ids.items()}
         self._by_email = {o.email.lower(): o for o in owners}
 
     @staticmethod
-    def ref(owner: Owner) -> OwnerRef:
+    def ref(owner: Person) -> OwnerRef:
         return OwnerRef(owner.email.lower(), owner.name, owner.email, owner.team, True)
 
     def resolve(self, row: DealRow) -> OwnerRef:
