@@ -3,8 +3,10 @@ beyond it are `deferred` in the ledger, counted, and written by the next run tha
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from support import Served
 
 from crmsync import periods
@@ -42,4 +44,24 @@ async def test_writes_over_the_budget_share_are_deferred_counted_and_carried(ser
     assert not store.deferred_ids("fake")
     expected = served.expected(fake_mapping(), await served.reference(fake_mapping()), periods.today())
     assert sum(1 for i, want in expected.items() if served.remote()[i][0] == want[0]) == deals
+    store.close()
+
+
+async def test_writing_logs_progress_with_what_is_left(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from crmsync.sync import writer
+
+    monkeypatch.setattr(writer, "PROGRESS_EVERY", 0.0)
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    with caplog.at_level(logging.INFO, logger="crmsync.sync"):
+        result = await run(served, store, budget=10_000)
+    records = [r for r in caplog.records if getattr(r, "event", None) == "run.progress"]
+    assert records, "progress while writing"
+    fields = [r.fields for r in records]  # type: ignore[attr-defined]
+    assert [f["left"] for f in fields] == sorted((f["left"] for f in fields), reverse=True)
+    assert fields[-1]["left"] == 0 and fields[-1]["written"] == result.written
+    assert all(f["eta_s"] is not None and f["eta_s"] >= 0 for f in fields)
+    plan = [r for r in caplog.records if getattr(r, "event", None) == "run.plan"]
+    assert plan and plan[0].fields["deals"] == result.planned  # type: ignore[attr-defined]
     store.close()

@@ -8,6 +8,7 @@ it sent by its own ledger id. A sync and a rollback both end here.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from crmsync.sync.result import RunResult
 log = logging.getLogger("crmsync.sync")
 
 NO_OUTCOME = "the connector returned no outcome for this deal"
+PROGRESS_EVERY = 5.0  # seconds between `run.progress` log records while writing
 
 
 @dataclass
@@ -100,6 +102,8 @@ class Writer:
         self.reference = reference
         self.allowance = allowance
         self.unknown: dict[str, PendingDeal] = {}  # deals whose write got no answer: read back at the end
+        self.to_write = 0  # deals pending when phase 2 began
+        self._started = self._reported = time.monotonic()
 
     async def drain(self) -> list[datetime | None]:
         """Write every pending row of the run; returns the modification times that hold the cursor back."""
@@ -122,6 +126,7 @@ class Writer:
                 if not batch:
                     break  # the daily budget share is spent: the rest is deferred at the top of the loop
                 await self.write(batch)
+                self._progress()
 
     def _affordable(self, batch: list[PendingDeal]) -> list[PendingDeal]:
         """As much of `batch` as the remaining allowance pays for (all of it when there is no budget)."""
@@ -134,7 +139,8 @@ class Writer:
 
     def _announce(self) -> None:
         """Say before writing how many requests the plan needs and what the daily budget allows."""
-        deals = self.store.pending_deals(self.result.run_id)
+        deals = self.to_write = self.store.pending_deals(self.result.run_id)
+        self._started = self._reported = time.monotonic()
         if not deals:
             return
         needed = -(-deals // self.connector.capabilities.deals_per_request)
@@ -149,6 +155,37 @@ class Writer:
                 "connection": self.connector.connection,
                 "event": "run.plan",
                 "fields": {"deals": deals, "requests": needed, "allowance": self.allowance},
+            },
+        )
+
+    def _progress(self) -> None:
+        """A `run.progress` record at most every PROGRESS_EVERY seconds: written, failed, left, and an ETA."""
+        now = time.monotonic()
+        if now - self._reported < PROGRESS_EVERY:
+            return
+        self._reported = now
+        done = self.result.written + self.result.failed + self.result.skipped
+        left = max(0, self.to_write - done)
+        rate = done / (now - self._started) if now > self._started else 0.0
+        eta = round(left / rate, 1) if rate else None
+        connection = self.connector.connection
+        log.info(
+            "[%s] writing: %d written, %d failed, %d left, about %s s to go",
+            connection,
+            self.result.written,
+            self.result.failed,
+            left,
+            eta if eta is not None else "?",
+            extra={
+                "connection": connection,
+                "event": "run.progress",
+                "fields": {
+                    "run_id": self.result.run_id,
+                    "written": self.result.written,
+                    "failed": self.result.failed,
+                    "left": left,
+                    "eta_s": eta,
+                },
             },
         )
 
