@@ -77,6 +77,13 @@ class Soak:
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
+    def wait_for_log(self, name: str, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log(name):
+            if time.monotonic() > deadline or self.processes[name].poll() is not None:
+                raise AssertionError(f"{name} never logged {text!r}:\n{self.log(name)[-3000:]}")
+            time.sleep(0.1)
+
     def kill_while_busy(self, name: str, timeout: float = 20) -> None:
         """SIGKILL `name` at a moment it has a sync job running (its log shows a start with no end yet)."""
         deadline = time.monotonic() + timeout

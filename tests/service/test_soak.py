@@ -33,6 +33,8 @@ def test_slots_run_once_never_overlap_and_survive_a_killed_worker(tmp_path: Path
             run.start(f"worker{index}", config, "worker", "--concurrency", "4", "--no-schedule")
         for index in range(2):
             run.start(f"scheduler{index}", config, "schedule")
+        run.wait_for_log("scheduler0", "scheduled c7")  # the schedulers are up (a slow machine boots slowly)
+        run.wait_for_log("scheduler1", "scheduled c7")
         started = now()
         time.sleep(15)
         run.kill_while_busy("worker0")
