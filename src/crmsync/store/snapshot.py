@@ -56,6 +56,20 @@ class Snapshot:
             yield [deal_from_row(row) for row in rows]
             after = rows[-1]["source_id"]
 
+    def deals_by_id(self, connection: str, ids: Iterable[str]) -> list[Deal]:
+        """These live stored deals as canonical Deals (ids the store does not know are left out)."""
+        wanted = sorted(set(ids))
+        found: list[Deal] = []
+        for start in range(0, len(wanted), 500):
+            query = select(t.deals).where(
+                t.deals.c.connection == connection,
+                t.deals.c.status != DealStatus.DELETED,
+                t.deals.c.source_id.in_(wanted[start : start + 500]),
+            )
+            with self.db.tx() as conn:
+                found += [deal_from_row(row) for row in conn.execute(query).mappings().all()]
+        return found
+
     def stored_deals(self, connection: str, ids: Iterable[str]) -> dict[str, StoredDeal]:
         """Stage and forecast of the given deals as the last finished run left them.
 

@@ -126,6 +126,10 @@ class Store(StoreBase):
 
     # -- snapshot: deals and forecasts --------------------------------------------------------------------------
 
+    def deals_by_id(self, connection: str, ids: Iterable[str]) -> list[Deal]:
+        """These live stored deals as canonical Deals."""
+        return self.parts.snapshot.deals_by_id(connection, ids)
+
     def stored_deals(self, connection: str, ids: Iterable[str]) -> dict[str, StoredDeal]:
         """Stage and forecast of the given deals as the last finished run left them."""
         return self.parts.snapshot.stored_deals(connection, ids)

@@ -211,8 +211,7 @@ class SyncEngine:
         carried = self.store.deferred_ids(self.connection) - self._seen
         if not carried or self.mode != "apply":
             return
-        deals = [d for chunk in self.store.stored_deal_chunks(self.connection, result.run_id) for d in chunk]
-        fresh = [deal for deal in deals if deal.source_id in carried]
+        fresh = self.store.deals_by_id(self.connection, carried)
         log.info("[%s] carrying %d deal(s) an earlier run deferred", self.connection, len(fresh))
         self._seen.update(deal.source_id for deal in fresh)
         self._evaluate(result, fresh, count=False)
