@@ -28,6 +28,7 @@ from crmsync.model import Deal, Forecast
 from crmsync.redact import redact
 from crmsync.rules import evaluate
 from crmsync.store import LedgerRow, Outcome, RunKind, RunStatus, Store
+from crmsync.store.ledger import Marks
 from crmsync.sync import cursor as policy
 from crmsync.sync import storable
 from crmsync.sync.lock import HEARTBEAT_SECONDS, LOCK_STALE_AFTER, RunLock, holder_id
@@ -257,9 +258,10 @@ class SyncEngine:
                 self._quarantine(result, deal.source_id, reason, raw)
         deals = storable.last_versions(deals)
         self._checkpoint(deals)
+        marks = self._marks(deals)
         if self.connector.capabilities.history_by_id and deals:
-            deals = await self._explain(deals, reference)
-        self._evaluate(result, deals)
+            deals = await self._explain(deals, reference, marks)
+        self._evaluate(result, deals, marks=marks)
         gone = list(page.deleted_ids)
         if page.live_ids is not None:
             gone += sorted(self.store.known_ids(self.connection) - set(page.live_ids))
@@ -268,12 +270,15 @@ class SyncEngine:
         else:
             result.deleted += len(set(gone) & self.store.known_ids(self.connection)) if gone else 0
 
-    async def _explain(self, deals: list[Deal], reference: Reference) -> list[Deal]:
+    def _marks(self, deals: list[Deal]) -> dict[str, dict[str, Marks]]:
+        """What the ledger says of each deal's category and probability (field → deal id → Marks)."""
+        ids = [deal.source_id for deal in deals]
+        return {name: self.store.marks(self.connection, ids, name) for name in ("category", "probability")}
+
+    async def _explain(self, deals: list[Deal], reference: Reference, marks: dict[str, dict[str, Marks]]) -> list[Deal]:
         """Deals the plan would change although crmsync did not write their value are read again by id, with the
         history that says whether a person set it (listings come without it: it costs HubSpot a page of 50, not
         100). Only those deals are read; a deal the read does not bring keeps its listed version."""
-        ids = [deal.source_id for deal in deals]
-        marks = {name: self.store.marks(self.connection, ids, name) for name in ("category", "probability")}
         wanted = []
         for deal in deals:
             known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}
@@ -310,7 +315,14 @@ class SyncEngine:
             )
         self._latest = policy.latest(self._latest, mark.value)
 
-    def _evaluate(self, result: RunResult, deals: list[Deal], *, count: bool = True) -> None:
+    def _evaluate(
+        self,
+        result: RunResult,
+        deals: list[Deal],
+        *,
+        count: bool = True,
+        marks: dict[str, dict[str, Marks]] | None = None,
+    ) -> None:
         """Evaluate the rules, plan write-back, keep the snapshot (when applying) and record the ledger rows.
 
         A dry run keeps no snapshot: the next real run must see the stages and values as the last real run left
@@ -318,7 +330,7 @@ class SyncEngine:
         """
         ids = [deal.source_id for deal in deals]
         previous = self.store.stored_deals(self.connection, ids)
-        marks = {name: self.store.marks(self.connection, ids, name) for name in ("category", "probability")}
+        marks = marks if marks is not None else self._marks(deals)
         pairs: list[tuple[Deal, Forecast]] = []
         plans: list[DealPlan] = []
         for deal in deals:
