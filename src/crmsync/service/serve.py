@@ -44,7 +44,6 @@ class Debouncer:
         self._waiting: dict[str, asyncio.Task[None]] = {}
         self._running: set[str] = set()
         self._dirty: set[str] = set()
-        self.fired: list[str] = []  # connections whose trigger ran, in order (for /status and tests)
 
     def event(self, connection: str) -> None:
         if connection in self._running:
@@ -57,7 +56,6 @@ class Debouncer:
         del self._waiting[connection]
         self._running.add(connection)
         try:
-            self.fired.append(connection)
             await self.trigger(connection)
         except Exception:
             log.exception("[%s] the webhook-triggered sync could not start", connection)
@@ -89,21 +87,26 @@ def embedded_trigger(app: App) -> Trigger:
     return run
 
 
-def queue_trigger(app: App) -> Trigger:
-    from crmsync.service.queue import Queue
+class QueueTrigger:
+    """Queue the sync for the workers; the queue's connection pool opens at the first webhook and closes with serve."""
 
-    queue = Queue(app.config)
-    opened = False
+    def __init__(self, app: App) -> None:
+        from crmsync.service.queue import Queue
 
-    async def enqueue(connection: str) -> None:
-        nonlocal opened
-        if not opened:
-            await queue.app.open_async()
-            opened = True
-        job = await queue.enqueue(connection, trigger="webhook")
+        self.queue = Queue(app.config)
+        self.opened = False
+
+    async def __call__(self, connection: str) -> None:
+        if not self.opened:
+            await self.queue.app.open_async()
+            self.opened = True
+        job = await self.queue.enqueue(connection, trigger="webhook")
         log.info("[%s] webhook: sync queued (job %s)", connection, job if job is not None else "already waiting")
 
-    return enqueue
+    async def aclose(self) -> None:
+        if self.opened:
+            await self.queue.app.close_async()
+            self.opened = False
 
 
 def build(app: App, trigger: Trigger | None = None) -> tuple[Starlette, Debouncer]:
@@ -111,7 +114,7 @@ def build(app: App, trigger: Trigger | None = None) -> tuple[Starlette, Debounce
     config = app.config
     if trigger is None:
         postgres = config.store.url.startswith("postgresql")
-        trigger = queue_trigger(app) if postgres else embedded_trigger(app)
+        trigger = QueueTrigger(app) if postgres else embedded_trigger(app)
     debouncer = Debouncer(config.service.debounce_seconds, trigger)
 
     async def receive(request: Request) -> Response:
@@ -156,5 +159,7 @@ def build(app: App, trigger: Trigger | None = None) -> tuple[Starlette, Debounce
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
         await debouncer.aclose()
+        if isinstance(trigger, QueueTrigger):
+            await trigger.aclose()
 
     return Starlette(routes=routes, lifespan=lifespan), debouncer
