@@ -37,19 +37,6 @@ from crmsync.sync.plan import plan_deal
 
 ROOT = Path(__file__).resolve().parents[1]
 MAPPING = load_mapping(ROOT / "mappings" / "hubspot.toml")
-PROPERTIES = [
-    "dealname",
-    "amount",
-    "deal_currency_code",
-    "closedate",
-    "pipeline",
-    "dealstage",
-    "hubspot_owner_id",
-    "createdate",
-    "hs_lastmodifieddate",
-    "hs_manual_forecast_category",
-    "hs_forecast_probability",
-]
 
 
 def sandbox(deals: int, limit: str) -> tuple[subprocess.Popen[str], str, str]:
@@ -105,9 +92,10 @@ def run_script(url: str, token: str) -> dict[str, Any]:
     api = HubSpot(access_token=token, host=url, retry=retry)
     connector = Registry().build("hubspot", "script", {"base_url": url, "token": token}, MAPPING)
     reference = asyncio.run(_reference(connector))
+    listed = connector._properties()  # what to_deal reads: the script asks for the same properties
     wb, today, written, after = MAPPING.writeback, date.today(), 0, None
     while True:
-        page = api.crm.deals.basic_api.get_page(limit=100, after=after, properties=PROPERTIES)
+        page = api.crm.deals.basic_api.get_page(limit=100, after=after, properties=listed)
         for item in page.results:
             raw = {"id": item.id, "properties": item.properties, "archived": False}
             deal = connector.to_deal(raw, reference)
