@@ -259,9 +259,10 @@ class SyncEngine:
         deals = storable.last_versions(deals)
         self._checkpoint(deals)
         marks = self._marks(deals)
+        forecasts: dict[str, Forecast] = {}
         if self.connector.capabilities.history_by_id and deals:
-            deals = await self._explain(deals, reference, marks)
-        self._evaluate(result, deals, marks=marks)
+            deals, forecasts = await self._explain(deals, reference, marks)
+        self._evaluate(result, deals, marks=marks, forecasts=forecasts)
         gone = list(page.deleted_ids)
         if page.live_ids is not None:
             gone += sorted(self.store.known_ids(self.connection) - set(page.live_ids))
@@ -275,24 +276,31 @@ class SyncEngine:
         ids = [deal.source_id for deal in deals]
         return {name: self.store.marks(self.connection, ids, name) for name in ("category", "probability")}
 
-    async def _explain(self, deals: list[Deal], reference: Reference, marks: dict[str, dict[str, Marks]]) -> list[Deal]:
+    async def _explain(
+        self, deals: list[Deal], reference: Reference, marks: dict[str, dict[str, Marks]]
+    ) -> tuple[list[Deal], dict[str, Forecast]]:
         """Deals the plan would change although crmsync did not write their value are read again by id, with the
         history that says whether a person set it (listings come without it: it costs HubSpot a page of 50, not
-        100). Only those deals are read; a deal the read does not bring keeps its listed version."""
-        wanted = []
+        100). Only those deals are read; a deal the read does not bring keeps its listed version.
+
+        Returns the deals, and the forecasts of those kept as listed (evaluated once, not again by `_evaluate`).
+        """
+        wanted: list[str] = []
+        forecasts: dict[str, Forecast] = {}
         for deal in deals:
+            forecast = forecasts[deal.source_id] = evaluate(deal, self.mapping, self.today)
             known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}
-            plan = plan_deal(deal, evaluate(deal, self.mapping, self.today), self.mapping, known, None)
-            if unexplained(deal, plan, known):
+            if unexplained(deal, plan_deal(deal, forecast, self.mapping, known, None), known):
                 wanted.append(deal.source_id)
         if not wanted:
-            return deals
+            return deals, forecasts
         raws = await self.connector.read(wanted)
         explained: dict[str, Deal] = {}
         for raw in raws or []:
             if (found := self._map_quietly(raw, reference)) is not None:
                 explained[found.source_id] = found
-        return [explained.get(deal.source_id, deal) for deal in deals]
+                forecasts.pop(found.source_id, None)  # read again, maybe changed since: evaluated afresh
+        return [explained.get(deal.source_id, deal) for deal in deals], forecasts
 
     def _map_quietly(self, raw: dict[str, Any], reference: Reference) -> Deal | None:
         """A record read again, mapped; one that no longer maps keeps its listed version (no second quarantine)."""
@@ -322,6 +330,7 @@ class SyncEngine:
         *,
         count: bool = True,
         marks: dict[str, dict[str, Marks]] | None = None,
+        forecasts: dict[str, Forecast] | None = None,
     ) -> None:
         """Evaluate the rules, plan write-back, keep the snapshot (when applying) and record the ledger rows.
 
@@ -334,7 +343,7 @@ class SyncEngine:
         pairs: list[tuple[Deal, Forecast]] = []
         plans: list[DealPlan] = []
         for deal in deals:
-            forecast = evaluate(deal, self.mapping, self.today)
+            forecast = (forecasts or {}).get(deal.source_id) or evaluate(deal, self.mapping, self.today)
             before = previous.get(deal.source_id)
             known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}
             plan = plan_deal(deal, forecast, self.mapping, known, before.stage_id if before else None)
