@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from crmsync.localtime import local_to_utc, since_as_local, utc_to_local
+from crmsync.localtime import WallClock, local_to_utc, since_as_local, utc_to_local
 
 AMS = ZoneInfo("Europe/Amsterdam")
 NYC = ZoneInfo("America/New_York")
@@ -177,3 +177,38 @@ def test_since_moves_back_only_in_the_first_pass() -> None:
 def test_the_wrong_kind_of_datetime_is_refused(call: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()  # type: ignore[operator]
+
+
+# -- WallClock: a CRM's stamp format over these rules ----------------------------------------------------------
+
+SPACED = WallClock(AMS, separator=" ")
+ZULU = WallClock(AMS, suffix="Z")
+
+
+@pytest.mark.parametrize(
+    ("clock", "text", "utc"),
+    [
+        (SPACED, "2024-01-15 12:00:00", datetime(2024, 1, 15, 11, 0, tzinfo=UTC)),
+        (ZULU, "2024-01-15T12:00:00Z", datetime(2024, 1, 15, 11, 0, tzinfo=UTC)),  # the Z is not UTC
+        (ZULU, "2024-01-15T12:00:00z", datetime(2024, 1, 15, 11, 0, tzinfo=UTC)),
+        (SPACED, "2024-01-15T12:00:00+00:00", datetime(2024, 1, 15, 12, 0, tzinfo=UTC)),  # an offset is believed
+        (SPACED, "2024-06-30", datetime(2024, 6, 29, 22, 0, tzinfo=UTC)),  # a bare date is local midnight
+    ],
+)
+def test_wall_clock_parses_its_format(clock: WallClock, text: str, utc: datetime) -> None:
+    assert clock.parse(text) == utc
+
+
+def test_a_suffix_that_means_something_else_is_not_stripped() -> None:
+    with pytest.raises(ValueError, match="isoformat"):
+        SPACED.parse("2024-01-15 12:00:00Q")
+
+
+def test_wall_clock_writes_what_it_reads() -> None:
+    moment = datetime(2024, 10, 27, 0, 30, 5, 999, tzinfo=UTC)  # first pass of the repeated hour
+    assert ZULU.format(moment) == "2024-10-27T02:30:05Z"
+    assert SPACED.format(moment) == "2024-10-27 02:30:05"
+    assert ZULU.parse(ZULU.format(moment)) == moment.replace(microsecond=0)
+    assert SPACED.since(moment) == "2024-10-27 01:30:05"  # moved back by the jump: the second pass is not missed
+    assert WallClock.date(" 2024-06-30T23:30:00Z") == date(2024, 6, 30)
+    assert SPACED.now().tzinfo is None and SPACED.now().microsecond == 0

@@ -13,15 +13,57 @@ every instant at or after `since` must have a wall time at or after the value. I
 fails for the second pass, so a `since` in the first pass moves back by the size of the jump (at most an hour
 read again, once a year, never a record missed).
 
-Connectors keep only their own string formats; the zone is always passed in.
+A connector declares its CRM's stamps as a `WallClock` (zone, separator, and the suffix a CRM may append); the
+conversions are the functions below.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["local_to_utc", "since_as_local", "utc_to_local"]
+__all__ = ["WallClock", "local_to_utc", "since_as_local", "utc_to_local"]
+
+
+@dataclass(frozen=True)
+class WallClock:
+    """A CRM's zone-less wall-clock stamps: ISO 8601 with `separator` between date and time (Simplicate's
+    `2024-05-03 14:01:10`), and a `suffix` it writes without meaning it (AFAS's `2024-05-03T14:01:10Z` is
+    Amsterdam time). A stamp with an explicit offset is taken at its word; a bare date is midnight."""
+
+    zone: ZoneInfo
+    separator: str = "T"
+    suffix: str = ""
+
+    def parse(self, text: str) -> datetime:
+        """A stamp as an aware UTC datetime.
+
+        Raises:
+            ValueError: the text is not an ISO date or date-time.
+        """
+        text = text.strip()
+        if self.suffix and text[-1:].upper() == self.suffix.upper():
+            text = text[:-1]
+        moment = datetime.fromisoformat(text)
+        return moment.astimezone(UTC) if moment.tzinfo is not None else local_to_utc(moment, self.zone)
+
+    @staticmethod
+    def date(text: str) -> date:
+        """The calendar date of a date or date-time stamp, no conversion (`2024-06-30T00:00:00Z` → 2024-06-30)."""
+        return date.fromisoformat(text.strip()[:10])
+
+    def format(self, instant: datetime) -> str:
+        """An aware instant as the CRM writes it, to the second."""
+        return utc_to_local(instant, self.zone).replace(microsecond=0).isoformat(self.separator) + self.suffix
+
+    def since(self, since: datetime) -> str:
+        """The value of a `>=` filter that returns every record changed at or after `since` (see `since_as_local`)."""
+        return since_as_local(since, self.zone).isoformat(self.separator)
+
+    def now(self) -> datetime:
+        """The current wall-clock time, naive, to the second (what the CRM stamps)."""
+        return utc_to_local(datetime.now(UTC), self.zone).replace(microsecond=0)
 
 
 def local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:

@@ -16,8 +16,8 @@ from test_afas_paging import answering
 from crmsync.errors import ApiError, AuthError, MappingError, PaginationError
 from crmsync.mapping import Mapping
 from crmsync.redact import redact
-from crmsync_afas.amsterdam import filter_value, format_local, parse_local, since_value
 from crmsync_afas.settings import AfasSettings
+from crmsync_afas.translate import AMSTERDAM
 
 # -- settings and auth ---------------------------------------------------------------------------------------
 
@@ -165,7 +165,7 @@ async def test_modification_times_are_amsterdam_time_read_as_utc(mapping: Mappin
 
 def latest_modified(records: list[dict[str, Any]]) -> datetime:
     """The engine's checkpoint of a page: the latest `updated_at` of its deals, as to_deal reads them."""
-    return max(parse_local(r["ModifiedDate"]) for r in records)
+    return max(AMSTERDAM.parse(r["ModifiedDate"]) for r in records)
 
 
 # -- time zones ---------------------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def latest_modified(records: list[dict[str, Any]]) -> datetime:
     ],
 )
 def test_afas_times_are_amsterdam_wall_clock(afas: str, utc: datetime) -> None:
-    assert parse_local(afas) == utc
+    assert AMSTERDAM.parse(afas) == utc
 
 
 @pytest.mark.parametrize(
@@ -193,9 +193,8 @@ def test_afas_times_are_amsterdam_wall_clock(afas: str, utc: datetime) -> None:
     ],
 )
 def test_since_is_converted_to_amsterdam_for_the_filter(moment: datetime, value: str) -> None:
-    assert filter_value(moment) == value
-    assert format_local(moment) == value + "Z"
-    assert parse_local(format_local(moment)) == moment.replace(microsecond=0)
+    assert AMSTERDAM.format(moment) == value + "Z"
+    assert AMSTERDAM.parse(AMSTERDAM.format(moment)) == moment.replace(microsecond=0)
 
 
 @pytest.mark.parametrize(
@@ -210,9 +209,9 @@ def test_since_is_converted_to_amsterdam_for_the_filter(moment: datetime, value:
     ],
 )
 def test_since_filter_never_misses_a_row_of_the_repeated_autumn_hour(since: datetime, value: str) -> None:
-    assert since_value(since) == value
+    assert AMSTERDAM.since(since) == value
     later = [since + timedelta(minutes=m) for m in range(0, 120, 5)]
-    assert all(format_local(moment)[:-1] >= value for moment in later)
+    assert all(AMSTERDAM.format(moment)[:-1] >= value for moment in later)
 
 
 @respx.mock
@@ -230,7 +229,7 @@ def test_the_base64_authorization_is_masked_like_the_token() -> None:
 
 def test_a_naive_filter_moment_is_refused() -> None:
     with pytest.raises(ValueError, match="time zone"):
-        filter_value(datetime(2025, 1, 1))
+        AMSTERDAM.format(datetime(2025, 1, 1))
 
 
 # -- hard deletes ---------------------------------------------------------------------------------------------

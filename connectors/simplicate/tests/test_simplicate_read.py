@@ -15,7 +15,7 @@ from simplicate_support import KEY, SECRET, failure, mock_reference, ok, sale
 from crmsync.connector import Page
 from crmsync.errors import ApiError, AuthError, RetriableApiError
 from crmsync_simplicate.connector import SimplicateConnector
-from crmsync_simplicate.localtime import parse_local
+from crmsync_simplicate.translate import AMSTERDAM
 
 
 async def read(connector: SimplicateConnector, since: datetime | None = None, reconcile: bool = False) -> list[Page]:
@@ -24,7 +24,7 @@ async def read(connector: SimplicateConnector, since: datetime | None = None, re
 
 def latest_updated(page: Page) -> datetime:
     """The engine's checkpoint of a page: the latest `updated_at` of its sales, read as to_deal reads them."""
-    return max(parse_local(r["updated_at"]) for r in page.records)
+    return max(AMSTERDAM.parse(r["updated_at"]) for r in page.records)
 
 
 def paged(records: list[dict[str, Any]], calls: list[httpx.QueryParams]) -> Any:

@@ -24,11 +24,10 @@ from crmsync.connector import Capabilities, Connector, ConnectorOptions, DealUpd
 from crmsync.errors import PaginationError
 from crmsync.kit import OffsetPager, failed, json_number, skipped, write_each, writeback_values, written
 from crmsync.model import Deal
-from crmsync_afas.amsterdam import since_value
 from crmsync_afas.client import AfasClient
 from crmsync_afas.fields import CANONICAL, FieldMap, field_ids
 from crmsync_afas.settings import AfasSettings
-from crmsync_afas.translate import PIPELINE, source_id, split_id, stages_from_statuses, to_deal
+from crmsync_afas.translate import AMSTERDAM, PIPELINE, source_id, split_id, stages_from_statuses, to_deal
 
 if TYPE_CHECKING:
     from crmsync_afas.sandbox import AfasSandbox
@@ -191,7 +190,7 @@ class AfasConnector(Connector):
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
         seen: list[str] = []
         async for rows in self._passes(
-            self.fields.get_connector, self.settings.page_size, None if since is None else since_value(since)
+            self.fields.get_connector, self.settings.page_size, None if since is None else AMSTERDAM.since(since)
         ):
             records = [{**r, "id": self._id(r)} if isinstance(r, dict) else r for r in rows]
             seen += [r["id"] for r in records if isinstance(r, dict)]

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from crmsync.connector import Reference
 from crmsync.errors import RecordError
 from crmsync.kit import RecordReader
+from crmsync.localtime import WallClock
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
-from crmsync_afas.amsterdam import parse_date, parse_local
 from crmsync_afas.fields import FieldMap
 
+# Profit writes `2024-05-03T14:01:10Z`, but the Z lies: its stamps are Amsterdam wall-clock time
+AMSTERDAM = WallClock(ZoneInfo("Europe/Amsterdam"), suffix="Z")
 PIPELINE = Pipeline(id="verkoopkansen", label="Verkoopkansen")
 NO_STATUS = "-"
 WON = "result:G"
@@ -100,7 +103,7 @@ def to_deal(connection: str, raw: Any, reference: Reference, mapping: Mapping, f
     if relation is None or sequence is None:
         raise RecordError(f"row has no key ({relation_id!r} and {sequence_id!r})")
     deal_id = source_id(relation, sequence)
-    row = RecordReader(raw, source_id=deal_id, parse_instant=parse_local, parse_date=parse_date)
+    row = RecordReader(raw, source_id=deal_id, parse_instant=AMSTERDAM.parse, parse_date=AMSTERDAM.date)
 
     def field(canonical: str) -> str:
         return fields.id(canonical) or f"({canonical} not mapped)"  # an unmapped optional field reads as empty

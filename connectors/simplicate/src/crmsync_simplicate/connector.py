@@ -35,9 +35,9 @@ from crmsync.connector import (
 from crmsync.kit import OffsetPager, skipped, write_each, written
 from crmsync.kit.checks import option_problems
 from crmsync.kit.owners import person, read_owners
+from crmsync.localtime import WallClock
 from crmsync.model import Deal, Owner
 from crmsync_simplicate.client import SimplicateClient
-from crmsync_simplicate.localtime import since_filter
 from crmsync_simplicate.translate import DEFAULT_FIELDS, build_reference, to_deal
 
 if TYPE_CHECKING:
@@ -107,8 +107,8 @@ class SimplicateConnector(Connector):
         return self.settings.requests_per_minute or self.capabilities.rate_limit_requests, 60.0
 
     @cached_property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.settings.timezone)
+    def clock(self) -> WallClock:
+        return WallClock(ZoneInfo(self.settings.timezone), separator=" ")
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> SimplicateSandbox:
@@ -173,12 +173,12 @@ class SimplicateConnector(Connector):
     # -- reading -----------------------------------------------------------------------------------------------
 
     def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
-        return to_deal(raw, reference, self.mapping, self.connection, self.zone)
+        return to_deal(raw, reference, self.mapping, self.connection, self.clock)
 
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
         params: dict[str, Any] = {"sort": "id", "metadata": "count"}
         if since is not None:
-            params["q[updated_at][ge]"] = since_filter(since, self.zone)
+            params["q[updated_at][ge]"] = self.clock.since(since)
         seen: set[str] = set()
         listed: set[str] = set()
         steady = False

@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 from crmsync.connector import Reference
 from crmsync.errors import RecordError
 from crmsync.kit import RecordReader
+from crmsync.localtime import WallClock
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
-from crmsync_simplicate.localtime import parse_date, parse_local
 
+AMSTERDAM = WallClock(ZoneInfo("Europe/Amsterdam"), separator=" ")  # the zone is a setting; this is the default
 PIPELINE_ID = "sales"
 NO_PROGRESS = "salesprogress:none"
 StatusKind = Literal["open", "won", "lost"]
@@ -120,11 +121,11 @@ def custom_value(raw: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def _reader(raw: dict[str, Any], zone: ZoneInfo) -> RecordReader:
+def _reader(raw: dict[str, Any], clock: WallClock) -> RecordReader:
     """A reader of one sale: Simplicate's ids are text, its times the account's zone-less wall clock."""
     if isinstance(raw, dict) and not isinstance(raw.get("id"), str):
         raise RecordError("missing or non-text id", source_id=None, field="id")
-    return RecordReader(raw, parse_instant=lambda text: parse_local(text, zone), parse_date=parse_date)
+    return RecordReader(raw, parse_instant=clock.parse, parse_date=clock.date)
 
 
 def _read_chance(reader: RecordReader, field: str) -> Decimal | None:
@@ -186,9 +187,9 @@ def _name(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def to_deal(raw: dict[str, Any], reference: Reference, mapping: Mapping, connection: str, zone: ZoneInfo) -> Deal:
+def to_deal(raw: dict[str, Any], reference: Reference, mapping: Mapping, connection: str, clock: WallClock) -> Deal:
     """Map one raw sale to a canonical Deal; raise RecordError for a bad record."""
-    reader = _reader(raw, zone)
+    reader = _reader(raw, clock)
     fields = {key: mapping.field(key, default) for key, default in DEFAULT_FIELDS.items()}
     kind = _status(reader, reference)
     step = _stage(reader, reference)

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from crmsync_afas.amsterdam import AMSTERDAM
+from crmsync_afas.translate import AMSTERDAM
 
 Value = str | int | Decimal | date | datetime | None
 
@@ -28,7 +28,7 @@ UPDATE_CONNECTOR = "CmForecast"
 
 def local_now() -> datetime:
     """Now on the Amsterdam wall clock, to the second, naive (as Profit stores it)."""
-    return datetime.now(AMSTERDAM).replace(tzinfo=None, microsecond=0)
+    return AMSTERDAM.now()
 
 
 @dataclass

@@ -17,10 +17,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from crmsync.sandbox.base import Sandbox
-from crmsync_simplicate.localtime import now_wall
 from crmsync_simplicate.sandbox.app import PREFIX, SimplicateApp
 from crmsync_simplicate.sandbox.seed import CATEGORY_FIELD
 from crmsync_simplicate.sandbox.state import SalesState
+from crmsync_simplicate.translate import AMSTERDAM
 
 
 class SimplicateSandbox(Sandbox):
@@ -42,7 +42,7 @@ class SimplicateSandbox(Sandbox):
         deals: int = 60,
         seed: int = 7,
         requests_per_minute: int | None = 600,
-        clock: Callable[[], datetime] = now_wall,
+        clock: Callable[[], datetime] = AMSTERDAM.now,
     ) -> None:
         super().__init__(deals=deals, seed=seed)
         self.key = f"sandbox-key-{seed}"

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from crmsync_simplicate.localtime import WIRE_FORMAT, now_wall
 from crmsync_simplicate.sandbox import seed
+from crmsync_simplicate.translate import AMSTERDAM
 
 # The writable fields of a sale (Simplicate's Swagger, PUT /sales/sales/{id}): `reason` and `organization_id` are
 # among them; `reason_id` is not (the lost reason is written as `reason`).
@@ -55,7 +55,7 @@ class Invalid(ValueError):
 class SalesState:
     """Reference data and sales, guarded by one lock; `clock` gives the wall-clock time stamped on changes."""
 
-    def __init__(self, deals: int, seed_value: int, clock: Callable[[], datetime] = now_wall) -> None:
+    def __init__(self, deals: int, seed_value: int, clock: Callable[[], datetime] = AMSTERDAM.now) -> None:
         self.lock = threading.RLock()
         self.clock = clock
         self.ref = seed.reference(seed_value)
@@ -63,7 +63,7 @@ class SalesState:
         self.sales: dict[str, dict[str, Any]] = {s["id"]: s for s in seed.sales(self.ref, deals, seed_value, today)}
 
     def now(self) -> str:
-        return self.clock().strftime(WIRE_FORMAT)
+        return self.clock().isoformat(" ", "seconds")
 
     # -- reads -----------------------------------------------------------------------------------------------
 
