@@ -22,6 +22,7 @@ from crmsync.model import Deal, Owner, Pipeline, Stage
 from crmsync.webhooks import Webhook
 
 if TYPE_CHECKING:
+    from crmsync.kit.checks import Percentage
     from crmsync.sandbox.base import Sandbox
 
 
@@ -145,6 +146,7 @@ class Connector(abc.ABC):
     retry_backoff: ClassVar[float] = 0.5
     transport: ClassVar[httpx.AsyncBaseTransport | None] = None
     webhook: ClassVar[Webhook | None] = None
+    probability: ClassVar[Percentage | None] = None  # how the CRM keeps a probability, when it is fixed
     client: ApiClient
 
     def __init__(
@@ -240,9 +242,12 @@ class Connector(abc.ABC):
     def mapping_problems(self, reference: Reference) -> list[str]:
         """Problems between the mapping and the live reference data: stage rules naming what the CRM lacks, here;
         missing fields and options, in each connector (which extends this list)."""
-        from crmsync.kit.checks import stage_problems
+        from crmsync.kit.checks import probability_problems, stage_problems
 
-        return stage_problems(self.mapping, reference, self.name)
+        problems = stage_problems(self.mapping, reference, self.name)
+        if self.probability is not None:
+            problems += probability_problems(self.mapping, self.probability, self.name)
+        return problems
 
     async def aclose(self) -> None:
         """Release network resources."""

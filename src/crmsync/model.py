@@ -86,6 +86,21 @@ class Stage(_Frozen):
     closed: bool = False
     won: bool = False
 
+    @classmethod
+    def ending(cls, stage_id: str, label: str, pipeline_id: str, order: int, *, won: bool) -> Stage:
+        """A closed stage at 100 % (won) or 0 %: for CRMs that mark won and lost by a status or result, not a
+        stage, and get one such stage per outcome."""
+        probability = Decimal(1 if won else 0)
+        return cls(
+            id=stage_id,
+            label=label,
+            pipeline_id=pipeline_id,
+            order=order,
+            probability=probability,
+            closed=True,
+            won=won,
+        )
+
 
 class Owner(_Frozen):
     id: str

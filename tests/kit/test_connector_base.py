@@ -69,3 +69,29 @@ def test_typed_options_are_validated() -> None:
     with pytest.raises(MappingError) as info:
         Labelled("c1", settings(), fake_mapping().model_copy(update={"options": {"page_size": "many"}}))
     assert info.value.key == "options.page_size"
+
+
+def test_a_declared_percentage_checks_the_writeback_section() -> None:
+    from crmsync.connector import Reference
+    from crmsync.kit.checks import Percentage
+
+    base = fake_mapping()
+    wb = base.writeback.model_copy(
+        update={"probability_field": "chance", "probability_scale": 1, "probability_decimals": 2}
+    )
+    mapping = base.model_copy(update={"writeback": wb, "stages": []})
+
+    class Whole(FakeConnector):
+        probability = Percentage("probability", whole=True)
+
+    problems = Whole("c1", settings(), mapping).mapping_problems(Reference(pipelines={}, stages={}, fields={}))
+    assert problems == [
+        "writeback.probability_field is 'chance': fake keeps a deal's probability in 'probability'",
+        "writeback.probability_scale must be 100: fake's probability is a percentage",
+        "writeback.probability_decimals must be 0: fake's probability is a whole percentage",
+    ]
+    assert (
+        FakeConnector("c1", settings(), mapping).mapping_problems(Reference(pipelines={}, stages={}, fields={})) == []
+    )
+    unwritten = mapping.model_copy(update={"writeback": wb.model_copy(update={"probability_field": None})})
+    assert Whole("c1", settings(), unwritten).mapping_problems(Reference(pipelines={}, stages={}, fields={})) == []

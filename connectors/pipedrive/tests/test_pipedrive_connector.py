@@ -289,6 +289,16 @@ async def test_mapping_problems_name_unknown_stages_and_fields(connector: Pipedr
     assert any("pipeline 'Sales funnel' does not exist" in p for p in problems)
 
 
+def test_mapping_problems_keep_the_probability_in_pipedrives_own_percentage(
+    connector: PipedriveConnector, mapping: Mapping
+) -> None:
+    wb = mapping.writeback.model_copy(update={"probability_field": "chance", "probability_scale": 1})
+    connector.mapping = mapping.model_copy(update={"writeback": wb, "stages": []})
+    problems = connector.mapping_problems(Reference(pipelines={}, stages={}, fields={}))
+    assert "writeback.probability_field is 'chance': pipedrive keeps a deal's probability in 'probability'" in problems
+    assert "writeback.probability_scale must be 100: pipedrive's probability is a percentage" in problems
+
+
 # -- to_deal -------------------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from crmsync.connector import Capabilities, Connector, ConnectorOptions, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import PaginationError
 from crmsync.kit import OffsetPager, failed, json_number, skipped, write_each, writeback_values, written
+from crmsync.kit.checks import Percentage
 from crmsync.model import Deal
 from crmsync_afas.client import AfasClient
 from crmsync_afas.fields import CANONICAL, FieldMap, field_ids
@@ -58,6 +59,7 @@ class AfasConnector(Connector):
     """Reads forecasts from a GetConnector named in the mapping; writes chance and category with CmForecast."""
 
     name = "afas"
+    probability = Percentage()  # the scoring chance (Pc), in whichever UpdateConnector field the mapping names
     Settings = AfasSettings
     Options = AfasOptions
     capabilities = Capabilities(
@@ -134,8 +136,6 @@ class AfasConnector(Connector):
                     f"writeback.{key} {name!r} is not a field of UpdateConnector {UPDATE_CONNECTOR}; "
                     f"its fields are: {', '.join(update_fields) or 'none'}"
                 )
-        if wb.probability_field is not None and wb.probability_scale != 100:
-            problems.append("writeback.probability_scale must be 100: Profit's scoring chance (Pc) is a percentage")
         return problems
 
     # -- reading -----------------------------------------------------------------------------------------------

@@ -74,12 +74,8 @@ def stages_from_statuses(rows: list[dict[str, Any]], fields: FieldMap) -> dict[s
     result = {s.id: s.model_copy(update={"order": i}) for i, s in enumerate(ordered)}
     n = len(result)
     result[NO_STATUS] = Stage(id=NO_STATUS, label="Zonder voortgang", pipeline_id=PIPELINE.id, order=n)
-    result[WON] = Stage(
-        id=WON, label="Gescoord", pipeline_id=PIPELINE.id, order=n + 1, probability=Decimal(1), closed=True, won=True
-    )
-    result[LOST] = Stage(
-        id=LOST, label="Niet gescoord", pipeline_id=PIPELINE.id, order=n + 2, probability=Decimal(0), closed=True
-    )
+    result[WON] = Stage.ending(WON, "Gescoord", PIPELINE.id, n + 1, won=True)
+    result[LOST] = Stage.ending(LOST, "Niet gescoord", PIPELINE.id, n + 2, won=False)
     return result
 
 

@@ -23,6 +23,7 @@ from pydantic import Field, SecretStr, model_validator
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import ApiError
 from crmsync.kit import failed, json_number, skipped, write_each, written
+from crmsync.kit.checks import Percentage
 from crmsync.kit.owners import person, read_owners
 from crmsync.model import Deal, Owner, Pipeline, Stage
 from crmsync_pipedrive.client import PipedriveClient, burst_budget
@@ -69,6 +70,7 @@ class PipedriveConnector(Connector):
     """Reads deals through GET /api/v2/deals (+ /archived) and writes with PATCH /api/v2/deals/{id}."""
 
     webhook = WEBHOOK
+    probability = Percentage("probability")
     name = "pipedrive"
     Settings = PipedriveSettings
     capabilities = Capabilities(

@@ -12,7 +12,6 @@ from crmsync.kit.checks import option_problems
 from crmsync.mapping import Mapping
 
 HASH_KEY = re.compile(r"^[0-9a-f]{40}$")
-PROBABILITY = "probability"
 
 # canonical field -> Pipedrive's own deal field (the default when the mapping's [fields] does not say)
 DEFAULT_FIELDS: dict[str, str] = {
@@ -110,14 +109,6 @@ def mapping_problems(mapping: Mapping, reference: Reference) -> list[str]:
     wb = mapping.writeback
     if wb.category_field is not None:
         problems += _category_problems(mapping, reference, wb.category_field)
-    if wb.probability_field is not None:
-        if wb.probability_field != PROBABILITY:
-            problems.append(
-                f"writeback.probability_field is {wb.probability_field!r}: Pipedrive keeps a deal's probability in "
-                f"its own field 'probability'"
-            )
-        if wb.probability_scale != 100:
-            problems.append("writeback.probability_scale must be 100: Pipedrive's probability is a percentage")
     for canonical, remote in mapping.fields.items():
         if remote and remote not in SYSTEM_FIELDS and resolve(reference, remote) is None:
             problems.append(

@@ -32,24 +32,8 @@ def lost_stage_id(pipeline_id: str) -> str:
 def closing_stages(pipeline: Pipeline, after: int) -> list[Stage]:
     """Pipedrive marks won/lost by a deal's status, not by a stage: each pipeline gets two closing stages."""
     return [
-        Stage(
-            id=won_stage_id(pipeline.id),
-            label="Won",
-            pipeline_id=pipeline.id,
-            order=after + 1,
-            probability=Decimal(1),
-            closed=True,
-            won=True,
-        ),
-        Stage(
-            id=lost_stage_id(pipeline.id),
-            label="Lost",
-            pipeline_id=pipeline.id,
-            order=after + 2,
-            probability=Decimal(0),
-            closed=True,
-            won=False,
-        ),
+        Stage.ending(won_stage_id(pipeline.id), "Won", pipeline.id, after + 1, won=True),
+        Stage.ending(lost_stage_id(pipeline.id), "Lost", pipeline.id, after + 2, won=False),
     ]
 
 

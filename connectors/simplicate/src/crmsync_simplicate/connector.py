@@ -33,7 +33,7 @@ from crmsync.connector import (
     WriteOutcome,
 )
 from crmsync.kit import OffsetPager, skipped, write_each, written
-from crmsync.kit.checks import option_problems
+from crmsync.kit.checks import Percentage, option_problems
 from crmsync.kit.owners import person, read_owners
 from crmsync.localtime import WallClock
 from crmsync.model import Deal, Owner
@@ -78,6 +78,7 @@ class SimplicateConnector(Connector):
     """Reads sales by offset pages; writes chance_to_score and a forecast-category custom field with PUT."""
 
     name = "simplicate"
+    probability = Percentage(PROBABILITY_FIELD, whole=True)
     Settings = SimplicateSettings
     Options = SimplicateOptions
     capabilities = Capabilities(
@@ -146,15 +147,6 @@ class SimplicateConnector(Connector):
     def mapping_problems(self, reference: Reference) -> list[str]:
         problems = super().mapping_problems(reference)
         wb = self.mapping.writeback
-        if wb.probability_field not in (None, PROBABILITY_FIELD):
-            problems.append(
-                f"writeback.probability_field is {wb.probability_field!r}; Simplicate's probability is "
-                f"{PROBABILITY_FIELD!r}"
-            )
-        if wb.probability_field is not None and (wb.probability_scale != 100 or wb.probability_decimals != 0):
-            problems.append(
-                "chance_to_score is a whole percentage: set probability_scale = 100 and probability_decimals = 0"
-            )
         if wb.category_field is not None:
             definition = reference.fields.get(wb.category_field)
             if definition is None:

@@ -90,15 +90,8 @@ def build_reference(
         kinds[str(raw["id"])] = kind
         if kind != "open":
             won = kind == "won"
-            stages[str(raw["id"])] = Stage(
-                id=str(raw["id"]),
-                label="Scored" if won else "Lost",
-                pipeline_id=PIPELINE_ID,
-                order=last + (1 if won else 2),
-                probability=Decimal(1 if won else 0),
-                closed=True,
-                won=won,
-            )
+            label, order = ("Scored", last + 1) if won else ("Lost", last + 2)
+            stages[str(raw["id"])] = Stage.ending(str(raw["id"]), label, PIPELINE_ID, order, won=won)
     return Reference(
         pipelines={pipeline.id: pipeline},
         stages=stages,
@@ -197,12 +190,9 @@ def to_deal(raw: dict[str, Any], reference: Reference, mapping: Mapping, connect
     status = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}[kind]
     if kind != "open":
         status_id = str(raw["status"].get("id"))
-        stage = reference.stages.get(status_id) or Stage(
-            id=status_id or kind,
-            label="Scored" if kind == "won" else "Lost",
-            pipeline_id=PIPELINE_ID,
-            closed=True,
-            won=kind == "won",
+        label = "Scored" if kind == "won" else "Lost"
+        stage = reference.stages.get(status_id) or Stage.ending(
+            status_id or kind, label, PIPELINE_ID, 0, won=kind == "won"
         )
     created = reader.instant("created_at")
     updated = reader.instant("updated_at") or created
