@@ -231,7 +231,8 @@ class Connector(abc.ABC):
 
     @abc.abstractmethod
     async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
-        """Apply updates (batched where the API allows); one outcome per update, in any order."""
+        """Apply updates (batched where the API allows); one outcome per update, in any order. The writer sends
+        at most `capabilities.write_batch_size` updates a call, each deal once (all its fields in one update)."""
 
     async def read(self, ids: Sequence[str]) -> list[dict[str, Any]] | None:
         """The raw records of these deals as `deals()` would list them (missing ids left out), for reading back

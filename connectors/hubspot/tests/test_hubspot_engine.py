@@ -159,11 +159,11 @@ class DiesAfterFirstBatch(HubSpotConnector):
         super().__init__(*args, **kwargs)
         self.batches = 0
 
-    async def _write_batch(self, batch: Sequence[DealUpdate]) -> list[WriteOutcome]:
+    async def write(self, batch: Sequence[DealUpdate]) -> list[WriteOutcome]:
         self.batches += 1
         if self.batches > 1:
             raise RuntimeError("the process was killed")
-        return await super()._write_batch(batch)
+        return await super().write(batch)
 
 
 async def test_a_run_that_dies_half_way_converges_when_started_again(

@@ -336,28 +336,8 @@ class HubSpotConnector(Connector):
 
     # -- writing -----------------------------------------------------------------------------------------------
 
-    async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
-        outcomes: list[WriteOutcome] = []
-        for batch in self._batches(updates):
-            outcomes += await self._write_batch(batch)
-        return outcomes
-
-    def _batches(self, updates: Sequence[DealUpdate]) -> list[list[DealUpdate]]:
-        """Batches of at most write_batch_size, in order, none naming a deal twice (HubSpot refuses those whole)."""
-        batches: list[list[DealUpdate]] = []
-        current: list[DealUpdate] = []
-        ids: set[str] = set()
-        for update in updates:
-            if len(current) == self.capabilities.write_batch_size or update.source_id in ids:
-                batches.append(current)
-                current, ids = [], set()
-            current.append(update)
-            ids.add(update.source_id)
-        if current:
-            batches.append(current)
-        return batches
-
-    async def _write_batch(self, batch: Sequence[DealUpdate]) -> list[WriteOutcome]:
+    async def write(self, batch: Sequence[DealUpdate]) -> list[WriteOutcome]:
+        """One batch update (the writer sends at most 100 deals, each once: HubSpot refuses a repeated id)."""
         inputs = [{"id": u.source_id, "properties": writeback_values(u, self.mapping)} for u in batch]
         try:
             body = await self.client.request_object("POST", f"{DEALS}/batch/update", json_body={"inputs": inputs})
@@ -368,7 +348,7 @@ class HubSpotConnector(Connector):
                 # HubSpot refuses a whole batch for one bad input: retry one by one to pin it down
                 outcomes: list[WriteOutcome] = []
                 for update in batch:
-                    outcomes += await self._write_batch([update])
+                    outcomes += await self.write([update])
                 return outcomes
             # e.g. a proxy's HTML page: whether HubSpot wrote is unknown, so report failed
             return [failed(u, exc.detail or str(exc)) for u in batch]
