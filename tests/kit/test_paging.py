@@ -11,7 +11,7 @@ import pytest
 
 from crmsync.errors import ApiError, ConfigError, PaginationError
 from crmsync.http import ApiClient
-from crmsync.kit import CursorPager, KeysetPager, OffsetPager, paginator
+from crmsync.kit import CursorPager, KeysetPager, OffsetPager, StampPager, paginator
 
 ROWS = [{"id": str(i)} for i in range(23)]
 
@@ -184,3 +184,41 @@ async def test_offset_pager_with_overlap_notices_rows_moving_under_the_offset() 
     pages = await collect(pager.pages())
     assert pager.moved and asked == [(0, 3), (2, 4)]
     assert [r["id"] for p in pages for r in p] == ["0", "1", "2"]  # the caller reads again; nothing yielded wrongly
+
+
+def stamp_search(stamps: dict[str, int], page: int) -> Callable[[httpx.Request], httpx.Response]:
+    """A search over `stamps` (id → stamp): `stamp >= lower`, sorted by stamp then id, offset `after`."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        rows = sorted((s, i) for i, s in stamps.items() if s >= body["lower"])[body["after"] :][:page]
+        return answer({"results": [{"id": i, "stamp": s} for s, i in rows]})
+
+    return handler
+
+
+async def test_stamp_pager_keys_on_the_stamp_and_pages_within_a_shared_one() -> None:
+    stamps = {f"a{n:02}": n for n in range(5)} | {f"b{n:02}": 7 for n in range(7)} | {"c": 9}
+    bodies: list[tuple[int, int]] = []
+
+    def query(lower: int, offset: int) -> dict[str, int]:
+        bodies.append((lower, offset))
+        return {"lower": lower, "after": offset}
+
+    pager = StampPager(client(stamp_search(stamps, 5)), "/search", lower=0, page_size=5, window=50, query=query,
+                       stamp=lambda row: row.get("stamp"))  # fmt: skip
+    pages = await collect(pager.pages())
+    read = [r["id"] for p in pages for r in p]
+    assert sorted(read) == sorted(stamps) and len(read) == len(set(read))
+    # each query starts at the last stamp read; a full page inside stamp 7 pages on by offset within it
+    assert bodies == [(0, 0), (4, 0), (7, 0), (7, 5)]
+    assert [len(p) for p in pages] == [5, 4, 4]  # the held-back b04 comes with the rest of stamp 7
+
+
+async def test_stamp_pager_refuses_to_page_past_the_search_window() -> None:
+    pager = StampPager(client(stamp_search({str(n): 1 for n in range(30)}, 5)), "/search", lower=0, page_size=5,
+                       window=20, query=lambda lower, offset: {"lower": lower, "after": offset},
+                       stamp=lambda row: row.get("stamp"))  # fmt: skip
+    with pytest.raises(PaginationError, match="more than 20 records share the stamp 1") as info:
+        await collect(pager.pages())
+    assert (info.value.method, info.value.path, info.value.connection) == ("POST", "/search", "conn")

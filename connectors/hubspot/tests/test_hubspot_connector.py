@@ -198,7 +198,7 @@ async def test_a_millisecond_shared_by_more_than_a_page_is_paged_by_offset(mappi
 async def test_more_than_the_search_cap_in_one_millisecond_is_a_clear_error(mapping: Mapping) -> None:
     fake = FakeSearch({str(n): (BASE_MS, None) for n in range(10_050)})
     respx.post(f"{DEALS}/search").mock(side_effect=fake)
-    with pytest.raises(ApiError, match="more than 10000 deals modified in the same millisecond") as info:
+    with pytest.raises(ApiError, match="more than 10000 records share the stamp") as info:
         await collect(make(mapping), SINCE)
     assert "full sync" in str(info.value)
     assert fake.windows()[-1] == (BASE_MS, "9800")

@@ -3,11 +3,11 @@
 - the client, built by `Connector` from its settings, capabilities and `auth_headers()` (`crmsync.connector`);
 - body decoding that names the request (`ApiClient.object`, `ApiClient.json`, in `crmsync.http`);
 - `RecordReader` for typed, named reads of one raw record;
-- paginators (`CursorPager`, `OffsetPager`, `KeysetPager`, or `paginator(name)`) with loop detection;
+- paginators (`CursorPager`, `OffsetPager`, `KeysetPager`, `StampPager`, or `paginator(name)`) with loop detection;
 - `write_each` for per-deal writes, with the credentials rule in one place.
 """
 
-from crmsync.kit.paging import PAGINATORS, CursorPager, KeysetPager, OffsetPager, Paginator, paginator
+from crmsync.kit.paging import PAGINATORS, CursorPager, KeysetPager, OffsetPager, Paginator, StampPager, paginator
 from crmsync.kit.records import RecordReader, iso_date, iso_instant, lookup
 from crmsync.kit.writes import failed, json_number, skipped, write_each, writeback_values, written
 
@@ -18,6 +18,7 @@ __all__ = [
     "OffsetPager",
     "Paginator",
     "RecordReader",
+    "StampPager",
     "failed",
     "iso_date",
     "iso_instant",

@@ -7,6 +7,7 @@
   the offset.
 - `KeysetPager`: each page asks for the rows after the last one read (`after(row)` gives the parameters); a key
   read twice is a loop.
+- `StampPager`: a search sorted and filtered on a modification stamp records may share (HubSpot's search).
 
 Every page must carry its items as a list at `items` (a dotted path); anything else is an `ApiError` naming
 connection, method and path. An item that is not a JSON object is passed on: `to_deal` quarantines that record
@@ -19,7 +20,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -254,7 +255,104 @@ class KeysetPager(Paginator):
             params = {**self.params, self.limit_param: self.page_size, **self.after(last)}
 
 
-PAGINATORS: dict[str, type[Paginator]] = {cls.name: cls for cls in (CursorPager, OffsetPager, KeysetPager)}
+class StampPager(Paginator):
+    """A search sorted by a modification stamp several records may share, filtered to `stamp >= lower` (HubSpot's
+    search on hs_lastmodifieddate), paged by keyset on the stamp.
+
+    Offset paging over a changing result set skips records: one edited between pages gets a new stamp and moves to
+    the end, so every unread record shifts forward past the next offset. So every query starts at the last stamp
+    read (offset 0) and skips the ids already read at exactly that stamp; an edited record is read again at its new
+    stamp, never skipped. Only a full page whose records all share one stamp is followed by offset pages within it,
+    held back until the stamp is read through, up to the search's `window` of results. A record without a usable
+    stamp is passed on once (`to_deal` quarantines it).
+
+    Args:
+        lower: The first stamp wanted.
+        query: (lower stamp, offset) → the search's JSON body.
+        stamp: A record's stamp, or None.
+        next: Dotted path of the answer's next-page marker; its absence ends the listing.
+        before: Awaited before every request (a search's own rate limit).
+    """
+
+    name = "stamp"
+
+    def __init__(
+        self,
+        client: ApiClient,
+        path: str,
+        *,
+        lower: int,
+        page_size: int,
+        window: int,
+        query: Callable[[int, int], Any],
+        stamp: Callable[[Row], int | None],
+        next: str | None = None,
+        before: Callable[[], Awaitable[None]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(client, path, **kwargs)
+        self.lower, self.page_size, self.window = lower, page_size, window
+        self.query, self.stamp, self.next, self.before = query, stamp, next, before
+
+    async def _search(self, lower: int, offset: int) -> tuple[dict[str, Any], list[Row]]:
+        if offset + self.page_size > self.window:
+            raise PaginationError(
+                f"POST {self.path}: more than {self.window} records share the stamp {lower}, more than a search can "
+                "page through; run a full sync instead",
+                method="POST",
+                path=self.path,
+                connection=self.client.connection,
+            )
+        if self.before is not None:
+            await self.before()
+        answer = await self.client.request_object("POST", self.path, json_body=self.query(lower, offset))
+        rows = lookup(answer, self.items) or []  # no results at all: nothing changed
+        if not isinstance(rows, list):
+            raise PaginationError(
+                f"POST {self.path} answered without a list at {self.items!r}",
+                method="POST",
+                path=self.path,
+                connection=self.client.connection,
+            )
+        self.answers += 1
+        return answer, rows
+
+    async def pages(self) -> AsyncIterator[list[Row]]:
+        lower, offset = self.lower, 0
+        read_at_lower: set[str] = set()  # ids already read whose stamp is exactly `lower`
+        unstamped: set[str] = set()
+        held: list[Row] = []
+        while True:
+            answer, rows = await self._search(lower, offset)
+            fresh: list[Row] = []
+            stamped: list[tuple[int, str]] = []
+            for row in rows:
+                key = self._key(row)
+                stamp = self.stamp(row) if isinstance(row, dict) else None
+                if stamp is None:
+                    if key not in unstamped:
+                        unstamped.add(key)
+                        fresh.append(row)
+                elif not (stamp == lower and key in read_at_lower):
+                    stamped.append((stamp, key))
+                    fresh.append(row)
+            if len(rows) < self.page_size or (self.next is not None and not lookup(answer, self.next)):
+                if held or fresh:
+                    yield held + fresh
+                return
+            last = max((stamp for stamp, _ in stamped), default=lower)
+            if last > lower:
+                if held or fresh:
+                    yield held + fresh
+                held, lower, offset = [], last, 0
+                read_at_lower = {key for stamp, key in stamped if stamp == last}
+            else:  # a full page and no later stamp: page deeper within this stamp, holding the records back
+                held += fresh
+                read_at_lower |= {key for stamp, key in stamped if stamp == lower}
+                offset += len(rows)
+
+
+PAGINATORS: dict[str, type[Paginator]] = {cls.name: cls for cls in (CursorPager, OffsetPager, KeysetPager, StampPager)}
 
 
 def paginator(name: str) -> type[Paginator]:

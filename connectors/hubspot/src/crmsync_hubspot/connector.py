@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import ApiError, AuthError, TransportError
 from crmsync.http import ApiClient, RateLimiter
-from crmsync.kit import CursorPager, failed, iso_instant, writeback_values, written
+from crmsync.kit import CursorPager, StampPager, failed, iso_instant, writeback_values, written
 from crmsync.kit.checks import option_problems
 from crmsync.kit.owners import person, read_owners
 from crmsync.model import Deal, Owner, Pipeline, Stage
@@ -263,73 +263,21 @@ class HubSpotConnector(Connector):
             "after": str(after),
         }
 
-    async def _search_since(self, since: datetime) -> AsyncIterator[list[dict[str, Any]]]:
-        """Deals modified at or after `since`, by keyset paging on the modification time.
-
-        Offset paging over a changing result set skips deals: a deal edited between pages gets a new modification
-        time and moves to the end, so every unread deal shifts forward past the next offset. So every query starts
-        at the last modification time read (GTE `lower`, `after` = 0) and skips the ids already read at exactly
-        that time; an edited deal is read again at its new time, never skipped. Only a page whose deals all share
-        one time (more than SEARCH_PAGE modified in one millisecond) is followed by offset pages within that time,
-        held back until the time is read through. The run writes nothing while it lists (the writer runs after),
-        so no upper bound is needed; the engine's signpost keeps the cursor at the run's start.
-        """
-        lower = epoch_millis(since)
-        read_at_lower: set[str] = set()  # ids already read whose modification time is exactly `lower`
-        unstamped: set[str] = set()  # ids read without a usable modification time; to_deal quarantines them
-        held: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            if offset + SEARCH_PAGE > SEARCH_CAP:
-                raise ApiError(
-                    f"search cannot page through more than {SEARCH_CAP} deals modified in the same millisecond "
-                    f"(hs_lastmodifieddate = {lower} epoch ms); run a full sync instead",
-                    method="POST",
-                    path=f"{DEALS}/search",
-                    connection=self.connection,
-                )
-            await self.search_limiter.acquire()
-            answer = await self.client.request_object(
-                "POST", f"{DEALS}/search", json_body=self._search_body(lower, offset)
-            )
-            results = answer.get("results") or []
-            if not isinstance(results, list):
-                raise ApiError(
-                    f"POST {DEALS}/search answered without a list at 'results'",
-                    method="POST",
-                    path=f"{DEALS}/search",
-                    connection=self.connection,
-                )
-            fresh: list[dict[str, Any]] = []
-            stamped: list[tuple[int, str]] = []
-            for record in results:
-                deal_id = str(record.get("id")) if isinstance(record, dict) else repr(record)
-                millis = modified_millis(record) if isinstance(record, dict) else None
-                if millis is None:
-                    if deal_id not in unstamped:
-                        unstamped.add(deal_id)
-                        fresh.append(record)
-                    continue
-                if millis == lower and deal_id in read_at_lower:
-                    continue
-                stamped.append((millis, deal_id))
-                fresh.append(record)
-            if len(results) < SEARCH_PAGE or not (answer.get("paging") or {}).get("next"):
-                if held or fresh:
-                    yield held + fresh
-                return
-            last = max((millis for millis, _ in stamped), default=lower)
-            if last > lower:
-                if held or fresh:
-                    yield held + fresh
-                held = []
-                lower, offset = last, 0
-                read_at_lower = {deal_id for millis, deal_id in stamped if millis == last}
-            else:
-                # a full page and no later time: page deeper within this millisecond, holding the records back
-                held += fresh
-                read_at_lower |= {deal_id for millis, deal_id in stamped if millis == lower}
-                offset += len(results)
+    def _search_since(self, since: datetime) -> AsyncIterator[list[dict[str, Any]]]:
+        """Deals modified at or after `since`, by keyset paging on hs_lastmodifieddate (see `StampPager`). The run
+        writes nothing while it lists, so no upper bound is needed: the engine's signpost keeps the cursor at the
+        run's start."""
+        return StampPager(
+            self.client,
+            f"{DEALS}/search",
+            lower=epoch_millis(since),
+            page_size=SEARCH_PAGE,
+            window=SEARCH_CAP,
+            query=self._search_body,
+            stamp=modified_millis,
+            next="paging.next",
+            before=self.search_limiter.acquire,
+        ).pages()
 
     def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
         return to_deal(self.connection, raw, reference, self.mapping)
