@@ -11,7 +11,7 @@ import pytest
 
 from crmsync.errors import ApiError, ConfigError, PaginationError
 from crmsync.http import ApiClient
-from crmsync.kit import CursorPager, KeysetPager, OffsetPager, StampPager, paginator
+from crmsync.kit import CursorPager, KeysetPager, OffsetPager, Rescans, StampPager, paginator
 
 ROWS = [{"id": str(i)} for i in range(23)]
 
@@ -222,3 +222,38 @@ async def test_stamp_pager_refuses_to_page_past_the_search_window() -> None:
     with pytest.raises(PaginationError, match="more than 20 records share the stamp 1") as info:
         await collect(pager.pages())
     assert (info.value.method, info.value.path, info.value.connection) == ("POST", "/search", "conn")
+
+
+def moving_listing(rows: list[dict[str, Any]], moves: int) -> Callable[[httpx.Request], httpx.Response]:
+    """Offset pages of 10 over `rows`; in each of the first `moves` passes a row is created at the front after page
+    one, so the last row read moves onto the next page and is listed twice (the sign that the listing moved)."""
+    state = {"moves": moves}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        page = answer({"data": rows[offset : offset + 10]})
+        if offset == 0 and state["moves"] > 0:
+            state["moves"] -= 1
+            rows.insert(0, {"id": f"new{state['moves']}"})
+        return page
+
+    return handler
+
+
+async def test_rescans_read_a_moving_listing_again_and_yield_every_row_once() -> None:
+    rows = [dict(r) for r in ROWS]
+    crm = client(moving_listing(rows, 1))
+    again: list[int] = []
+    listing = Rescans(lambda: OffsetPager(crm, "/s", items="data", page_size=10), passes=3, again=again.append)
+    read = [r["id"] for page in await collect(listing.pages()) for r in page]
+    assert again == [2] and listing.steady
+    assert sorted(read) == sorted(["new0", *(r["id"] for r in ROWS)]), "the row created meanwhile is read too"
+    assert len(read) == len(set(read))
+    assert listing.keys == ["new0", *(r["id"] for r in ROWS)], "live keys come from the pass that held still"
+
+
+async def test_rescans_scan_gives_none_when_no_pass_holds_still() -> None:
+    crm = client(moving_listing([dict(r) for r in ROWS], 5))
+    listing = Rescans(lambda: OffsetPager(crm, "/s", items="data", page_size=10), passes=2, again=lambda n: None)
+    assert await listing.scan() is None
+    assert not listing.steady

@@ -7,7 +7,16 @@
 - `write_each` for per-deal writes, with the credentials rule in one place.
 """
 
-from crmsync.kit.paging import PAGINATORS, CursorPager, KeysetPager, OffsetPager, Paginator, StampPager, paginator
+from crmsync.kit.paging import (
+    PAGINATORS,
+    CursorPager,
+    KeysetPager,
+    OffsetPager,
+    Paginator,
+    Rescans,
+    StampPager,
+    paginator,
+)
 from crmsync.kit.records import RecordReader, iso_date, iso_instant, lookup
 from crmsync.kit.writes import failed, json_number, skipped, write_each, writeback_values, written
 
@@ -18,6 +27,7 @@ __all__ = [
     "OffsetPager",
     "Paginator",
     "RecordReader",
+    "Rescans",
     "StampPager",
     "failed",
     "iso_date",

@@ -160,6 +160,12 @@ class OffsetPager(Paginator):
         self.overlap = overlap
         self.total_changed = False
         self.moved = False
+        self.repeated = False
+
+    @property
+    def steady(self) -> bool:
+        """After iterating: whether the listing held still (no total moved, no row shifted, none read twice)."""
+        return not (self.moved or self.total_changed or self.repeated)
 
     def _params(self, offset: int) -> dict[str, Any]:
         if self.overlap and offset > 0:
@@ -213,6 +219,7 @@ class OffsetPager(Paginator):
         keys = [self._key(row) for row in rows]
         if keys and len(rows) == self.page_size and all(key in seen for key in keys):
             raise self.loop(f"the page at {self.offset_param} {offset} repeats records already read")
+        self.repeated = self.repeated or any(key in seen for key in keys)
         seen.update(keys)
 
 
@@ -253,6 +260,48 @@ class KeysetPager(Paginator):
             if last is None:
                 raise self.loop("a full page without one record to page after")
             params = {**self.params, self.limit_param: self.page_size, **self.after(last)}
+
+
+class Rescans:
+    """An offset listing read again while it moves under the offset (records created or deleted between pages),
+    at most `passes` times, yielding every record once across the passes.
+
+    After iterating, `steady` tells whether the last pass held still, and `keys` are that pass's record keys (every
+    live record, when it held still).
+
+    Args:
+        pager: Makes the pager of one pass.
+        again: Called with the number of the pass about to start, for a log line.
+    """
+
+    def __init__(self, pager: Callable[[], OffsetPager], *, passes: int = 3, again: Callable[[int], None]) -> None:
+        self.pager, self.passes, self.again = pager, passes, again
+        self.steady = False
+        self.keys: list[str] = []
+
+    async def pages(self) -> AsyncIterator[list[Row]]:
+        yielded: set[str] = set()
+        for attempt in range(1, self.passes + 1):
+            if attempt > 1:
+                self.again(attempt)
+            pager = self.pager()
+            self.keys = []
+            async for rows in pager.pages():
+                keys = [pager._key(row) for row in rows]
+                self.keys += keys
+                fresh = [row for row, key in zip(rows, keys, strict=True) if key not in yielded]
+                yielded.update(keys)
+                if fresh:
+                    yield fresh
+            self.steady = pager.steady
+            if self.steady:
+                return
+
+    async def scan(self) -> list[str] | None:
+        """The keys of a pass that held still; None when none did."""
+        async for _ in self.pages():
+            pass
+        return self.keys if self.steady else None
 
 
 class StampPager(Paginator):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from crmsync.connector import Capabilities, Connector, ConnectorOptions, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import PaginationError
-from crmsync.kit import OffsetPager, failed, json_number, skipped, write_each, writeback_values, written
+from crmsync.kit import OffsetPager, Rescans, failed, json_number, skipped, write_each, writeback_values, written
 from crmsync.kit.checks import Percentage
 from crmsync.model import Deal
 from crmsync_afas.client import AfasClient
@@ -158,59 +158,42 @@ class AfasConnector(Connector):
             key=self._id,
         )
 
-    async def _passes(self, connector: str, take: int, since: str | None = None) -> AsyncIterator[list[Any]]:
-        """Every row once, reading the listing again while rows move under `skip`.
+    def _rescans(self, connector: str, take: int, since: str | None = None) -> Rescans:
+        def again(attempt: int) -> None:
+            log.info("[%s] forecasts moved while %s was read; reading it again (pass %d)", self.connection, connector,
+                     attempt)  # fmt: skip
+
+        return Rescans(lambda: self._pager(connector, take, since), passes=RESCANS + 1, again=again)
+
+    async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
+        """Every forecast once, reading the listing again while rows move under `skip`.
 
         Raises:
             PaginationError: the forecasts kept moving through every pass.
         """
-        yielded: set[str] = set()
-        for attempt in range(RESCANS + 1):
-            pager = self._pager(connector, take, since)
-            async for rows in pager.pages():
-                fresh = [r for r in rows if not isinstance(r, dict) or self._id(r) not in yielded]
-                yielded.update(self._id(r) for r in fresh if isinstance(r, dict))
-                yield fresh
-            if not pager.moved:
-                return
-            log.info(
-                "[%s] forecasts moved while %s was read; reading it again (pass %d)",
-                self.connection,
-                connector,
-                attempt + 2,
+        connector = self.fields.get_connector
+        listing = self._rescans(connector, self.settings.page_size, None if since is None else AMSTERDAM.since(since))
+        async for rows in listing.pages():
+            yield Page(records=[{**r, "id": self._id(r)} if isinstance(r, dict) else r for r in rows])
+        if not listing.steady:
+            raise PaginationError(
+                f"GET /connectors/{connector}: forecasts kept being added or deleted through {RESCANS + 1} reads; "
+                "stopping rather than missing one (the next run tries again)",
+                method="GET",
+                path=f"/connectors/{connector}",
+                connection=self.connection,
             )
-        raise PaginationError(
-            f"GET /connectors/{connector}: forecasts kept being added or deleted through {RESCANS + 1} reads; "
-            "stopping rather than missing one (the next run tries again)",
-            method="GET",
-            path=f"/connectors/{connector}",
-            connection=self.connection,
-        )
-
-    async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
-        seen: list[str] = []
-        async for rows in self._passes(
-            self.fields.get_connector, self.settings.page_size, None if since is None else AMSTERDAM.since(since)
-        ):
-            records = [{**r, "id": self._id(r)} if isinstance(r, dict) else r for r in rows]
-            seen += [r["id"] for r in records if isinstance(r, dict)]
-            yield Page(records=records)
         if reconcile:
-            live = seen if since is None else await self._key_scan()
-            if live is not None:
+            # every forecast's id from one pass that held still, reading only the key fields (the key GetConnector
+            # when the mapping names one); None when the keys kept moving (deletes are then not reconciled)
+            keys = self.fields.key_connector or self.fields.get_connector
+            live = listing.keys if since is None else await self._rescans(keys, self.settings.key_page_size).scan()
+            if live is None:
+                log.warning(
+                    "[%s] the keys of %s kept moving; deletes are not reconciled this run", self.connection, keys
+                )
+            else:
                 yield Page(records=[], live_ids=live)
-
-    async def _key_scan(self) -> list[str] | None:
-        """Every forecast's id from one pass that held still, reading only the key fields (the key GetConnector when
-        the mapping names one); None when the keys kept moving (deletes are then not reconciled this run)."""
-        connector = self.fields.key_connector or self.fields.get_connector
-        for _ in range(RESCANS + 1):
-            pager = self._pager(connector, self.settings.key_page_size)
-            ids = [self._id(r) async for rows in pager.pages() for r in rows if isinstance(r, dict)]
-            if not pager.moved:
-                return ids
-        log.warning("[%s] the keys of %s kept moving; deletes are not reconciled this run", self.connection, connector)
-        return None
 
     async def read(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """These forecasts through the GetConnector's OR-groups of key equalities (`;` between groups, `,` within),

@@ -32,7 +32,7 @@ from crmsync.connector import (
     Reference,
     WriteOutcome,
 )
-from crmsync.kit import OffsetPager, skipped, write_each, written
+from crmsync.kit import OffsetPager, Rescans, skipped, write_each, written
 from crmsync.kit.checks import Percentage, option_problems
 from crmsync.kit.owners import person, read_owners
 from crmsync.localtime import WallClock
@@ -167,36 +167,28 @@ class SimplicateConnector(Connector):
     def to_deal(self, raw: dict[str, Any], reference: Reference) -> Deal:
         return to_deal(raw, reference, self.mapping, self.connection, self.clock)
 
+    def _rescans(self, params: dict[str, Any], what: str) -> Rescans:
+        def again(attempt: int) -> None:
+            log.info("[%s] %s changed while being listed; listing again (pass %d)", self.connection, what, attempt)
+
+        return Rescans(lambda: self._pager(SALES, params), passes=RESCANS + 1, again=again)
+
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
         params: dict[str, Any] = {"sort": "id", "metadata": "count"}
         if since is not None:
             params["q[updated_at][ge]"] = self.clock.since(since)
-        seen: set[str] = set()
-        listed: set[str] = set()
-        steady = False
-        for attempt in range(RESCANS + 1):
-            listed = set()
-            pager = self._pager(SALES, params)
-            repeated = False
-            async for records in pager.pages():
-                ids = [str(r.get("id")) if isinstance(r, dict) else repr(r) for r in records]
-                repeated = repeated or any(i in listed for i in ids)
-                listed.update(ids)
-                fresh = [r for r, i in zip(records, ids, strict=True) if i not in seen]
-                seen.update(ids)
-                if fresh:
-                    yield Page(records=fresh)
-            steady = not (repeated or pager.total_changed)
-            if steady:
-                break
-            log.info("[%s] sales changed while being listed; listing again (pass %d)", self.connection, attempt + 2)
+        listing = self._rescans(params, "sales")
+        async for records in listing.pages():
+            yield Page(records=records)
         if not reconcile:
             return
-        live = listed if (since is None and steady) else await self._live_ids()
+        live = listing.keys if (since is None and listing.steady) else None
+        if live is None:
+            live = await self._rescans({"sort": "id", "metadata": "count", "select": "id"}, "sale ids").scan()
         if live is None:
             log.warning("[%s] sales kept changing during the id scan; deletes not reconciled", self.connection)
             return
-        yield Page(records=[], live_ids=sorted(live))
+        yield Page(records=[], live_ids=sorted(set(live)))
 
     async def read(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """These sales, one `GET /sales/sales/{id}` each (run within the client's concurrency); gone ones left out."""
@@ -210,20 +202,6 @@ class SimplicateConnector(Connector):
 
         found = await asyncio.gather(*(one(sale_id) for sale_id in ids))
         return [record for record in found if record is not None]
-
-    async def _live_ids(self) -> set[str] | None:
-        """Every sale id, from a `select=id` scan; None when the data would not hold still."""
-        for _ in range(RESCANS + 1):
-            pager = self._pager(SALES, {"sort": "id", "metadata": "count", "select": "id"})
-            listed = [
-                str(r.get("id"))
-                async for records in pager.pages()
-                for r in records
-                if isinstance(r, dict) and r.get("id")
-            ]
-            if not pager.total_changed and len(listed) == len(set(listed)):
-                return set(listed)
-        return None
 
     # -- writing -----------------------------------------------------------------------------------------------
 
