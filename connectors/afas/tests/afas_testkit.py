@@ -12,7 +12,7 @@ import httpx
 from crmsync.connector import Page, Reference
 from crmsync.mapping import Mapping
 from crmsync_afas.connector import AfasConnector
-from crmsync_afas.fields import FieldMap
+from crmsync_afas.fields import AfasOptions, FieldMap
 from crmsync_afas.settings import AfasSettings
 from crmsync_afas.translate import PIPELINE, stages_from_statuses
 
@@ -60,9 +60,8 @@ def reference(mapping: Mapping) -> Reference:
         {"Code": "OFF", "Omschrijving": "Offerte uitgebracht", "Scoringskans": 50.0},
         {"Code": "INT", "Omschrijving": "Intern overleg", "Scoringskans": None},
     ]
-    return Reference(
-        pipelines={PIPELINE.id: PIPELINE}, stages=stages_from_statuses(rows, FieldMap.from_mapping(mapping))
-    )
+    fields = FieldMap.of(AfasOptions.model_validate(mapping.options), mapping)
+    return Reference(pipelines={PIPELINE.id: PIPELINE}, stages=stages_from_statuses(rows, fields))
 
 
 async def collect(connector: AfasConnector, since: datetime | None = None, reconcile: bool = False) -> list[Page]:

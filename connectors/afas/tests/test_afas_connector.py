@@ -77,6 +77,14 @@ def test_mapping_without_get_connector_is_refused(mapping: Mapping) -> None:
         make(mapping.model_copy(update={"options": options}))
 
 
+@pytest.mark.parametrize(
+    ("key", "value"), [("chance_linked_to_status", "yes"), ("get_connector", ""), ("status_id_field", 7)]
+)
+def test_a_bad_option_is_refused_naming_its_key(mapping: Mapping, key: str, value: object) -> None:
+    with pytest.raises(MappingError, match=rf"options\.{key}"):
+        make(mapping.model_copy(update={"options": {**mapping.options, key: value}}))
+
+
 def _meta(*ids: str) -> dict[str, Any]:
     return {"name": "x", "description": "x", "fields": [{"id": i, "fieldId": i, "dataType": "string"} for i in ids]}
 

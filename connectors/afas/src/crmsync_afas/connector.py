@@ -20,13 +20,13 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from crmsync.connector import Capabilities, Connector, ConnectorOptions, DealUpdate, Page, Reference, WriteOutcome
+from crmsync.connector import Capabilities, Connector, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import PaginationError
 from crmsync.kit import OffsetPager, Rescans, failed, json_number, skipped, write_each, writeback_values, written
 from crmsync.kit.checks import Percentage
 from crmsync.model import Deal
 from crmsync_afas.client import AfasClient
-from crmsync_afas.fields import CANONICAL, FieldMap, field_ids
+from crmsync_afas.fields import CANONICAL, AfasOptions, FieldMap, field_ids
 from crmsync_afas.settings import AfasSettings
 from crmsync_afas.translate import AMSTERDAM, PIPELINE, source_id, split_id, stages_from_statuses, to_deal
 
@@ -41,18 +41,6 @@ EQ = 1  # … and for =
 READ_GROUPS = 15  # key pairs per read-back request
 RESCANS = 2
 MAX_IN_FLIGHT = 5
-
-
-class AfasOptions(ConnectorOptions):
-    """The mapping's [options]: which GetConnectors hold forecasts, keys and statuses (see fields.FieldMap)."""
-
-    get_connector: str | None = None
-    key_connector: str | None = None
-    status_connector: str | None = None
-    status_id_field: str | None = None
-    status_label_field: str | None = None
-    status_chance_field: str | None = None
-    chance_linked_to_status: bool = False
 
 
 class AfasConnector(Connector):
@@ -74,10 +62,11 @@ class AfasConnector(Connector):
     canonical_fields: ClassVar[frozenset[str]] = CANONICAL
     client_class = AfasClient
     settings: AfasSettings
+    options: AfasOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields = FieldMap.from_mapping(self.mapping)
+        self.fields = FieldMap.of(self.options, self.mapping)
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": self.settings.authorization(), "Accept-Language": self.settings.language}

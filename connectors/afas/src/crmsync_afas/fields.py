@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crmsync.errors import MappingError
+from pydantic import Field, StrictBool
+
+from crmsync.connector import ConnectorOptions
 from crmsync.mapping import Mapping
 
 REQUIRED: dict[str, str] = {
@@ -38,20 +40,17 @@ OPTIONAL: dict[str, str] = {
 }
 CANONICAL = frozenset(REQUIRED) | frozenset(OPTIONAL)
 
-STATUS_DEFAULTS = {
-    "status_id_field": "Code",
-    "status_label_field": "Omschrijving",
-    "status_chance_field": "Scoringskans",
-}
 
+class AfasOptions(ConnectorOptions):
+    """The mapping's [options]: which GetConnectors hold forecasts, keys and statuses."""
 
-def _option(mapping: Mapping, name: str, default: str | None = None) -> str | None:
-    value = mapping.options.get(name, default)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise MappingError("must be a non-empty string", file=mapping.path, key=f"options.{name}")
-    return value
+    get_connector: str = Field(min_length=1, description="the id of the forecast GetConnector")
+    status_connector: str = Field(min_length=1, description="the GetConnector of forecast statuses and chances")
+    key_connector: str | None = Field(default=None, min_length=1, description="a lighter GetConnector of the keys")
+    status_id_field: str = Field(default="Code", min_length=1)
+    status_label_field: str = Field(default="Omschrijving", min_length=1)
+    status_chance_field: str = Field(default="Scoringskans", min_length=1)
+    chance_linked_to_status: StrictBool = False
 
 
 @dataclass(frozen=True)
@@ -68,33 +67,17 @@ class FieldMap:
     chance_linked_to_status: bool
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping) -> FieldMap:
-        """Resolve the mapping's options and fields; raise MappingError naming the key when one is missing."""
-        get_connector = _option(mapping, "get_connector")
-        if get_connector is None:
-            raise MappingError(
-                "required: the id of the forecast GetConnector", file=mapping.path, key="options.get_connector"
-            )
-        status_connector = _option(mapping, "status_connector")
-        if status_connector is None:
-            raise MappingError(
-                "required: the id of the GetConnector listing forecast statuses with their chances",
-                file=mapping.path,
-                key="options.status_connector",
-            )
-        linked = mapping.options.get("chance_linked_to_status", False)
-        if not isinstance(linked, bool):
-            raise MappingError("must be true or false", file=mapping.path, key="options.chance_linked_to_status")
-        fields = {**REQUIRED, **{k: v for k, v in mapping.fields.items() if k in CANONICAL}}
+    def of(cls, options: AfasOptions, mapping: Mapping) -> FieldMap:
+        """The options (validated by the connector) with the mapping's fields over the defaults."""
         return cls(
-            get_connector=get_connector,
-            key_connector=_option(mapping, "key_connector"),
-            status_connector=status_connector,
-            fields=fields,
-            status_id=_option(mapping, "status_id_field", STATUS_DEFAULTS["status_id_field"]) or "",
-            status_label=_option(mapping, "status_label_field", STATUS_DEFAULTS["status_label_field"]) or "",
-            status_chance=_option(mapping, "status_chance_field", STATUS_DEFAULTS["status_chance_field"]) or "",
-            chance_linked_to_status=linked,
+            get_connector=options.get_connector,
+            key_connector=options.key_connector,
+            status_connector=options.status_connector,
+            fields={**REQUIRED, **{k: v for k, v in mapping.fields.items() if k in CANONICAL}},
+            status_id=options.status_id_field,
+            status_label=options.status_label_field,
+            status_chance=options.status_chance_field,
+            chance_linked_to_status=options.chance_linked_to_status,
         )
 
     def id(self, canonical: str) -> str | None:
