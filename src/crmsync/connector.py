@@ -7,10 +7,11 @@ one by name. See CONTRIBUTING.md, "Adding a connector".
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -146,6 +147,7 @@ class Connector(abc.ABC):
     retry_backoff: ClassVar[float] = 0.5
     transport: ClassVar[httpx.AsyncBaseTransport | None] = None
     webhook: ClassVar[Webhook | None] = None
+    sandbox_class: ClassVar[str | None] = None  # 'package.module:Class' of the CRM's local emulator
     probability: ClassVar[Percentage | None] = None  # how the CRM keeps a probability, when it is fixed
     client: ApiClient
 
@@ -256,8 +258,12 @@ class Connector(abc.ABC):
 
     @classmethod
     def sandbox(cls, *, deals: int = 60, seed: int = 7) -> Sandbox | None:
-        """A local emulator of this CRM's API, seeded with `deals` deals; None when there is none."""
-        return None
+        """A local emulator of this CRM's API, seeded with `deals` deals; None when there is none. It is imported
+        only here, so a production sync never loads an emulator."""
+        if cls.sandbox_class is None:
+            return None
+        module, _, name = cls.sandbox_class.partition(":")
+        return cast("Sandbox", getattr(importlib.import_module(module), name)(deals=deals, seed=seed))
 
     async def __aenter__(self) -> Connector:
         return self

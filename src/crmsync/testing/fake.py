@@ -27,7 +27,7 @@ from crmsync.model import Deal, DealStatus, Pipeline, Stage
 from crmsync.registry import ConnectorInfo
 
 if TYPE_CHECKING:
-    from crmsync.testing.fake_crm import FakeCrm
+    pass
 
 MAPPING_PATH = Path(__file__).with_name("fake.toml")
 
@@ -49,6 +49,7 @@ class FakeSettings(ConnectorSettings):
 
 class FakeConnector(Connector):
     name = "fake"
+    sandbox_class = "crmsync.testing.fake_crm:FakeCrm"
     Settings = FakeSettings
     capabilities = Capabilities(page_size=50, write_batch_size=10, max_concurrency=4, reconciles_deletes=True)
     canonical_fields = frozenset({"name", "amount", "currency", "close_date"})
@@ -60,12 +61,6 @@ class FakeConnector(Connector):
 
     def rate_limit(self) -> tuple[int | None, float]:
         return self.settings.requests_per_second, 1.0
-
-    @classmethod
-    def sandbox(cls, *, deals: int = 60, seed: int = 7) -> FakeCrm:
-        from crmsync.testing.fake_crm import FakeCrm
-
-        return FakeCrm(deals=deals, seed=seed)
 
     async def check(self) -> None:
         await self.client.request_json("GET", "/v1/me")

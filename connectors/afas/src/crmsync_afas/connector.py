@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from crmsync.connector import Capabilities, Connector, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import PaginationError
@@ -29,9 +29,6 @@ from crmsync_afas.client import AfasClient
 from crmsync_afas.fields import CANONICAL, AfasOptions, FieldMap, field_ids
 from crmsync_afas.settings import AfasSettings
 from crmsync_afas.translate import AMSTERDAM, PIPELINE, source_id, split_id, stages_from_statuses, to_deal
-
-if TYPE_CHECKING:
-    from crmsync_afas.sandbox import AfasSandbox
 
 log = logging.getLogger("crmsync.afas")
 
@@ -47,6 +44,7 @@ class AfasConnector(Connector):
     """Reads forecasts from a GetConnector named in the mapping; writes chance and category with CmForecast."""
 
     name = "afas"
+    sandbox_class = "crmsync_afas.sandbox:AfasSandbox"
     probability = Percentage()  # the scoring chance (Pc), in whichever UpdateConnector field the mapping names
     Settings = AfasSettings
     Options = AfasOptions
@@ -70,12 +68,6 @@ class AfasConnector(Connector):
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": self.settings.authorization(), "Accept-Language": self.settings.language}
-
-    @classmethod
-    def sandbox(cls, *, deals: int = 60, seed: int = 7) -> AfasSandbox:
-        from crmsync_afas.sandbox import AfasSandbox
-
-        return AfasSandbox(deals=deals, seed=seed)
 
     # -- check and reference data ------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field, SecretStr
@@ -20,9 +20,6 @@ from crmsync.kit.owners import person, read_owners
 from crmsync.model import Deal, Owner, Pipeline, Stage
 from crmsync_hubspot.translate import CATEGORY, DEFAULT_FIELDS, PROBABILITY, to_deal
 from crmsync_hubspot.webhook import WEBHOOK
-
-if TYPE_CHECKING:
-    from crmsync_hubspot.sandbox import HubSpotSandbox
 
 DEALS = "/crm/v3/objects/deals"
 OWNERS = "/crm/v3/owners"
@@ -89,6 +86,7 @@ class HubSpotConnector(Connector):
 
     webhook = WEBHOOK
     name = "hubspot"
+    sandbox_class = "crmsync_hubspot.sandbox:HubSpotSandbox"
     Settings = HubSpotSettings
     capabilities = Capabilities(
         page_size=LIST_PAGE,
@@ -116,12 +114,6 @@ class HubSpotConnector(Connector):
     def search_limiter(self) -> RateLimiter:
         """Search has its own, lower limit (about 5 per second) on top of the ten-secondly one."""
         return RateLimiter(self.settings.search_requests_per_second, 1.0)
-
-    @classmethod
-    def sandbox(cls, *, deals: int = 60, seed: int = 7) -> HubSpotSandbox:
-        from crmsync_hubspot.sandbox import HubSpotSandbox
-
-        return HubSpotSandbox(deals=deals, seed=seed)
 
     # -- reading -----------------------------------------------------------------------------------------------
 

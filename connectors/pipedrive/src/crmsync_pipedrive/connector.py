@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -30,9 +30,6 @@ from crmsync_pipedrive.client import PipedriveClient, burst_budget
 from crmsync_pipedrive.fields import DEFAULT_FIELDS, FieldRef, field_definitions, mapping_problems, resolve
 from crmsync_pipedrive.translate import PROBABILITY_ENABLED, closing_stages, rfc3339, stage_from, to_deal
 from crmsync_pipedrive.webhook import WEBHOOK
-
-if TYPE_CHECKING:
-    from crmsync_pipedrive.sandbox import PipedriveSandbox
 
 PAGE_SIZE = 500
 WINDOW_SECONDS = 2.0
@@ -72,6 +69,7 @@ class PipedriveConnector(Connector):
     webhook = WEBHOOK
     probability = Percentage("probability")
     name = "pipedrive"
+    sandbox_class = "crmsync_pipedrive.sandbox:PipedriveSandbox"
     Settings = PipedriveSettings
     capabilities = Capabilities(
         page_size=PAGE_SIZE,
@@ -102,12 +100,6 @@ class PipedriveConnector(Connector):
     def archived(self) -> set[str]:
         """Ids of deals seen archived (on their endpoint, or by a refused write): Pipedrive refuses their edits."""
         return set()
-
-    @classmethod
-    def sandbox(cls, *, deals: int = 60, seed: int = 7) -> PipedriveSandbox:
-        from crmsync_pipedrive.sandbox import PipedriveSandbox
-
-        return PipedriveSandbox(deals=deals, seed=seed)
 
     # -- reference data ----------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
@@ -39,9 +39,6 @@ from crmsync.localtime import WallClock
 from crmsync.model import Deal, Owner
 from crmsync_simplicate.client import SimplicateClient
 from crmsync_simplicate.translate import DEFAULT_FIELDS, build_reference, to_deal
-
-if TYPE_CHECKING:
-    from crmsync_simplicate.sandbox import SimplicateSandbox
 
 log = logging.getLogger("crmsync.simplicate")
 
@@ -78,6 +75,7 @@ class SimplicateConnector(Connector):
     """Reads sales by offset pages; writes chance_to_score and a forecast-category custom field with PUT."""
 
     name = "simplicate"
+    sandbox_class = "crmsync_simplicate.sandbox:SimplicateSandbox"
     probability = Percentage(PROBABILITY_FIELD, whole=True)
     Settings = SimplicateSettings
     Options = SimplicateOptions
@@ -110,12 +108,6 @@ class SimplicateConnector(Connector):
     @cached_property
     def clock(self) -> WallClock:
         return WallClock(ZoneInfo(self.settings.timezone), separator=" ")
-
-    @classmethod
-    def sandbox(cls, *, deals: int = 60, seed: int = 7) -> SimplicateSandbox:
-        from crmsync_simplicate.sandbox import SimplicateSandbox
-
-        return SimplicateSandbox(deals=deals, seed=seed)
 
     # -- reference data ----------------------------------------------------------------------------------------
 
