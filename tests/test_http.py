@@ -235,6 +235,19 @@ def test_body_message_finds_the_crms_message(response: httpx.Response, message: 
     assert body_message(response) == message
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"category": "VALIDATION_ERROR", "message": "bad"}, "VALIDATION_ERROR: bad"),
+        ({"errorType": "RATE_LIMIT", "message": "slow down"}, "RATE_LIMIT: slow down"),
+        ({"category": "", "message": "bad"}, "bad"),  # an empty kind is no kind
+        ({"success": False, "error": "Deal not found"}, "Deal not found"),
+    ],
+)
+def test_a_declared_error_kind_leads_the_message(body: dict[str, Any], message: str) -> None:
+    assert body_message(httpx.Response(400, json=body), ("category", "errorType")) == message
+
+
 async def test_a_hint_longer_than_max_wait_fails_at_once(api: respx.MockRouter) -> None:
     client = Recording(max_retries=5, max_wait=60)
     route = api.get("/deals").mock(return_value=httpx.Response(429, headers={"Retry-After": "3600"}))

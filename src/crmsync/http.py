@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -86,8 +86,9 @@ def header_retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def body_message(response: httpx.Response) -> str:
-    """The CRM's own error message from a response body, or a description of a body that has none."""
+def body_message(response: httpx.Response, kinds: Sequence[str] = ()) -> str:
+    """The CRM's own error message from a response body, or a description of a body that has none; the first of
+    the body's `kinds` fields (HubSpot's `category`, Pipedrive's `code`) is put in front: `KIND: message`."""
     content_type = response.headers.get("content-type", "unknown type")
     if not response.content:
         return "empty body"
@@ -96,10 +97,11 @@ def body_message(response: httpx.Response) -> str:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return f"non-JSON error page ({content_type.split(';')[0]}, {len(response.content)} bytes)"
     if isinstance(body, dict):
+        kind = next((f"{body[k]}: " for k in kinds if isinstance(body.get(k), str) and body[k]), "")
         for key in ("message", "externalMessage", "error", "error_description"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                return value
+                return kind + value
             if isinstance(value, dict) and isinstance(value.get("message"), str):
                 return str(value["message"])
         errors = body.get("errors")
@@ -129,6 +131,7 @@ class ApiClient:
     """
 
     retriable_statuses: frozenset[int] = RETRIABLE_STATUSES
+    error_kinds: tuple[str, ...] = ()  # fields of an error body naming the kind of error (see `body_message`)
 
     def __init__(
         self,
@@ -173,7 +176,7 @@ class ApiClient:
 
     def error_detail(self, response: httpx.Response) -> str:
         """The CRM's error message. Override for unusual bodies."""
-        return body_message(response)
+        return body_message(response, self.error_kinds)
 
     def observe(self, response: httpx.Response) -> None:
         """Called with every response, errors included, before it is judged. Override to adapt to rate-limit

@@ -473,7 +473,7 @@ async def test_503_is_retried(connector: PipedriveConnector) -> None:
         (
             fail(400, "Validation failed: limit: too big", code="ERR_SCHEMA_VALIDATION_FAILED"),
             ApiError,
-            "Validation failed: limit: too big (ERR_SCHEMA_VALIDATION_FAILED)",
+            "ERR_SCHEMA_VALIDATION_FAILED: Validation failed: limit: too big",
         ),
         (fail(501, "Not implemented"), ApiError, "Not implemented"),
     ],

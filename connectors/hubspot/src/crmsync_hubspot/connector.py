@@ -61,6 +61,8 @@ class HubSpotSettings(ConnectorSettings):
 class HubSpotClient(ApiClient):
     """HubSpot's error bodies carry `message` and `category`; 429s may say nothing but the interval headers."""
 
+    error_kinds = ("category", "errorType")
+
     def observe(self, response: httpx.Response) -> None:
         """The daily budget every answer reports (`X-HubSpot-RateLimit-Daily` and `-Daily-Remaining`)."""
         limit = response.headers.get("x-hubspot-ratelimit-daily", "")
@@ -69,16 +71,6 @@ class HubSpotClient(ApiClient):
             self.daily_limit = int(limit)
         if remaining.isdigit():
             self.daily_remaining = int(remaining)
-
-    def error_detail(self, response: httpx.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            return super().error_detail(response)
-        if isinstance(body, dict) and body.get("message"):
-            kind = body.get("category") or body.get("errorType")
-            return f"{kind}: {body['message']}" if kind else str(body["message"])
-        return super().error_detail(response)
 
 
 class HubSpotConnector(Connector):

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from crmsync.http import ApiClient, body_message
+from crmsync.http import ApiClient
 from crmsync.kit import CursorPager
 
 
@@ -24,15 +24,7 @@ class PipedriveClient(ApiClient):
     limit, and holds every caller back until the reset when the window is spent.
     """
 
-    def error_detail(self, response: httpx.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            return body_message(response)
-        if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
-            code = body.get("code")
-            return f"{body['error']} ({code})" if isinstance(code, str) and code else str(body["error"])
-        return body_message(response)
+    error_kinds = ("code",)
 
     def observe(self, response: httpx.Response) -> None:
         """Adapt the limiter to the burst limit every answer announces, and pause when it is used up."""
