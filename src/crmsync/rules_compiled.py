@@ -99,28 +99,31 @@ def _amount_checks(c: Condition) -> list[Predicate]:
     return checks
 
 
-def _close_date_checks(c: Condition, today: date) -> list[Predicate]:
+def _close_date_check(c: Condition, today: date) -> Predicate | None:
     """The close-date keys against bounds computed for `today`; raises where the reference would (a date overflow)."""
-    keys = (c.close_date_past, c.close_date_within_days, c.close_date_beyond_days, c.close_date_in, c.close_date_not_in)
-    if all(key is None for key in keys):
-        return []
-    checks: list[Predicate] = [lambda deal, _: deal.close_date is not None]
-    if c.close_date_past is not None:
-        past = c.close_date_past
-        checks.append(lambda deal, _: (deal.close_date < today) == past)  # type: ignore[operator]
-    if c.close_date_within_days is not None:
-        latest = today + timedelta(days=c.close_date_within_days)
-        checks.append(lambda deal, _: not deal.close_date > latest)  # type: ignore[operator]
-    if c.close_date_beyond_days is not None:
-        after = today + timedelta(days=c.close_date_beyond_days)
-        checks.append(lambda deal, _: not deal.close_date <= after)  # type: ignore[operator]
-    if c.close_date_in is not None:
-        start, end = named_bounds(c.close_date_in, today)
-        checks.append(lambda deal, _: start <= deal.close_date <= end)  # type: ignore[operator]
-    if c.close_date_not_in is not None:
-        not_start, not_end = named_bounds(c.close_date_not_in, today)
-        checks.append(lambda deal, _: not not_start <= deal.close_date <= not_end)  # type: ignore[operator]
-    return checks
+    past = c.close_date_past
+    latest = None if c.close_date_within_days is None else today + timedelta(days=c.close_date_within_days)
+    after = None if c.close_date_beyond_days is None else today + timedelta(days=c.close_date_beyond_days)
+    within = None if c.close_date_in is None else named_bounds(c.close_date_in, today)
+    outside = None if c.close_date_not_in is None else named_bounds(c.close_date_not_in, today)
+    if past is None and latest is None and after is None and within is None and outside is None:
+        return None
+
+    def close_date(deal: Deal, _: ForecastCategory) -> bool:
+        close = deal.close_date
+        if close is None:
+            return False
+        if past is not None and (close < today) != past:
+            return False
+        if latest is not None and close > latest:
+            return False
+        if after is not None and close <= after:
+            return False
+        if within is not None and not within[0] <= close <= within[1]:
+            return False
+        return outside is None or not outside[0] <= close <= outside[1]
+
+    return close_date
 
 
 def _age_check(c: Condition, today: date) -> Predicate | None:
@@ -152,27 +155,26 @@ def condition_checks(c: Condition, today: date) -> tuple[Predicate, ...]:
         checks.append(_owner_in(c.owner))
     checks += _amount_checks(c)
     try:
-        checks += _close_date_checks(c, today)
+        close_date = _close_date_check(c, today)
     except (OverflowError, ValueError):
         # A bound beyond the calendar: the reference raises when (and only when) it reaches that key.
         return (lambda deal, category: matches(c, deal, category, today),)
     age = _age_check(c, today)
-    if age is not None:
-        checks.append(age)
+    checks += [check for check in (close_date, age) if check is not None]
     return tuple(checks)
 
 
 _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-_set_attribute = object.__setattr__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
 _new_object = object.__new__
 
 
 def _new_forecast(values: dict[str, object]) -> Forecast:
     """A Forecast from values known to be valid: the same object `Forecast(**values)` builds, without validation."""
     forecast: Forecast = _new_object(Forecast)
-    _set_attribute(forecast, "__dict__", values)
+    _set_dict(forecast, values)
     _set_fields(forecast, _FORECAST_FIELDS.copy())
     _set_extra(forecast, None)
     _set_private(forecast, None)
@@ -218,6 +220,17 @@ class CompiledRules:
         self._stages: dict[tuple[str, str, str, str], _Stage | None] = {}
         self._effects = [_effect(rule) for rule in mapping.rules]
         self._day: tuple[date, dict[DealStatus, _Rules]] | None = None
+        self._tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def _shared(self, ids: tuple[str, ...]) -> tuple[str, ...]:
+        """An equal tuple made earlier if there is one: deals share a few combinations of rule ids and flags, and
+        keeping one copy of each spares the garbage collector thousands of objects per page."""
+        shared = self._tuples.get(ids)
+        if shared is not None:
+            return shared
+        if len(self._tuples) < _MEMO_LIMIT:
+            self._tuples[ids] = ids
+        return ids
 
     def _stage_for(self, key: tuple[str, str, str, str]) -> _Stage | None:
         """The first stage rule naming the pipeline (id, label or '*') and the stage (id or label)."""
@@ -310,8 +323,8 @@ class CompiledRules:
             "probability": probability,
             "weighted_amount": None if amount is None else (amount * probability).quantize(CENT),
             "month": _month(deal),
-            "rule_ids": tuple(rule_ids),
-            "flags": tuple(flags),
+            "rule_ids": self._shared(tuple(rule_ids)),
+            "flags": self._shared(tuple(flags)) if flags else (),
             "mapped": mapped,
         }
         if type(probability) is Decimal and probability.is_finite() and ZERO <= probability <= ONE:
