@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from crmsync.connector import DealUpdate
-from crmsync.mapping import Mapping, OverridePolicy
+from crmsync.mapping import Mapping, OverridePolicy, WriteBack
 from crmsync.model import Deal, DealStatus, Forecast
 from crmsync.store.ledger import Marks
 
@@ -69,9 +69,9 @@ def is_manual(
     A value crmsync never wrote and the API cannot explain is taken over (first adoption).
     Probabilities compare as numbers, so a change of decimals in the mapping does not look like a person's edit.
     """
-    marks = marks or Marks()
     if remote is None or remote == "":
         return False
+    marks = marks or Marks()
     if _same(remote, marks.written, numeric) or _same(remote, marks.unsure, numeric):
         return False
     if connector_says is not None:
@@ -87,10 +87,53 @@ def _blocked(policy: OverridePolicy, manual: bool, stage_changed: bool) -> str |
     return f"set by hand in the CRM; override policy '{policy}'"
 
 
-def _probability_text(value: Decimal | None, decimals: int) -> str | None:
+def _probability_text(value: Decimal, decimals: int) -> str:
+    return str(value.quantize(Decimal(1).scaleb(-decimals)))
+
+
+# Memos for per-deal work that depends on a few distinct values: the texts of probabilities, and the FieldChanges
+# themselves (frozen, so one instance can stand in every plan that holds an equal one). Keys carry the sign, as
+# Decimal("-0") == Decimal("0") but their texts differ. Decimals are computed in the default context, which
+# crmsync never changes.
+_MEMO_LIMIT = 10_000
+_remote_texts: dict[tuple[Decimal, bool, int, int], str] = {}
+_read_texts: dict[tuple[Decimal, bool, int], str] = {}
+_changes: dict[tuple[str, str | None, str, bool, str | None, bool], FieldChange] = {}
+
+
+def _remote_text(probability: Decimal, wb: WriteBack) -> str:
+    """The text the write-back sends for `probability`, as scaled and rounded by the mapping."""
+    key = (probability, probability.is_signed(), wb.probability_scale, wb.probability_decimals)
+    text = _remote_texts.get(key)
+    if text is None:
+        text = _probability_text(wb.remote_probability(probability), wb.probability_decimals)
+        if len(_remote_texts) < _MEMO_LIMIT:
+            _remote_texts[key] = text
+    return text
+
+
+def _read_text(value: Decimal | None, decimals: int) -> str | None:
+    """The text of a probability as read from the CRM, rounded as the mapping writes it."""
     if value is None:
         return None
-    return str(value.quantize(Decimal(1).scaleb(-decimals)))
+    key = (value, value.is_signed(), decimals)
+    text = _read_texts.get(key)
+    if text is None:
+        text = _probability_text(value, decimals)
+        if len(_read_texts) < _MEMO_LIMIT:
+            _read_texts[key] = text
+    return text
+
+
+def _change(field: str, old: str | None, new: str, reason: str | None, blocked: bool) -> FieldChange:
+    """`FieldChange(field, old, new, reason is None, reason, blocked)`, shared with equal earlier plans."""
+    key = (field, old, new, reason is None, reason, blocked)
+    change = _changes.get(key)
+    if change is None:
+        change = FieldChange(*key)
+        if len(_changes) < _MEMO_LIMIT:
+            _changes[key] = change
+    return change
 
 
 def plan_deal(
@@ -121,17 +164,15 @@ def plan_deal(
         if old != new:
             manual = is_manual(old, deal.category_is_manual, marks.get("category"))
             blocked = _blocked(mapping.overrides.category, manual, stage_changed)
-            reason = not_writable or blocked
-            plan.changes.append(FieldChange("category", old, new, reason is None, reason, blocked is not None))
+            plan.changes.append(_change("category", old, new, not_writable or blocked, blocked is not None))
     if wb.probability_field is not None and deal.probability_writable:
-        new_p = _probability_text(wb.remote_probability(forecast.probability), wb.probability_decimals)
-        old_p = _probability_text(deal.remote_probability, wb.probability_decimals)
-        assert new_p is not None
-        if old_p is None or Decimal(old_p) != Decimal(new_p):
+        new_p = _remote_text(forecast.probability, wb)
+        old_p = _read_text(deal.remote_probability, wb.probability_decimals)
+        # Equal texts (both quantized alike) are equal numbers; different texts may still be (-0.00 and 0.00).
+        if old_p is None or (old_p != new_p and Decimal(old_p) != Decimal(new_p)):
             manual = is_manual(old_p, deal.probability_is_manual, marks.get("probability"), numeric=True)
             blocked = _blocked(mapping.overrides.probability, manual, stage_changed)
-            reason = not_writable or blocked
-            plan.changes.append(FieldChange("probability", old_p, new_p, reason is None, reason, blocked is not None))
+            plan.changes.append(_change("probability", old_p, new_p, not_writable or blocked, blocked is not None))
     return plan
 
 
