@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from crmsync.errors import RecordError
-from crmsync.kit import RecordReader
+from crmsync.kit import RecordReader, read_stage
 
 
 def test_reads_nested_values_by_dotted_path() -> None:
@@ -81,3 +81,34 @@ def test_a_composed_id_is_taken_as_given() -> None:
 def test_text_is_stripped_and_empty_is_none() -> None:
     reader = RecordReader({"id": 1, "a": "  x ", "b": "   ", "c": 12})
     assert (reader.text("a"), reader.text("b"), reader.text("c")) == ("x", None, "12")
+
+
+def test_read_stage_reads_a_stage_list_entry_by_declared_paths() -> None:
+    hubspot = {"id": "won", "label": "Won", "displayOrder": 5, "metadata": {"probability": "1.0", "isClosed": "true"}}
+    stage = read_stage(hubspot, "p1", order="displayOrder", fraction="metadata.probability", closed="metadata.isClosed")
+    assert (stage.id, stage.label, stage.pipeline_id, stage.order) == ("won", "Won", "p1", 5)
+    assert stage.closed and stage.won and stage.probability == 1
+    pipedrive = read_stage(
+        {"id": 4, "name": "Demo", "deal_probability": 60}, "1", label="name", percent="deal_probability"
+    )
+    assert (pipedrive.id, pipedrive.label, pipedrive.probability, pipedrive.closed, pipedrive.won) == (
+        "4",
+        "Demo",
+        Decimal("0.6"),
+        False,
+        False,
+    )
+    assert read_stage({"id": "s"}, "p").label == "s"  # no label: its id
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"id": "s1", "chance": 150}, "s1.*chance.*outside 0..100 %"),
+        ({"id": "s1", "chance": "lots"}, "s1.*chance.*'lots' is not a number"),
+        ({"chance": 5}, "missing or unusable id"),
+    ],
+)
+def test_read_stage_names_the_stage_and_field_it_cannot_read(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(RecordError, match=message):
+        read_stage(raw, "p", percent="chance")

@@ -17,7 +17,7 @@ from crmsync.kit.paging import (
     StampPager,
     paginator,
 )
-from crmsync.kit.records import RecordReader, iso_date, iso_instant, lookup
+from crmsync.kit.records import RecordReader, iso_date, iso_instant, lookup, read_stage
 from crmsync.kit.writes import failed, json_number, skipped, write_each, writeback_values, written
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "json_number",
     "lookup",
     "paginator",
+    "read_stage",
     "skipped",
     "write_each",
     "writeback_values",

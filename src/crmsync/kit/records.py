@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from crmsync.errors import RecordError
+from crmsync.model import Stage
 
 # Amounts and probabilities beyond this are no one's data: a 1e30 or a 5,001-digit number is refused here,
 # with the field named, instead of failing the store or the arithmetic later.
@@ -140,6 +141,41 @@ class RecordReader:
             return self._parse_date(value)
         except ValueError:
             raise self.fail(f"{_shown(value)} is not a date", field) from None
+
+
+def read_stage(
+    raw: Any,
+    pipeline_id: str,
+    *,
+    label: str = "label",
+    order: str | None = None,
+    percent: str | None = None,
+    fraction: str | None = None,
+    closed: str | None = None,
+) -> Stage:
+    """One stage of a CRM's list of stages, its values found by dotted path: the probability in `percent` (0..100)
+    or as a `fraction` (0..1); `closed` holds true (or "true"). A closed stage at 100 % is won.
+
+    Raises:
+        RecordError: no id, or a probability or order that is not a number in range, naming the stage and field.
+    """
+    stage = RecordReader(raw)
+    share = stage.decimal(fraction) if fraction else None
+    if percent and (value := stage.decimal(percent)) is not None:
+        share = value / 100
+    if share is not None and not 0 <= share <= 1:
+        raise stage.fail(f"a probability of {share:%} is outside 0..100 %", percent or fraction or "")
+    is_closed = closed is not None and str(stage.path(closed)).lower() == "true"
+    position = int(stage.decimal(order) or 0) if order else 0
+    return Stage(
+        id=stage.id,
+        label=stage.text(label) or stage.id,
+        pipeline_id=pipeline_id,
+        order=position,
+        probability=share,
+        closed=is_closed,
+        won=is_closed and share == 1,
+    )
 
 
 def _shown(value: Any) -> str:

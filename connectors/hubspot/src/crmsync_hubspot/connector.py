@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -14,7 +13,7 @@ from pydantic import Field, SecretStr
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import ApiError, AuthError, TransportError
 from crmsync.http import ApiClient, RateLimiter
-from crmsync.kit import CursorPager, StampPager, failed, iso_instant, writeback_values, written
+from crmsync.kit import CursorPager, StampPager, failed, iso_instant, read_stage, writeback_values, written
 from crmsync.kit.checks import option_problems
 from crmsync.kit.owners import person, read_owners
 from crmsync.model import Deal, Owner, Pipeline, Stage
@@ -122,18 +121,9 @@ class HubSpotConnector(Connector):
             pipeline = Pipeline(id=str(raw["id"]), label=str(raw["label"]))
             pipelines[pipeline.id] = pipeline
             for raw_stage in raw.get("stages", []):
-                meta = raw_stage.get("metadata") or {}
-                probability = Decimal(meta["probability"]) if meta.get("probability") not in (None, "") else None
-                closed = meta.get("isClosed") == "true"
-                stages[str(raw_stage["id"])] = Stage(
-                    id=str(raw_stage["id"]),
-                    label=str(raw_stage["label"]),
-                    pipeline_id=pipeline.id,
-                    order=int(raw_stage.get("displayOrder", 0)),
-                    probability=probability,
-                    closed=closed,
-                    won=closed and probability == Decimal(1),
-                )
+                meta = {"order": "displayOrder", "fraction": "metadata.probability", "closed": "metadata.isClosed"}
+                stage = read_stage(raw_stage, pipeline.id, **meta)
+                stages[stage.id] = stage
         fields_body = await self.client.request_object("GET", "/crm/v3/properties/deals")
         fields = {f["name"]: f for f in fields_body.get("results", [])}
         owners = await read_owners(

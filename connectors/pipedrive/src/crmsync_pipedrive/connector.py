@@ -22,13 +22,13 @@ from pydantic import Field, SecretStr, model_validator
 
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import ApiError
-from crmsync.kit import failed, json_number, skipped, write_each, written
+from crmsync.kit import failed, json_number, read_stage, skipped, write_each, written
 from crmsync.kit.checks import Percentage
 from crmsync.kit.owners import person, read_owners
 from crmsync.model import Deal, Owner, Pipeline, Stage
 from crmsync_pipedrive.client import PipedriveClient, burst_budget
 from crmsync_pipedrive.fields import DEFAULT_FIELDS, FieldRef, field_definitions, mapping_problems, resolve
-from crmsync_pipedrive.translate import PROBABILITY_ENABLED, closing_stages, rfc3339, stage_from, to_deal
+from crmsync_pipedrive.translate import PROBABILITY_ENABLED, closing_stages, rfc3339, to_deal
 from crmsync_pipedrive.webhook import WEBHOOK
 
 PAGE_SIZE = 500
@@ -118,8 +118,9 @@ class PipedriveConnector(Connector):
                 enabled[str(raw["id"])] = bool(raw.get("is_deal_probability_enabled"))
         stages: dict[str, Stage] = {}
         for raw in await self._all("/api/v2/stages"):
-            if not raw.get("is_deleted") and str(raw.get("pipeline_id")) in pipelines:
-                stage = stage_from(raw)
+            pipeline_id = str(raw.get("pipeline_id"))
+            if not raw.get("is_deleted") and pipeline_id in pipelines:
+                stage = read_stage(raw, pipeline_id, label="name", order="order_nr", percent="deal_probability")
                 stages[stage.id] = stage
         for pipeline in pipelines.values():
             last = max((s.order for s in stages.values() if s.pipeline_id == pipeline.id), default=0)

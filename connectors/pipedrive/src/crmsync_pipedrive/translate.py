@@ -37,17 +37,6 @@ def closing_stages(pipeline: Pipeline, after: int) -> list[Stage]:
     ]
 
 
-def stage_from(raw: dict[str, Any]) -> Stage:
-    percent = raw.get("deal_probability")
-    return Stage(
-        id=str(raw["id"]),
-        label=str(raw["name"]),
-        pipeline_id=str(raw["pipeline_id"]),
-        order=int(raw.get("order_nr") or 0),
-        probability=None if percent is None else Decimal(str(percent)) / HUNDRED,
-    )
-
-
 def _option(value: Any) -> int | None:
     """An enum custom field's option id: v2 sends the integer; tolerate {"id": ..} and digit strings."""
     if isinstance(value, dict):

@@ -8,13 +8,13 @@ not), the way closed-won/closed-lost stages work elsewhere. The step a closed sa
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from crmsync.connector import Reference
 from crmsync.errors import RecordError
-from crmsync.kit import RecordReader
+from crmsync.kit import RecordReader, read_stage
 from crmsync.localtime import WallClock
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
@@ -46,18 +46,6 @@ def status_kind(label: str) -> StatusKind | None:
     return None
 
 
-def _chance(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        chance = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a number") from None
-    if not Decimal(0) <= chance <= Decimal(100):
-        raise ValueError(f"{value!r} is outside 0..100")
-    return chance
-
-
 def build_reference(
     progress: list[dict[str, Any]],
     statuses: list[dict[str, Any]],
@@ -71,16 +59,9 @@ def build_reference(
     stages: dict[str, Stage] = {}
     last = 0
     for raw in sorted(progress, key=lambda r: int(r.get("position") or 0)):
-        chance = _chance(raw.get("chance_to_score"))
-        order = int(raw.get("position") or 0)
-        last = max(last, order)
-        stages[str(raw["id"])] = Stage(
-            id=str(raw["id"]),
-            label=str(raw.get("label") or raw["id"]),
-            pipeline_id=PIPELINE_ID,
-            order=order,
-            probability=None if chance is None else chance / 100,
-        )
+        stage = read_stage(raw, PIPELINE_ID, order="position", percent="chance_to_score")
+        stages[stage.id] = stage
+        last = max(last, stage.order)
     kinds: dict[str, str] = {}
     for raw in statuses:
         label = str(raw.get("label") or raw["id"])
@@ -122,10 +103,10 @@ def _reader(raw: dict[str, Any], clock: WallClock) -> RecordReader:
 
 
 def _read_chance(reader: RecordReader, field: str) -> Decimal | None:
-    try:
-        return _chance(reader.path(field))
-    except ValueError as exc:
-        raise reader.fail(str(exc), field) from None
+    chance = reader.decimal(field)
+    if chance is not None and not 0 <= chance <= 100:
+        raise reader.fail(f"{chance} is outside 0..100", field)
+    return chance
 
 
 def _stage(reader: RecordReader, reference: Reference) -> Stage:
