@@ -22,7 +22,7 @@ from tenacity import RetryCallState
 
 from crmsync import logs, redact
 from crmsync.errors import ApiError, AuthError, PaginationError, RetriableApiError, TransportError
-from crmsync.http import ApiClient, CursorGuard, RateLimiter, body_message, header_retry_after
+from crmsync.http import ApiClient, CursorGuard, RateLimiter, body_message, header_int, header_retry_after
 
 BASE = "https://crm.example.test/api"
 SECRET = "sk-live-4f9c2a7e5b1d"  # registered with redact below; must never be printed
@@ -448,3 +448,25 @@ async def test_an_answer_that_never_completes_is_cut_off_by_the_deadline() -> No
             await client.request("GET", "/slow")
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize(("value", "number"), [("20", 20), ("20.0", 20), ("", None), ("-1", None), ("soon", None)])
+def test_header_int_reads_whole_non_negative_numbers(value: str, number: int | None) -> None:
+    assert header_int(httpx.Headers({"x-n": value}), "x-n") == number
+    assert header_int(httpx.Headers(), "x-n") is None
+
+
+async def test_a_declared_daily_budget_is_read_from_every_answer() -> None:
+    answers = iter([{"x-day": "1000", "x-left": "990"}, {"x-left": "989"}, {"x-day": "junk"}])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={}, headers=next(answers))
+
+    client = ApiClient("c", "http://crm.test", transport=httpx.MockTransport(handler))
+    client.daily_headers = ("x-day", "x-left")
+    await client.request("GET", "/a")
+    assert (client.daily_limit, client.daily_remaining) == (1000, 990)
+    await client.request("GET", "/b")
+    await client.request("GET", "/c")
+    assert (client.daily_limit, client.daily_remaining) == (1000, 989), "a missing or unreadable header keeps the last"
+    await client.aclose()

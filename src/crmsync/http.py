@@ -62,6 +62,15 @@ class RateLimiter:
                 await asyncio.sleep(self.window - (now - self._starts[0]) + 0.001)
 
 
+def header_int(headers: Mapping[str, str], name: str) -> int | None:
+    """A header's whole, non-negative number (`20`, `20.0`); None when absent or anything else."""
+    try:
+        value = int(float(headers.get(name, "")))
+    except (ValueError, OverflowError):
+        return None
+    return value if value >= 0 else None
+
+
 def header_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait according to Retry-After, x-ratelimit-reset or HubSpot's interval headers."""
     value = headers.get("retry-after")
@@ -132,6 +141,7 @@ class ApiClient:
 
     retriable_statuses: frozenset[int] = RETRIABLE_STATUSES
     error_kinds: tuple[str, ...] = ()  # fields of an error body naming the kind of error (see `body_message`)
+    daily_headers: tuple[str, str] | None = None  # the headers announcing the daily budget and what is left of it
 
     def __init__(
         self,
@@ -332,6 +342,10 @@ class ApiClient:
             (time.monotonic() - started) * 1000,
             extra={"connection": self.connection},
         )
+        if self.daily_headers is not None:
+            limit, left = (header_int(response.headers, name) for name in self.daily_headers)
+            self.daily_limit = self.daily_limit if limit is None else limit
+            self.daily_remaining = self.daily_remaining if left is None else left
         self.observe(response)
         if response.status_code == 429:
             self.stats["throttled"] += 1

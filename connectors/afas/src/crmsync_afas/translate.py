@@ -8,7 +8,7 @@ one is in its result's stage (its status is kept in `Deal.extra['status']`).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,20 +42,6 @@ def split_id(deal_id: str) -> tuple[str, int] | None:
     return relation, int(sequence)
 
 
-def number(value: Any, *, deal_id: str, field: str) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise RecordError(f"{value!r} is not a number", source_id=deal_id, field=field)
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        raise RecordError(f"{value!r} is not a number", source_id=deal_id, field=field) from None
-    if not result.is_finite():
-        raise RecordError(f"{value!r} is not a finite number", source_id=deal_id, field=field)
-    return result
-
-
 def stages_from_statuses(rows: list[dict[str, Any]], fields: FieldMap) -> dict[str, Stage]:
     """Stages from the status GetConnector's rows (chance in percent → probability 0..1), plus result stages."""
     stages: dict[str, Stage] = {}
@@ -63,7 +49,7 @@ def stages_from_statuses(rows: list[dict[str, Any]], fields: FieldMap) -> dict[s
         code = row.get(fields.status_id)
         if code in (None, ""):
             continue
-        chance = number(row.get(fields.status_chance), deal_id=f"status {code}", field=fields.status_chance)
+        chance = RecordReader(row, source_id=f"status {code}").decimal(fields.status_chance)
         stages[str(code)] = Stage(
             id=str(code),
             label=str(row.get(fields.status_label) or code),

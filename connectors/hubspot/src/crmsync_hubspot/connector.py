@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import Field, SecretStr
 
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
@@ -61,15 +60,7 @@ class HubSpotClient(ApiClient):
     """HubSpot's error bodies carry `message` and `category`; 429s may say nothing but the interval headers."""
 
     error_kinds = ("category", "errorType")
-
-    def observe(self, response: httpx.Response) -> None:
-        """The daily budget every answer reports (`X-HubSpot-RateLimit-Daily` and `-Daily-Remaining`)."""
-        limit = response.headers.get("x-hubspot-ratelimit-daily", "")
-        remaining = response.headers.get("x-hubspot-ratelimit-daily-remaining", "")
-        if limit.isdigit():
-            self.daily_limit = int(limit)
-        if remaining.isdigit():
-            self.daily_remaining = int(remaining)
+    daily_headers = ("x-hubspot-ratelimit-daily", "x-hubspot-ratelimit-daily-remaining")  # on every answer
 
 
 class HubSpotConnector(Connector):

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from crmsync.http import ApiClient
+from crmsync.http import ApiClient, header_int
 from crmsync.kit import CursorPager
 
 
@@ -29,11 +29,11 @@ class PipedriveClient(ApiClient):
     def observe(self, response: httpx.Response) -> None:
         """Adapt the limiter to the burst limit every answer announces, and pause when it is used up."""
         headers = response.headers
-        limit = _int(headers.get("x-ratelimit-limit"))
+        limit = header_int(headers, "x-ratelimit-limit")
         if limit is not None and limit > 0:
             self.limiter.max_requests = burst_budget(limit)
-        remaining = _int(headers.get("x-ratelimit-remaining"))
-        reset = _int(headers.get("x-ratelimit-reset"))
+        remaining = header_int(headers, "x-ratelimit-remaining")
+        reset = header_int(headers, "x-ratelimit-reset")
         if remaining == 0 and reset is not None and reset <= self.max_wait:
             # a longer reset (a spent daily budget) is not waited out: the 429 that follows fails with the reason
             self.limiter.pause(float(reset))
@@ -53,12 +53,3 @@ class PipedriveClient(ApiClient):
         return CursorPager(
             self, path, params=params, items="data", next="additional_data.next_cursor", cursor_param="cursor"
         )
-
-
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
