@@ -146,18 +146,12 @@ def _owner(reader: RecordReader, path: str) -> Owner | None:
     return None
 
 
-def _group(reader: RecordReader, path: str) -> str | None:
-    value = reader.path(path)
+def _name(value: Any, *keys: str) -> str | None:
+    """The name (or label) of a linked object like `{"id": …, "name": …}`, or of the first of a list."""
     if isinstance(value, list):
         value = value[0] if value else None
     if isinstance(value, dict):
-        value = value.get("name") or value.get("id")
-    return None if value in (None, "") else str(value)
-
-
-def _name(value: Any) -> str | None:
-    if isinstance(value, dict):
-        value = value.get("name") or value.get("label")
+        value = next((value[key] for key in keys or ("name", "label") if value.get(key)), None)
     return None if value in (None, "") else str(value)
 
 
@@ -211,6 +205,6 @@ def to_deal(raw: dict[str, Any], reference: Reference, mapping: Mapping, connect
         probability_is_manual=manual,
         lost_reason=_name(raw.get("reason")) if kind == "lost" else None,
         lost_to=_name(raw.get("lost_to_competitor")) if kind == "lost" else None,
-        group=_group(reader, fields["group"]),
+        group=_name(reader.path(fields["group"]), "name", "id"),
         extra=extra,
     )
