@@ -129,6 +129,40 @@ async def test_manual_override_is_respected_then_enforced(
     assert history[-1][1] == ours_category
 
 
+class EditedRightAfterItsWrite(FakeConnector):
+    """A person changes the first deal's category right after crmsync's write of it, before the run ends."""
+
+    hand: dict[str, str] = {}
+    crm: FakeCrm
+
+    async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
+        outcomes = await super().write(updates)
+        if not self.hand:
+            target = updates[0].source_id
+            self.hand[target] = other_category(updates[0].category or "")
+            self.crm.edit_by_hand(target, category=self.hand[target])  # stamped after our write
+        return outcomes
+
+
+async def test_a_persons_edit_right_after_our_write_is_seen_by_the_next_run(
+    served: Served, sqlite_store: Store, mapping: Mapping
+) -> None:
+    EditedRightAfterItsWrite.hand = {}
+    EditedRightAfterItsWrite.crm = served.box
+    today = date.today()
+    async with served.connector(mapping, cls=EditedRightAfterItsWrite) as connector:
+        first = await SyncEngine(sqlite_store, connector, today=today).run()
+    ((deal_id, by_hand),) = EditedRightAfterItsWrite.hand.items()
+    assert first.written > 0
+
+    second = await sync(served, sqlite_store, mapping, today=today)
+
+    assert not second.full, "an incremental run, from the first run's cursor"
+    assert served.box.remote_values(deal_id)[0] == by_hand, "the person's value stands"
+    rows = [r for r in sqlite_store.ledger(second.run_id) if r["source_id"] == deal_id and r["field"] == "category"]
+    assert [(r["outcome"], r["old_value"]) for r in rows] == [("respected", by_hand)]
+
+
 async def test_respected_override_is_what_the_store_forecasts(
     served: Served, sqlite_store: Store, mapping: Mapping
 ) -> None:
