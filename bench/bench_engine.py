@@ -88,6 +88,7 @@ def store(url: str, deals: list[Deal], label: str) -> None:
             target.save_page(run_id, "x", pairs[start : start + 100], {})
 
     timed("deals + forecasts upserted", len(pairs), pages)
+    print(f"  {'':<34} (a first sync writes 4 rows a deal: deal, forecast, its change, its stage entry)")
     rows = [
         LedgerRow(run_id, "bench", d.source_id, "category", None, ForecastCategory.COMMIT.value, Outcome.PENDING, None)
         for d, _ in pairs

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from crmsync.model import Deal, DealStatus, Forecast, Owner, Pipeline, Stage
 from crmsync.store import schema as t
@@ -153,8 +153,8 @@ class Snapshot:
                     "probability": forecast.probability,
                     "weighted_amount": forecast.weighted_amount,
                     "month": forecast.month,
-                    "rule_ids": list(forecast.rule_ids),
-                    "flags": list(forecast.flags),
+                    "rule_ids": forecast.rule_ids,  # a tuple: dumped once per distinct value
+                    "flags": forecast.flags,
                     "mapped": forecast.mapped,
                     "mapping_digest": digest,
                     "run_id": run_id,
@@ -176,7 +176,7 @@ class Snapshot:
                         "new_category": forecast.category.value,
                         "old_probability": before.probability if before else None,
                         "new_probability": forecast.probability,
-                        "rule_ids": list(forecast.rule_ids),
+                        "rule_ids": forecast.rule_ids,  # a tuple: dumped once per distinct value
                         "at": now,
                     }
                 )
@@ -195,10 +195,8 @@ class Snapshot:
         with self.db.tx() as conn:
             self.db.upsert(t.deals, ["connection", "source_id"], deal_rows, conn)
             self.db.upsert(t.forecasts, ["connection", "source_id"], forecast_rows, conn)
-            if changes:
-                conn.execute(insert(t.forecast_changes), changes)
-            if stages:
-                conn.execute(insert(t.stage_history), stages)
+            self.db.insert_many(t.forecast_changes, changes, conn)
+            self.db.insert_many(t.stage_history, stages, conn)
         return len(pairs)
 
     def mark_deleted(self, connection: str, ids: Sequence[str], run_id: int) -> int:

@@ -1,0 +1,69 @@
+"""The store's bulk writes (`insert_many`, `upsert`) keep exactly what SQLAlchemy's own insert keeps, on both
+databases: they convert values with the same bind processors, only once per column instead of per row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from crmsync.store import Store
+from crmsync.store import schema as t
+from crmsync.store.base import aware
+
+AT = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC)
+
+
+def changes(run_id: int, prefix: str) -> list[dict[str, Any]]:
+    base: dict[str, Any] = {
+        "run_id": run_id,
+        "connection": "c",
+        "old_category": None,
+        "new_category": "commit",
+        "old_probability": None,
+        "new_probability": Decimal("0.123456"),
+        "rule_ids": ("stage:x/y", "r1"),
+        "at": AT,
+    }
+    return [
+        {**base, "source_id": f"{prefix}1"},
+        {**base, "source_id": f"{prefix}2", "old_probability": Decimal("1"), "at": AT + timedelta(days=200)},
+        {**base, "source_id": f"{prefix}3", "rule_ids": ["a", "b"], "at": AT.astimezone(timezone(timedelta(hours=2)))},
+        {**base, "source_id": f"{prefix}4", "rule_ids": (), "old_category": "pipeline"},
+    ]
+
+
+def stored(store: Store, prefix: str) -> list[tuple[Any, ...]]:
+    fc = t.forecast_changes
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(fc).where(fc.c.source_id.like(f"{prefix}%")).order_by(fc.c.source_id)).all()
+    return [tuple(v for k, v in row._mapping.items() if k not in ("id", "source_id")) for row in rows]
+
+
+def test_insert_many_stores_what_sqlalchemys_insert_stores(store: Store) -> None:
+    run_id = store.start_run("c", kind="sync", mode="apply", full=True, digest="d", cursor_before=None)
+    with store.tx() as conn:
+        store.insert_many(t.forecast_changes, changes(run_id, "fast"), conn)
+        store.insert_many(t.forecast_changes, changes(run_id, "again"), conn)  # the cached statement
+        conn.execute(
+            insert(t.forecast_changes), [dict(r, rule_ids=list(r["rule_ids"])) for r in changes(run_id, "slow")]
+        )
+    fast, slow = stored(store, "fast"), stored(store, "slow")
+    assert len(fast) == 4
+    assert fast == slow == stored(store, "again")
+    rule_ids, at = fast[0][-2:]
+    assert rule_ids == ["stage:x/y", "r1"], "a tuple is stored as a JSON list"
+    assert aware(at) == AT, "the instant survives the round trip"
+
+
+def test_upsert_updates_the_row_of_its_key(store: Store) -> None:
+    run_id = store.start_run("c", kind="sync", mode="apply", full=True, digest="d", cursor_before=None)
+    row = {"connection": "c", "value": AT, "run_id": run_id, "updated_at": AT}
+    with store.tx() as conn:
+        store.upsert(t.cursors, ["connection"], [row], conn)
+        store.upsert(t.cursors, ["connection"], [dict(row, value=AT + timedelta(hours=1))], conn)
+    with store.engine.connect() as conn:
+        values = conn.execute(select(t.cursors.c.value).where(t.cursors.c.connection == "c")).scalars().all()
+    assert [v.replace(tzinfo=UTC) if v.tzinfo is None else v for v in values] == [AT + timedelta(hours=1)]
