@@ -40,6 +40,8 @@ def iso_date(text: str) -> date:
 
 def lookup(raw: Any, path: str) -> Any:
     """The value at a dotted path in nested objects; None when any step is missing or not an object."""
+    if "." not in path:  # most fields are top-level: no split
+        return raw.get(path) if isinstance(raw, dict) else None
     value = raw
     for part in path.split("."):
         if not isinstance(value, dict):
