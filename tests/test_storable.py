@@ -64,3 +64,30 @@ def test_nothing_changes_for_a_clean_deal() -> None:
 
     deal = connector.to_deal(raw, Reference(pipelines={"p": PIPELINE}, stages=STAGES))
     assert problem(deal) is None and without_nul(deal) is deal and last_versions([deal]) == [deal]
+
+
+def test_text_the_store_cannot_hold_is_found_in_nested_fields_too() -> None:
+    from datetime import UTC, datetime
+
+    from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
+    from crmsync.sync.storable import without_nul
+
+    base = Deal(
+        connection="c",
+        source_id="1",
+        name="Deal",
+        pipeline=Pipeline(id="p", label="P"),
+        stage=Stage(id="s", label="S", pipeline_id="p"),
+        status=DealStatus.OPEN,
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert without_nul(base) is base
+    for dirty in (
+        base.model_copy(update={"owner": Owner(id="o", name="A\x00n")}),
+        base.model_copy(update={"extra": {"note": "x\ud800y"}}),
+        base.model_copy(update={"stage": Stage(id="s", label="S\x00", pipeline_id="p")}),
+    ):
+        cleaned = without_nul(dirty)
+        assert cleaned is not dirty
+        assert "\x00" not in cleaned.model_dump_json() and "\\ud800" not in cleaned.model_dump_json()
+        assert "\ufffd" in cleaned.model_dump_json()

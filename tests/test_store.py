@@ -123,6 +123,21 @@ def test_abandoned_runs_are_marked_failed(store: Store) -> None:
     assert store.last_digest("hubspot") is None, "a failed run's mapping is not the last one applied"
 
 
+@pytest.mark.parametrize("runs", [1, 2])
+def test_ledger_ids_come_back_in_the_rows_order(store: Store, runs: int) -> None:
+    earlier = new_run(store)
+    store.add_ledger([LedgerRow(earlier, "hubspot", "0", "category", None, "COMMIT", "written")])
+    run_ids = [new_run(store) for _ in range(runs)]
+    rows = [
+        LedgerRow(run_ids[n % runs], "hubspot", f"d{n:03}", ("category", "probability")[n % 2], None, str(n), "pending")
+        for n in range(250)
+    ]
+    ids = store.add_ledger(rows)
+    assert ids == sorted(ids) and len(set(ids)) == 250
+    stored = {row["id"]: row for run_id in run_ids for row in store.ledger(run_id)}
+    assert [(stored[i]["source_id"], stored[i]["new_value"]) for i in ids] == [(r.source_id, r.new_value) for r in rows]
+
+
 def test_ledger_and_marks(store: Store) -> None:
     one, two = new_run(store), new_run(store)
     rows = [

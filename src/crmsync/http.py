@@ -95,6 +95,23 @@ def header_retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
+def error_list(errors: Any) -> list[str]:
+    """The messages of an `errors` list (or object) in an error body, in order, each after its `field` if named:
+    Simplicate's `[{"code", "type", "message"}]`, and the many APIs shaped like it."""
+    if isinstance(errors, dict):
+        errors = list(errors.values())
+    messages = []
+    for item in errors if isinstance(errors, list) else []:
+        if isinstance(item, dict):
+            text = item.get("message") or item.get("detail") or item.get("type") or item.get("code")
+            if text is not None:
+                field = item.get("field")
+                messages.append(f"{field}: {text}" if field else str(text))
+        elif isinstance(item, str) and item:
+            messages.append(item)
+    return messages
+
+
 def body_message(response: httpx.Response, kinds: Sequence[str] = ()) -> str:
     """The CRM's own error message from a response body, or a description of a body that has none; the first of
     the body's `kinds` fields (HubSpot's `category`, Pipedrive's `code`) is put in front: `KIND: message`."""
@@ -113,9 +130,8 @@ def body_message(response: httpx.Response, kinds: Sequence[str] = ()) -> str:
                 return kind + value
             if isinstance(value, dict) and isinstance(value.get("message"), str):
                 return str(value["message"])
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return str(errors[0].get("message", errors[0]))
+        if messages := error_list(body.get("errors")):
+            return kind + "; ".join(messages)
     return clip(json.dumps(body), 300) or ""
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
+from crmsync.errors import StoreError
 from crmsync.redact import clip, redact
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, utcnow
@@ -142,10 +143,22 @@ class Ledger:
         if not rows:
             return []
         now = utcnow()
-        values = [{**row.__dict__, "reason": clip(row.reason), "at": now} for row in rows]
-        stmt = insert(t.ledger).returning(t.ledger.c.id, sort_by_parameter_order=True)
-        with self.db.tx() as conn:  # one executemany; the ids come back in the rows' order
-            return [int(i) for i in conn.execute(stmt, values).scalars().all()]
+        values = [{**row.__dict__, "outcome": str(row.outcome), "reason": clip(row.reason), "at": now} for row in rows]
+        lg = t.ledger
+        runs = {row.run_id for row in rows}
+        with self.db.tx() as conn:
+            if len(runs) > 1:  # not a pattern crmsync uses: SQLAlchemy's ordered RETURNING, a statement per row
+                stmt = insert(lg).returning(lg.c.id, sort_by_parameter_order=True)
+                return [int(i) for i in conn.execute(stmt, values).scalars().all()]
+            # One executemany, then the run's rows above its previous highest id: a run is one process, ids grow in
+            # insertion order on both databases, so they come back in the rows' order.
+            run = lg.c.run_id == rows[0].run_id
+            before = conn.execute(select(func.coalesce(func.max(lg.c.id), 0)).where(run)).scalar_one()
+            self.db.insert_many(lg, values, conn)
+            ids = conn.execute(select(lg.c.id).where(run, lg.c.id > before).order_by(lg.c.id)).scalars().all()
+        if len(ids) != len(values):
+            raise StoreError(f"ledger: {len(values)} rows inserted, {len(ids)} found after (another writer?)")
+        return [int(i) for i in ids]
 
     def pending_rows(self, run_id: int, *, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
         """Up to `limit` pending rows of a run with an id above `after`, in id order (phase 2 reads in chunks)."""

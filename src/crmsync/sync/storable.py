@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import BaseModel
+
 from crmsync.model import Deal
 
 ID_MAX = 200
@@ -56,8 +58,23 @@ def _cleaned(value: Any) -> Any:
     return value
 
 
+def _unstorable(value: Any) -> bool:
+    """Whether any text in `value` (a model's fields, a mapping's values, a list's items) needs `clean_text`."""
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, BaseModel):
+        value = value.__dict__
+    if isinstance(value, dict):
+        return any(_unstorable(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_unstorable(item) for item in value)
+    return False
+
+
 def without_nul(deal: Deal) -> Deal:
     """`deal` with text the store cannot hold replaced by U+FFFD (the same object when there is none)."""
+    if not _unstorable(deal):  # the common case, checked without dumping the deal
+        return deal
     dumped = deal.model_dump()
     cleaned = _cleaned(dumped)
     return deal if cleaned == dumped else Deal.model_validate(cleaned)

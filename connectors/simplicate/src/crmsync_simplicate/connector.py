@@ -37,7 +37,6 @@ from crmsync.kit.checks import Percentage, option_problems
 from crmsync.kit.owners import person, read_owners
 from crmsync.localtime import WallClock
 from crmsync.model import Deal, Owner
-from crmsync_simplicate.client import SimplicateClient
 from crmsync_simplicate.translate import DEFAULT_FIELDS, build_reference, to_deal
 
 log = logging.getLogger("crmsync.simplicate")
@@ -90,7 +89,6 @@ class SimplicateConnector(Connector):
         reconciles_deletes=True,
     )
     canonical_fields: ClassVar[frozenset[str]] = frozenset(DEFAULT_FIELDS)
-    client_class = SimplicateClient
     retry_backoff = 1.0
     settings: SimplicateSettings
     options: SimplicateOptions
