@@ -187,6 +187,7 @@ def test_migration_0003_keeps_the_deals_of_an_older_store(store: Store) -> None:
         assert chunk == [deal]
         with upgraded.engine.connect() as conn:
             version = conn.execute(select(Table("alembic_version", MetaData(), autoload_with=conn).c.version_num))
-            assert version.scalar_one() == "0005"
+            assert version.scalar_one() == "0006"
+        assert "written_stamp" in {c["name"] for c in inspect(upgraded.engine).get_columns("deals")}
     finally:
         upgraded.close()

@@ -93,6 +93,11 @@ async def test_second_sync_writes_nothing_and_lists_once(served: Served, sqlite_
     assert served.box.listing_requests() - listings == 1
     assert served.remote() == remote
     assert sqlite_store.ledger(second.run_id) == []
+    # the listing brought every deal crmsync wrote, each still stamped with its write: none mapped or stored again
+    assert second.fetched == first.written
+    assert (second.unchanged, second.stored) == (first.written, 0)
+    full = await sync(served, sqlite_store, mapping, full=True)
+    assert (full.unchanged, full.stored) == (0, len(served.box.deal_ids())), "a full run takes every deal afresh"
 
 
 async def test_manual_override_is_respected_then_enforced(
@@ -161,6 +166,7 @@ async def test_a_persons_edit_right_after_our_write_is_seen_by_the_next_run(
     assert served.box.remote_values(deal_id)[0] == by_hand, "the person's value stands"
     rows = [r for r in sqlite_store.ledger(second.run_id) if r["source_id"] == deal_id and r["field"] == "category"]
     assert [(r["outcome"], r["old_value"]) for r in rows] == [("respected", by_hand)]
+    assert second.stored == 1 and second.unchanged == first.written - 1, "only the edited deal is taken again"
 
 
 async def test_respected_override_is_what_the_store_forecasts(

@@ -118,6 +118,11 @@ class WriteOutcome(BaseModel):
         description="unknown: the request went out and no answer came back; the CRM may or may not have applied it"
     )
     reason: str | None = None
+    modified_at: datetime | None = Field(
+        default=None,
+        description="the deal's modification time as the CRM answered the write (HubSpot's updatedAt, Pipedrive's "
+        "update_time): the next listing skips the deal while it still carries exactly this time",
+    )
 
 
 class Connector(abc.ABC):

@@ -140,3 +140,21 @@ async def test_a_malformed_modification_time_is_quarantined_not_fatal(small: Ser
     others = [i for i in small.box.deal_ids() if i != bad]
     assert run.stored == len(others) == 40
     assert sorted(small.store.stored_deals("hubspot", others)) == sorted(others)
+
+
+async def test_a_rerun_skips_deals_whose_only_change_is_our_write_and_sees_a_later_edit(small: Served) -> None:
+    first = await small.sync()
+    assert first.written > 0
+    edited = next(iter(small.store.own_stamps("hubspot", small.box.deal_ids())))  # one crmsync wrote
+    small.box.edit_by_hand(edited, category="COMMIT" if small.box.remote_values(edited)[0] != "COMMIT" else "OMIT")
+
+    rerun = await small.sync()
+
+    # HubSpot's search brings back every deal the write touched (they are inside its overlap window), but each
+    # still stamped with the updatedAt of crmsync's write is skipped; the person's later edit is not
+    assert rerun.fetched >= first.written
+    assert rerun.unchanged == first.written - 1
+    assert rerun.stored == rerun.fetched - rerun.unchanged
+    assert edited not in small.store.own_stamps("hubspot", [edited]), "the listed version replaced our write's"
+    rows = [r for r in small.store.ledger(rerun.run_id) if r["source_id"] == edited and r["field"] == "category"]
+    assert [r["outcome"] for r in rows] == ["respected"]

@@ -372,6 +372,7 @@ async def test_write_sends_option_id_and_integer_percent(connector: PipedriveCon
         ]
     )
     assert [o.status for o in outcomes] == ["written", "written"]
+    assert outcomes[0].modified_at == datetime(2026, 3, 1, 12, 0, tzinfo=UTC), "the answer's update_time"
     assert json.loads(route.calls.last.request.content) == {"custom_fields": {KEY: 32}, "probability": 60}
     assert json.loads(clear.calls.last.request.content) == {"custom_fields": {KEY: None}, "probability": None}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -41,8 +42,9 @@ def writeback_values(
     return values
 
 
-def written(update: DealUpdate) -> WriteOutcome:
-    return WriteOutcome(source_id=update.source_id, status="written")
+def written(update: DealUpdate, modified_at: datetime | None = None) -> WriteOutcome:
+    """A written outcome; `modified_at` is the modification time the CRM's answer gives the deal, when it does."""
+    return WriteOutcome(source_id=update.source_id, status="written", modified_at=modified_at)
 
 
 def skipped(update: DealUpdate, reason: str) -> WriteOutcome:

@@ -111,6 +111,8 @@ deals = Table(
     Column("extra", JSON),  # the Deal's free-form `extra` mapping; every other field has its own column
     Column("last_run_id", Integer, ForeignKey("runs.id"), nullable=False),
     _ts("synced_at", False),
+    # the modification time the CRM answered crmsync's own write with; cleared when a listing brings a newer version
+    _ts("written_stamp"),
 )
 
 forecasts = Table(

@@ -110,12 +110,18 @@ class Snapshot:
         with self.db.tx() as conn:
             return {row.source_id: aware(row.updated_at) for row in conn.execute(query)}
 
-    def record_written(self, connection: str, values: dict[str, dict[str, str | None]]) -> None:
-        """Keep the snapshot's remote values true after crmsync wrote them (deal id → field → remote value)."""
+    def record_written(
+        self,
+        connection: str,
+        values: dict[str, dict[str, str | None]],
+        stamps: dict[str, datetime] | None = None,
+    ) -> None:
+        """Keep the snapshot's remote values true after crmsync wrote them (deal id → field → remote value), and
+        the modification time the CRM answered each write with (`stamps`; none: the deal has none kept)."""
         columns = {"category": "remote_category", "probability": "remote_probability"}
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # one executemany per set of fields written
         for source_id, fields in values.items():
-            row: dict[str, Any] = {"by_source_id": source_id}
+            row: dict[str, Any] = {"by_source_id": source_id, "written_stamp": utc((stamps or {}).get(source_id))}
             for name, value in fields.items():
                 if name == "probability":
                     row[columns[name]] = Decimal(value) if value not in (None, "") else None
@@ -130,6 +136,18 @@ class Snapshot:
                     .values({name: bindparam(name) for name in names})
                 )
                 conn.execute(stmt, rows)
+
+    def own_stamps(self, connection: str, ids: Sequence[str]) -> dict[str, datetime]:
+        """The modification times crmsync's own writes gave these deals, where the CRM answered with one and no
+        listing brought a newer version since."""
+        if not ids:
+            return {}
+        d = t.deals
+        query = select(d.c.source_id, d.c.written_stamp).where(
+            d.c.connection == connection, d.c.source_id.in_(list(ids)), d.c.written_stamp.is_not(None)
+        )
+        with self.db.tx() as conn:
+            return {row.source_id: stamp for row in conn.execute(query) if (stamp := aware(row.written_stamp))}
 
     def save_page(
         self,
@@ -281,6 +299,7 @@ def _deal_row(deal: Deal, run_id: int, now: datetime) -> dict[str, Any]:
         "extra": dict(deal.extra),
         "last_run_id": run_id,
         "synced_at": now,
+        "written_stamp": None,  # this version came from a listing: crmsync's own write is not its last change
     }
 
 

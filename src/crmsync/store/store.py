@@ -141,8 +141,17 @@ class Store(StoreBase):
     def modified_at(self, connection: str, ids: Iterable[str]) -> dict[str, datetime | None]:
         return self.parts.snapshot.modified_at(connection, ids)
 
-    def record_written(self, connection: str, values: dict[str, dict[str, str | None]]) -> None:
-        self.parts.snapshot.record_written(connection, values)
+    def record_written(
+        self,
+        connection: str,
+        values: dict[str, dict[str, str | None]],
+        stamps: dict[str, datetime] | None = None,
+    ) -> None:
+        self.parts.snapshot.record_written(connection, values, stamps)
+
+    def own_stamps(self, connection: str, ids: Sequence[str]) -> dict[str, datetime]:
+        """The modification times crmsync's own writes gave these deals (none once a listing brought a newer one)."""
+        return self.parts.snapshot.own_stamps(connection, ids)
 
     def save_page(
         self, run_id: int, digest: str, pairs: Sequence[tuple[Deal, Forecast]], previous: dict[str, StoredDeal]

@@ -138,7 +138,9 @@ class SyncEngine:
         try:
             started = time.monotonic()
             await self._list(result, since)
-            self._phase("listed", result, started, ("fetched", "stored", "quarantined", "deleted", "planned"))
+            self._phase(
+                "listed", result, started, ("fetched", "unchanged", "stored", "quarantined", "deleted", "planned")
+            )
             if self.mode == "apply":
                 started = time.monotonic()
                 writer = Writer(
@@ -258,6 +260,7 @@ class SyncEngine:
                 self._quarantine(result, deal.source_id, reason, raw)
         deals = storable.last_versions(deals)
         self._checkpoint(deals)
+        deals = self._changed(result, deals)
         marks = self._marks(deals)
         forecasts: dict[str, Forecast] = {}
         if self.connector.capabilities.history_by_id and deals:
@@ -270,6 +273,19 @@ class SyncEngine:
             result.deleted += self.store.mark_deleted(self.connection, gone, result.run_id)
         else:
             result.deleted += len(set(gone) & self.store.known_ids(self.connection)) if gone else 0
+
+    def _changed(self, result: RunResult, deals: list[Deal]) -> list[Deal]:
+        """The deals changed since crmsync's own write of them: one still carrying exactly the modification time
+        the CRM answered that write with has no other change, and is not mapped, planned or stored again (a full
+        run takes every deal afresh). A change made after the write moves the time, so it is never skipped."""
+        if result.full or self.mode != "apply" or not deals:
+            return deals
+        ours = self.store.own_stamps(self.connection, [deal.source_id for deal in deals])
+        if not ours:
+            return deals
+        changed = [deal for deal in deals if deal.updated_at is None or ours.get(deal.source_id) != deal.updated_at]
+        result.unchanged += len(deals) - len(changed)
+        return changed
 
     def _marks(self, deals: list[Deal]) -> dict[str, dict[str, Marks]]:
         """What the ledger says of each deal's category and probability (field → deal id → Marks)."""

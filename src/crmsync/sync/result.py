@@ -51,6 +51,7 @@ class RunResult:
     reevaluated: int = 0
     throttled: int = 0  # the CRM's 429 answers (retried; not counted in `requests` twice)
     deferred: int = 0  # deals whose writes wait for the next run (the daily budget share was spent)
+    unchanged: int = 0  # listed deals whose only change was crmsync's own write, not taken again (not stored)
     full: bool = False
     written_by_category: Counter[str] = field(default_factory=Counter)
     error: str | None = None

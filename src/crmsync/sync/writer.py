@@ -232,6 +232,7 @@ class Writer:
             modified = self.store.modified_at(connection, failed_ids)
         settled: list[tuple[int, Outcome, str | None]] = []
         written: dict[str, dict[str, str | None]] = {}
+        stamps: dict[str, datetime] = {}
         for deal in batch:
             answer = outcomes.get(deal.source_id)
             status, reason = (Outcome(answer.status), answer.reason) if answer else (unanswered, default)
@@ -242,6 +243,8 @@ class Writer:
                     category = self.connector.mapping.writeback.canonical_category(remote)
                     result.written_by_category[category.value if category else (remote or "")] += 1
                 written[deal.source_id] = dict(deal.values)
+                if answer is not None and answer.modified_at is not None:
+                    stamps[deal.source_id] = answer.modified_at
             elif status is Outcome.SKIPPED:
                 result.skipped += len(deal.values)  # skipped counts fields
             else:
@@ -256,7 +259,7 @@ class Writer:
             settled.extend((ledger_id, status, reason) for ledger_id in deal.ledger_ids)
         self.store.settle_ledger(settled)
         if written:
-            self.store.record_written(connection, written)
+            self.store.record_written(connection, written, stamps)
 
     async def read_back(self) -> None:
         """Read the deals whose write got no answer and settle what the CRM shows: our values → `written`, the

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, SecretStr
 
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
-from crmsync.kit import CursorPager, RecordReader, skipped, write_each, written
+from crmsync.kit import CursorPager, RecordReader, iso_instant, skipped, write_each, written
 from crmsync.mapping import Mapping, load_mapping
 from crmsync.model import Deal, DealStatus, Pipeline, Stage
 from crmsync.registry import ConnectorInfo
@@ -137,5 +137,6 @@ class FakeConnector(Connector):
             body["chance"] = str(update.probability)
         if not body:
             return skipped(update, "nothing to write")
-        await self.client.request("PATCH", f"/v1/deals/{update.source_id}", json_body=body)
-        return written(update)
+        answer = await self.client.request_object("PATCH", f"/v1/deals/{update.source_id}", json_body=body)
+        stamp = answer.get("updated")
+        return written(update, iso_instant(stamp) if isinstance(stamp, str) else None)

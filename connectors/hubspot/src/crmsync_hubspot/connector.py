@@ -34,15 +34,21 @@ def epoch_millis(moment: datetime) -> int:
     return (moment - EPOCH) // MILLISECOND
 
 
-def modified_millis(record: dict[str, Any]) -> int | None:
-    """A record's hs_lastmodifieddate (or updatedAt) in epoch ms; None when missing or unreadable (`to_deal`
-    then quarantines the record with the reason)."""
+def modified_at(record: dict[str, Any]) -> datetime | None:
+    """A record's hs_lastmodifieddate (or updatedAt), as `to_deal` reads it; None when missing or unreadable."""
     properties = record.get("properties")
     value = (properties.get("hs_lastmodifieddate") if isinstance(properties, dict) else None) or record.get("updatedAt")
     try:
-        return epoch_millis(iso_instant(value)) if isinstance(value, str) else None
+        return iso_instant(value) if isinstance(value, str) else None
     except (ValueError, OverflowError, OSError):
         return None
+
+
+def modified_millis(record: dict[str, Any]) -> int | None:
+    """A record's modification time in epoch ms; None when missing or unreadable (`to_deal` then quarantines the
+    record with the reason)."""
+    moment = modified_at(record)
+    return None if moment is None else epoch_millis(moment)
 
 
 class HubSpotSettings(ConnectorSettings):
@@ -269,11 +275,11 @@ class HubSpotConnector(Connector):
         for err in _objects(body.get("errors")):
             for deal_id in (err.get("context") or {}).get("ids", []):
                 errors[str(deal_id)] = f"{err.get('category', 'ERROR')}: {err.get('message', '')}".strip()
-        done = {str(r.get("id")) for r in _objects(body.get("results"))}
+        done = {str(r.get("id")): modified_at(r) for r in _objects(body.get("results"))}
         return [
             failed(u, errors[u.source_id])
             if u.source_id in errors
-            else written(u)
+            else written(u, done[u.source_id])
             if u.source_id in done
             else failed(u, "HubSpot returned neither a result nor an error for this deal")
             for u in batch

@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from crmsync.connector import Capabilities, Connector, ConnectorSettings, DealUpdate, Page, Reference, WriteOutcome
 from crmsync.errors import ApiError
-from crmsync.kit import failed, json_number, read_stage, skipped, write_each, written
+from crmsync.kit import failed, iso_instant, json_number, read_stage, skipped, write_each, written
 from crmsync.kit.checks import Percentage
 from crmsync.kit.owners import person, read_owners
 from crmsync.model import Deal, Owner, Pipeline, Stage
@@ -225,14 +225,18 @@ class PipedriveConnector(Connector):
         if not body:
             return skipped(update, "nothing to write")
         try:
-            await self.client.data("PATCH", f"{DEALS}/{deal_id}", json_body=body)
+            answer = await self.client.data("PATCH", f"{DEALS}/{deal_id}", json_body=body)
         except ApiError as exc:
             detail = exc.detail or str(exc)
             if exc.status != 400 or "archived" not in detail.lower():
                 raise
             self.archived.add(deal_id)
             return skipped(update, f"archived in Pipedrive: {detail}")
-        return written(update)
+        stamp = answer.get("update_time") if isinstance(answer, dict) else None
+        try:
+            return written(update, iso_instant(stamp) if isinstance(stamp, str) else None)
+        except (ValueError, OverflowError, OSError):  # an unreadable stamp costs only the skip of a relisting
+            return written(update)
 
 
 def _deleted(raw: Any) -> bool:
