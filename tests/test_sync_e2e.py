@@ -169,6 +169,36 @@ async def test_a_persons_edit_right_after_our_write_is_seen_by_the_next_run(
     assert second.stored == 1 and second.unchanged == first.written - 1, "only the edited deal is taken again"
 
 
+class EditedBetweenListingAndWrite(FakeConnector):
+    """A person renames the first deal of the first write batch after the listing read it, before crmsync writes
+    it: the write's answer then carries a time that covers the person's edit too."""
+
+    renamed: list[str] = []
+    crm: FakeCrm
+
+    async def write(self, updates: Sequence[DealUpdate]) -> list[WriteOutcome]:
+        if not self.renamed:
+            self.renamed.append(updates[0].source_id)
+            self.crm.edit(updates[0].source_id, title="Renamed while crmsync was writing")
+        return await super().write(updates)
+
+
+async def test_an_edit_between_the_listing_and_our_write_is_not_taken_for_no_change(
+    served: Served, sqlite_store: Store, mapping: Mapping
+) -> None:
+    EditedBetweenListingAndWrite.renamed = []
+    EditedBetweenListingAndWrite.crm = served.box
+    async with served.connector(mapping, cls=EditedBetweenListingAndWrite) as connector:
+        first = await SyncEngine(sqlite_store, connector).run()
+    (deal_id,) = EditedBetweenListingAndWrite.renamed
+    assert first.written > 1
+
+    second = await sync(served, sqlite_store, mapping)
+
+    assert second.unchanged == first.written - 1, "every other written deal is skipped"
+    assert sqlite_store.deals_by_id("fake", {deal_id})[0].name == "Renamed while crmsync was writing"
+
+
 async def test_respected_override_is_what_the_store_forecasts(
     served: Served, sqlite_store: Store, mapping: Mapping
 ) -> None:

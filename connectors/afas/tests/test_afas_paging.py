@@ -52,6 +52,16 @@ async def test_pages_after_the_first_start_one_row_early(mapping: Mapping) -> No
 
 
 @respx.mock
+async def test_a_key_listed_twice_is_read_once_and_does_not_stop_the_listing(mapping: Mapping) -> None:
+    # a joined GetConnector may list one forecast twice, side by side: no row moved under `skip`
+    twice = [row("10178", 3), row("10178", 4), row("10178", 4), row("10179", 1), row("10180", 1)]
+    route = respx.get(GC).mock(side_effect=answering(twice))
+    pages = await collect(make(mapping))
+    assert [r["id"] for p in pages for r in p.records] == ["10178-3", "10178-4", "10179-1", "10180-1"]
+    assert len({call.request.url.params["skip"] for call in route.calls}) == len(route.calls), "one pass"
+
+
+@respx.mock
 async def test_an_incremental_read_filters_every_page(mapping: Mapping) -> None:
     route = respx.get(GC).mock(side_effect=answering(ROWS))
     await collect(make(mapping), SINCE)

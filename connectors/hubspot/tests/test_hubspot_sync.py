@@ -145,7 +145,7 @@ async def test_a_malformed_modification_time_is_quarantined_not_fatal(small: Ser
 async def test_a_rerun_skips_deals_whose_only_change_is_our_write_and_sees_a_later_edit(small: Served) -> None:
     first = await small.sync()
     assert first.written > 0
-    edited = next(iter(small.store.own_stamps("hubspot", small.box.deal_ids())))  # one crmsync wrote
+    edited = next(iter(small.store.own_writes("hubspot", small.box.deal_ids())))  # one crmsync wrote
     small.box.edit_by_hand(edited, category="COMMIT" if small.box.remote_values(edited)[0] != "COMMIT" else "OMIT")
 
     rerun = await small.sync()
@@ -155,6 +155,6 @@ async def test_a_rerun_skips_deals_whose_only_change_is_our_write_and_sees_a_lat
     assert rerun.fetched >= first.written
     assert rerun.unchanged == first.written - 1
     assert rerun.stored == rerun.fetched - rerun.unchanged
-    assert edited not in small.store.own_stamps("hubspot", [edited]), "the listed version replaced our write's"
+    assert edited not in small.store.own_writes("hubspot", [edited]), "the listed version replaced our write's"
     rows = [r for r in small.store.ledger(rerun.run_id) if r["source_id"] == edited and r["field"] == "category"]
     assert [r["outcome"] for r in rows] == ["respected"]

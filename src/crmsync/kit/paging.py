@@ -272,10 +272,19 @@ class Rescans:
     Args:
         pager: Makes the pager of one pass.
         again: Called with the number of the pass about to start, for a log line.
+        held: Whether a pass held still (default `OffsetPager.steady`; AFAS, whose key may come twice in a joined
+            GetConnector, asks only that no row shifted under `skip`).
     """
 
-    def __init__(self, pager: Callable[[], OffsetPager], *, passes: int = 3, again: Callable[[int], None]) -> None:
-        self.pager, self.passes, self.again = pager, passes, again
+    def __init__(
+        self,
+        pager: Callable[[], OffsetPager],
+        *,
+        passes: int = 3,
+        again: Callable[[int], None],
+        held: Callable[[OffsetPager], bool] = lambda pager: pager.steady,
+    ) -> None:
+        self.pager, self.passes, self.again, self.held = pager, passes, again, held
         self.steady = False
         self.keys: list[str] = []
 
@@ -293,7 +302,7 @@ class Rescans:
                 yielded.update(keys)
                 if fresh:
                     yield fresh
-            self.steady = pager.steady
+            self.steady = self.held(pager)
             if self.steady:
                 return
 

@@ -145,19 +145,19 @@ class Ledger:
         now = utcnow()
         values = [{**row.__dict__, "outcome": str(row.outcome), "reason": clip(row.reason), "at": now} for row in rows]
         lg = t.ledger
-        runs = {row.run_id for row in rows}
         with self.db.tx() as conn:
-            if len(runs) > 1:  # not a pattern crmsync uses: SQLAlchemy's ordered RETURNING, a statement per row
+            if self.db.engine.dialect.name != "sqlite" or len({row.run_id for row in rows}) > 1:
+                # PostgreSQL answers SQLAlchemy's ordered RETURNING in batches; SQLite only a statement per row
                 stmt = insert(lg).returning(lg.c.id, sort_by_parameter_order=True)
                 return [int(i) for i in conn.execute(stmt, values).scalars().all()]
-            # One executemany, then the run's rows above its previous highest id: a run is one process, ids grow in
-            # insertion order on both databases, so they come back in the rows' order.
+            # SQLite: one executemany, then the run's rows above its previous highest id. A run is one process and
+            # the database is locked for writing until this transaction ends, so they are these rows, in order.
             run = lg.c.run_id == rows[0].run_id
             before = conn.execute(select(func.coalesce(func.max(lg.c.id), 0)).where(run)).scalar_one()
             self.db.insert_many(lg, values, conn)
             ids = conn.execute(select(lg.c.id).where(run, lg.c.id > before).order_by(lg.c.id)).scalars().all()
-        if len(ids) != len(values):
-            raise StoreError(f"ledger: {len(values)} rows inserted, {len(ids)} found after (another writer?)")
+            if len(ids) != len(values):  # raised inside the transaction: nothing of it is kept
+                raise StoreError(f"ledger: {len(values)} rows inserted, {len(ids)} found after (another writer?)")
         return [int(i) for i in ids]
 
     def pending_rows(self, run_id: int, *, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:

@@ -113,6 +113,7 @@ deals = Table(
     _ts("synced_at", False),
     # the modification time the CRM answered crmsync's own write with; cleared when a listing brings a newer version
     _ts("written_stamp"),
+    Column("fingerprint", String(32)),  # of the listed version's fields but its stamp and remote values
 )
 
 forecasts = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,43 @@ class StoredDeal:
     stage_id: str | None
     category: str | None
     probability: Decimal | None
+
+
+@dataclass(frozen=True)
+class OwnWrite:
+    """What the snapshot holds of a deal crmsync wrote: the modification time the CRM answered the write with, the
+    fingerprint of the version listed before it, and the remote values since the write."""
+
+    stamp: datetime
+    fingerprint: str | None
+    remote_category: str | None
+    remote_probability: Decimal | None
+
+    def covers(self, deal: Deal) -> bool:
+        """Whether `deal` as listed now differs from the snapshot by crmsync's own write alone."""
+        return (
+            deal.updated_at == self.stamp
+            and deal.remote_category == self.remote_category
+            and _same_number(deal.remote_probability, self.remote_probability)
+            and fingerprint(deal) == self.fingerprint
+        )
+
+
+def _same_number(a: Decimal | None, b: Decimal | None) -> bool:
+    return a == b if a is None or b is None else a.compare(b) == 0
+
+
+def fingerprint(deal: Deal) -> str:
+    """A digest of every field of a deal but its modification time and remote category and probability (those
+    crmsync writes), stable across processes."""
+    owner, stage = deal.owner, deal.stage
+    fields = (
+        deal.source_id, deal.name, deal.pipeline.id, deal.pipeline.label, stage.id, stage.label, stage.order,
+        stage.probability, stage.closed, stage.won, deal.status.value, deal.amount, deal.currency, deal.close_date,
+        owner and (owner.id, owner.name, owner.email), deal.created_at, deal.closed_at, deal.writable,
+        deal.probability_writable, deal.lost_reason, deal.lost_to, deal.group, sorted(deal.extra.items()),
+    )  # fmt: skip
+    return hashlib.blake2b(repr(fields).encode(), digest_size=16).hexdigest()
 
 
 class Snapshot:
@@ -137,17 +175,21 @@ class Snapshot:
                 )
                 conn.execute(stmt, rows)
 
-    def own_stamps(self, connection: str, ids: Sequence[str]) -> dict[str, datetime]:
-        """The modification times crmsync's own writes gave these deals, where the CRM answered with one and no
-        listing brought a newer version since."""
+    def own_writes(self, connection: str, ids: Sequence[str]) -> dict[str, OwnWrite]:
+        """These deals as crmsync's own writes left them, where the CRM answered the write with a modification
+        time and no listing brought a newer version since."""
         if not ids:
             return {}
         d = t.deals
-        query = select(d.c.source_id, d.c.written_stamp).where(
-            d.c.connection == connection, d.c.source_id.in_(list(ids)), d.c.written_stamp.is_not(None)
-        )
+        query = select(
+            d.c.source_id, d.c.written_stamp, d.c.fingerprint, d.c.remote_category, d.c.remote_probability
+        ).where(d.c.connection == connection, d.c.source_id.in_(list(ids)), d.c.written_stamp.is_not(None))
         with self.db.tx() as conn:
-            return {row.source_id: stamp for row in conn.execute(query) if (stamp := aware(row.written_stamp))}
+            return {
+                row.source_id: OwnWrite(stamp, row.fingerprint, row.remote_category, row.remote_probability)
+                for row in conn.execute(query)
+                if (stamp := aware(row.written_stamp)) is not None
+            }
 
     def save_page(
         self,
@@ -300,6 +342,7 @@ def _deal_row(deal: Deal, run_id: int, now: datetime) -> dict[str, Any]:
         "last_run_id": run_id,
         "synced_at": now,
         "written_stamp": None,  # this version came from a listing: crmsync's own write is not its last change
+        "fingerprint": fingerprint(deal),
     }
 
 

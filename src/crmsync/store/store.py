@@ -22,7 +22,7 @@ from crmsync.store.ops import Ops
 from crmsync.store.preview import Preview
 from crmsync.store.reads import Reads
 from crmsync.store.runs import Runs
-from crmsync.store.snapshot import Snapshot, StoredDeal
+from crmsync.store.snapshot import OwnWrite, Snapshot, StoredDeal
 from crmsync.store.vocabulary import Outcome, RunKind, RunStatus
 
 
@@ -149,9 +149,9 @@ class Store(StoreBase):
     ) -> None:
         self.parts.snapshot.record_written(connection, values, stamps)
 
-    def own_stamps(self, connection: str, ids: Sequence[str]) -> dict[str, datetime]:
-        """The modification times crmsync's own writes gave these deals (none once a listing brought a newer one)."""
-        return self.parts.snapshot.own_stamps(connection, ids)
+    def own_writes(self, connection: str, ids: Sequence[str]) -> dict[str, OwnWrite]:
+        """These deals as crmsync's own writes left them (none once a listing brought a newer version)."""
+        return self.parts.snapshot.own_writes(connection, ids)
 
     def save_page(
         self, run_id: int, digest: str, pairs: Sequence[tuple[Deal, Forecast]], previous: dict[str, StoredDeal]

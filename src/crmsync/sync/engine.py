@@ -275,15 +275,16 @@ class SyncEngine:
             result.deleted += len(set(gone) & self.store.known_ids(self.connection)) if gone else 0
 
     def _changed(self, result: RunResult, deals: list[Deal]) -> list[Deal]:
-        """The deals changed since crmsync's own write of them: one still carrying exactly the modification time
-        the CRM answered that write with has no other change, and is not mapped, planned or stored again (a full
-        run takes every deal afresh). A change made after the write moves the time, so it is never skipped."""
+        """The deals changed since crmsync's own write of them. One still carrying exactly the modification time
+        the CRM answered that write with, the remote values written and the fields of the version listed before
+        (an edit between that listing and the write is covered by the write's time) has no other change, and is
+        not planned or stored again; a full run takes every deal afresh. A later change moves the time."""
         if result.full or self.mode != "apply" or not deals:
             return deals
-        ours = self.store.own_stamps(self.connection, [deal.source_id for deal in deals])
+        ours = self.store.own_writes(self.connection, [deal.source_id for deal in deals])
         if not ours:
             return deals
-        changed = [deal for deal in deals if deal.updated_at is None or ours.get(deal.source_id) != deal.updated_at]
+        changed = [deal for deal in deals if (own := ours.get(deal.source_id)) is None or not own.covers(deal)]
         result.unchanged += len(deals) - len(changed)
         return changed
 

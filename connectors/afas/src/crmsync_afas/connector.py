@@ -144,7 +144,12 @@ class AfasConnector(Connector):
             log.info("[%s] forecasts moved while %s was read; reading it again (pass %d)", self.connection, connector,
                      attempt)  # fmt: skip
 
-        return Rescans(lambda: self._pager(connector, take, since), passes=RESCANS + 1, again=again)
+        return Rescans(
+            lambda: self._pager(connector, take, since),
+            passes=RESCANS + 1,
+            again=again,
+            held=lambda pager: not pager.moved,  # a key listed twice (a joined GetConnector) is no movement
+        )
 
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
         """Every forecast once, reading the listing again while rows move under `skip`.
