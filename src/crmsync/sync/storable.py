@@ -58,17 +58,20 @@ def _cleaned(value: Any) -> Any:
     return value
 
 
-def _unstorable(value: Any) -> bool:
-    """Whether any text in `value` (a model's fields, a mapping's values, a list's items) needs `clean_text`."""
-    if isinstance(value, str):
-        return _UNSTORABLE.search(value) is not None
-    if isinstance(value, BaseModel):
-        value = value.__dict__
-    if isinstance(value, dict):
-        return any(_unstorable(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(_unstorable(item) for item in value)
-    return False
+def _unstorable(deal: Deal) -> bool:
+    """Whether any text of `deal` (its fields, its pipeline's, stage's and owner's, its `extra`) needs `clean_text`:
+    the texts are gathered without a call per field and searched at once."""
+    texts: list[str] = []
+    stack: list[Any] = [deal.__dict__]
+    for fields in stack:  # grows while it is read: nested models and mappings are read in turn
+        for value in fields.values() if isinstance(fields, dict) else fields:
+            if isinstance(value, str):
+                texts.append(value)
+            elif isinstance(value, BaseModel):
+                stack.append(value.__dict__)
+            elif isinstance(value, dict | list | tuple):
+                stack.append(value)
+    return _UNSTORABLE.search("\x1f".join(texts)) is not None
 
 
 def without_nul(deal: Deal) -> Deal:
