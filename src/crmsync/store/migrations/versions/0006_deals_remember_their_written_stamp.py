@@ -6,7 +6,7 @@ Create Date: 2026-12-04 07:00:00
 
 A CRM that answers a write with the record's new modification time (HubSpot, Pipedrive) lets the next listing tell
 a deal whose only change is crmsync's own write (same time) from one someone changed since (a later time): the
-first is skipped, so a rerun right after a full sync does not map, evaluate and store every written deal again. The
+first is skipped, so a rerun right after a full sync does not evaluate, plan and store every written deal again. The
 fingerprint of the stored version's fields makes sure an edit made between the listing and the write (which the
 write's time then covers) is never taken for no change.
 """
