@@ -5,7 +5,8 @@ The sandbox runs in a child process (`crmsync sandbox`), so the peak RSS printed
     uv run python bench/bench_sync.py hubspot --deals 1000 10000 100000
 
 Prints per size: wall time, requests made against the minimum the API allows (listing pages + reference
-requests + write batches), deals per second, peak RSS, and the same for a rerun with no remote changes.
+requests + write batches), deals per second, peak RSS, deals skipped as unchanged, crmsync's CPU per fetched deal
+(the sandbox runs in another process), and the same for a rerun with no remote changes.
 """
 
 from __future__ import annotations
@@ -85,13 +86,14 @@ def peak_rss_mb() -> float:
 async def one_run(store: Store, registry: Registry, connector: str, settings: dict[str, Any]) -> dict[str, Any]:
     mapping = load_mapping(ROOT / "mappings" / f"{connector}.toml")
     built = registry.build(connector, "bench", {**settings, **FAST.get(connector, {})}, mapping)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     async with built:
         result = await SyncEngine(store, built).run()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
         "result": result,
         "seconds": elapsed,
+        "cpu": cpu,
         "rss": peak_rss_mb(),
         "batch": built.capabilities.write_batch_size,
         "page": built.capabilities.page_size,
@@ -115,7 +117,7 @@ def main() -> None:
     registry = Registry()
     print(
         f"{'deals':>7} {'run':<8} {'wall s':>8} {'requests':>9} {'minimum':>8} {'deals/s':>9} "
-        f"{'rss MB':>7} {'written':>8} {'plan-rate bound s':>18}"
+        f"{'rss MB':>7} {'written':>8} {'plan-rate bound s':>18} {'unchanged':>10} {'cpu ms/deal':>12}"
     )
     for deals in args.deals:
         proc, settings = start_sandbox(args.connector, deals)
@@ -130,7 +132,8 @@ def main() -> None:
                     print(
                         f"{deals:>7} {label:<8} {row['seconds']:>8.2f} {result.requests:>9} "
                         f"{least:>8} {result.fetched / row['seconds']:>9.0f} "
-                        f"{row['rss']:>7.0f} {result.written:>8} {bound:>18.1f}",
+                        f"{row['rss']:>7.0f} {result.written:>8} {bound:>18.1f} {result.unchanged:>10} "
+                        f"{row['cpu'] * 1000 / max(1, result.fetched):>12.3f}",
                         flush=True,
                     )
                 store.close()
