@@ -47,7 +47,7 @@ class StoreBase:
 
     def __init__(self, url: str, *, config_file: str | None = None) -> None:
         self.url = url
-        self._upserts: dict[tuple[Any, ...], Any] = {}
+        self._inserts: dict[tuple[Any, ...], Any] = {}  # compiled bulk inserts and upserts, by table and columns
         try:
             self.engine: Engine = create_engine(url, future=True, hide_parameters=True)  # no deal data in errors
         except (SQLAlchemyError, ValueError, ImportError) as exc:
@@ -130,9 +130,9 @@ class StoreBase:
             return
         names = tuple(rows[0])
         key = (table.name, tuple(conflict), names)
-        compiled = self._upserts.get(key)
+        compiled = self._inserts.get(key)
         if compiled is None:
-            compiled = self._upserts[key] = self._compile_insert(table, conflict, names)
+            compiled = self._inserts[key] = self._compile_insert(table, conflict, names)
         sql, order, convert = compiled
         if order is None:  # named parameters (psycopg)
             params: list[Any] = [{n: c(row[n]) if c else row[n] for n, c in convert} for row in rows]

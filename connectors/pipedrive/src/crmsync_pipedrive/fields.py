@@ -3,15 +3,12 @@ names them and they are resolved by name through GET /api/v2/dealFields."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from crmsync.connector import Reference
 from crmsync.kit.checks import option_problems
 from crmsync.mapping import Mapping
-
-HASH_KEY = re.compile(r"^[0-9a-f]{40}$")
 
 # canonical field -> Pipedrive's own deal field (the default when the mapping's [fields] does not say)
 DEFAULT_FIELDS: dict[str, str] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from crmsync.connector import Reference
@@ -12,7 +11,6 @@ from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
 from crmsync_pipedrive.fields import DEFAULT_FIELDS, resolve
 
-HUNDRED = Decimal(100)
 PROBABILITY_ENABLED = "probability_enabled"
 
 
