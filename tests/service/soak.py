@@ -84,12 +84,20 @@ class Soak:
                 raise AssertionError(f"{name} never logged {text!r}:\n{self.log(name)[-3000:]}")
             time.sleep(0.1)
 
-    def kill_while_busy(self, name: str, timeout: float = 20) -> None:
-        """SIGKILL `name` at a moment it has a sync job running (its log shows a start with no end yet)."""
+    def kill_while_busy(self, name: str, timeout: float = 20, settled: float = 0.25) -> None:
+        """SIGKILL `name` at a moment it has a sync job running: its log shows a start with no end yet, and has for
+        `settled` seconds, so the job has opened its run (a kill right at the start line may precede the run's row;
+        every fake listing takes longer than that)."""
         deadline = time.monotonic() + timeout
+        busy: tuple[int, float] | None = None  # (starts logged, when the job was first seen running)
         while time.monotonic() < deadline:
             text = self.log(name)
-            if text.count("sync job started") > text.count("sync job ended"):
+            starts = text.count("sync job started")
+            if starts <= text.count("sync job ended"):
+                busy = None
+            elif busy is None or busy[0] != starts:
+                busy = (starts, time.monotonic())
+            elif time.monotonic() - busy[1] >= settled:
                 self.processes[name].send_signal(signal.SIGKILL)
                 self.processes[name].wait()
                 return
