@@ -1,5 +1,5 @@
-"""The store's bulk writes (`insert_many`, `upsert`) keep exactly what SQLAlchemy's own insert keeps, on both
-databases: they convert values with the same bind processors, only once per column instead of per row."""
+"""The store's bulk writes (`insert_many`, `upsert`, `update_many`) keep exactly what SQLAlchemy's own insert and
+update keep, on both databases: they convert values with the same bind processors, only once per column instead of per row."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 
 from crmsync.store import Store
 from crmsync.store import schema as t
@@ -67,3 +67,45 @@ def test_upsert_updates_the_row_of_its_key(store: Store) -> None:
     with store.engine.connect() as conn:
         values = conn.execute(select(t.cursors.c.value).where(t.cursors.c.connection == "c")).scalars().all()
     assert [v.replace(tzinfo=UTC) if v.tzinfo is None else v for v in values] == [AT + timedelta(hours=1)]
+
+
+def test_update_many_sets_what_sqlalchemys_update_sets_and_only_on_its_keys(store: Store) -> None:
+    run_id = store.start_run("c", kind="sync", mode="apply", full=True, digest="d", cursor_before=None)
+    fc = t.forecast_changes
+    with store.tx() as conn:
+        for prefix in ("fast", "slow", "kept"):
+            store.insert_many(fc, changes(run_id, prefix), conn)
+    later = AT + timedelta(minutes=1)
+    new = [("1", "omitted", Decimal("0"), ["x"]), ("3", "best_case", None, ()), ("9", "commit", None, ())]
+    with store.tx() as conn:
+        store.update_many(
+            fc,
+            ["connection", "source_id"],
+            [
+                {
+                    "connection": "c",
+                    "source_id": f"fast{n}",
+                    "new_category": c,
+                    "old_probability": p,
+                    "rule_ids": r,
+                    "at": later,
+                }
+                for n, c, p, r in new
+            ],
+            conn,
+        )
+        stmt = (
+            update(fc)
+            .where(fc.c.connection == "c", fc.c.source_id == bindparam("by_source_id"))
+            .values(
+                new_category=bindparam("c"), old_probability=bindparam("p"), rule_ids=bindparam("r"), at=bindparam("a")
+            )
+        )
+        conn.execute(
+            stmt, [{"by_source_id": f"slow{n}", "c": c, "p": p, "r": list(r), "a": later} for n, c, p, r in new]
+        )
+    fast, slow, kept = stored(store, "fast"), stored(store, "slow"), stored(store, "kept")
+    assert fast == slow
+    assert fast[0] != kept[0] and fast[2] != kept[2], "rows 1 and 3 were updated"
+    assert fast[1] == kept[1] and fast[3] == kept[3], "rows 2 and 4 match no key and are left alone"
+    assert fast[0][3] == "omitted" and aware(fast[0][-1]) == later

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import JSON, Connection, DateTime, Engine, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Engine, bindparam, create_engine, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -47,7 +47,7 @@ class StoreBase:
 
     def __init__(self, url: str, *, config_file: str | None = None) -> None:
         self.url = url
-        self._inserts: dict[tuple[Any, ...], Any] = {}  # compiled bulk inserts and upserts, by table and columns
+        self._bulk: dict[tuple[Any, ...], Any] = {}  # compiled bulk inserts, upserts and updates, by table and columns
         try:
             self.engine: Engine = create_engine(url, future=True, hide_parameters=True)  # no deal data in errors
         except (SQLAlchemyError, ValueError, ImportError) as exc:
@@ -129,33 +129,59 @@ class StoreBase:
         if not rows:
             return
         names = tuple(rows[0])
-        key = (table.name, tuple(conflict), names)
-        compiled = self._inserts.get(key)
-        if compiled is None:
-            compiled = self._inserts[key] = self._compile_insert(table, conflict, names)
+        key = ("insert", table.name, tuple(conflict), names)
+        if (compiled := self._bulk.get(key)) is None:
+            dialect = self.engine.dialect
+            module: Any = postgresql if dialect.name == "postgresql" else sqlite
+            stmt = module.insert(table)
+            if conflict:
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=list(conflict),
+                    set_={name: stmt.excluded[name] for name in names if name not in conflict},
+                )
+            compiled = self._bulk[key] = self._compile(stmt, {name: table.c[name] for name in names}, names)
+        self._execute_many(compiled, rows, conn)
+
+    def update_many(self, table: Any, keys: Sequence[str], rows: list[dict[str, Any]], conn: Connection) -> None:
+        """Update rows found by the columns `keys` to the other values of `rows` (dicts with the same keys), in one
+        executemany compiled once per table and set of columns, as `insert_many` does."""
+        if not rows:
+            return
+        names = tuple(rows[0])
+        key = ("update", table.name, tuple(keys), names)
+        if (compiled := self._bulk.get(key)) is None:
+            # a bound parameter may not take the name of a column the statement sets: the keys are bound as by_*
+            binds = {(f"by_{name}" if name in keys else name): table.c[name] for name in names}
+            stmt = (
+                update(table)
+                .where(*(table.c[name] == bindparam(f"by_{name}") for name in keys))
+                .values({name: bindparam(name) for name in names if name not in keys})
+            )
+            compiled = self._bulk[key] = self._compile(stmt, binds, names, renamed=frozenset(keys))
+        self._execute_many(compiled, rows, conn)
+
+    def _compile(
+        self, stmt: Any, binds: dict[str, Any], names: tuple[str, ...], renamed: frozenset[str] = frozenset()
+    ) -> tuple[str, Any, Any]:
+        """The SQL of `stmt`, and for each of its parameters (`binds`: name → column) the row key it reads and the
+        dialect's converter of that column."""
+        dialect = self.engine.dialect
+        compiled = stmt.compile(dialect=dialect, column_keys=[name for name in names if name not in renamed])
+        source = {(f"by_{name}" if name in renamed else name): name for name in names}
+        convert = [(bind, source[bind], _converter(column.type, dialect)) for bind, column in binds.items()]
+        if compiled.positional:
+            by_bind = {bind: (row_key, c) for bind, row_key, c in convert}
+            return str(compiled), [by_bind[bind] for bind in compiled.positiontup or ()], None
+        return str(compiled), None, convert
+
+    @staticmethod
+    def _execute_many(compiled: tuple[str, Any, Any], rows: list[dict[str, Any]], conn: Connection) -> None:
         sql, order, convert = compiled
         if order is None:  # named parameters (psycopg)
-            params: list[Any] = [{n: c(row[n]) if c else row[n] for n, c in convert} for row in rows]
+            params: list[Any] = [{b: c(row[n]) if c else row[n] for b, n, c in convert} for row in rows]
         else:
             params = [tuple([c(row[n]) if c else row[n] for n, c in order]) for row in rows]
         conn.exec_driver_sql(sql, params)
-
-    def _compile_insert(self, table: Any, conflict: Sequence[str], names: tuple[str, ...]) -> tuple[str, Any, Any]:
-        dialect = self.engine.dialect
-        module: Any = postgresql if dialect.name == "postgresql" else sqlite
-        stmt = module.insert(table)
-        if conflict:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(conflict),
-                set_={name: stmt.excluded[name] for name in names if name not in conflict},
-            )
-        compiled = stmt.compile(dialect=dialect, column_keys=list(names))
-        convert = [(name, _converter(table.c[name].type, dialect)) for name in names]
-        if compiled.positional:
-            by_name = dict(convert)
-            order = [(name, by_name[name]) for name in compiled.positiontup or ()]
-            return str(compiled), order, convert
-        return str(compiled), None, convert
 
 
 def _converter(column_type: Any, dialect: Any) -> Any:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from crmsync.errors import StoreError
 from crmsync.redact import clip, redact
@@ -177,14 +177,9 @@ class Ledger:
         if not outcomes:
             return
         now = utcnow()
-        stmt = (
-            update(t.ledger)
-            .where(t.ledger.c.id == bindparam("ledger_id"))
-            .values(outcome=bindparam("new_outcome"), reason=bindparam("new_reason"), at=bindparam("new_at"))
-        )
-        rows = [{"ledger_id": i, "new_outcome": str(o), "new_reason": clip(r), "new_at": now} for i, o, r in outcomes]
+        rows = [{"id": i, "outcome": str(o), "reason": clip(r), "at": now} for i, o, r in outcomes]
         with self.db.tx() as conn:
-            conn.execute(stmt, rows)
+            self.db.update_many(t.ledger, ["id"], rows, conn)
 
     def defer_pending(self, run_id: int, reason: str) -> int:
         """The run's pending rows wait for the next run; returns how many deals that is."""

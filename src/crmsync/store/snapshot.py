@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 
 from crmsync.model import Deal, DealStatus, Forecast, Owner, Pipeline, Stage
 from crmsync.store import schema as t
@@ -159,21 +159,20 @@ class Snapshot:
         columns = {"category": "remote_category", "probability": "remote_probability"}
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # one executemany per set of fields written
         for source_id, fields in values.items():
-            row: dict[str, Any] = {"by_source_id": source_id, "written_stamp": utc((stamps or {}).get(source_id))}
+            row: dict[str, Any] = {
+                "connection": connection,
+                "source_id": source_id,
+                "written_stamp": utc((stamps or {}).get(source_id)),
+            }
             for name, value in fields.items():
                 if name == "probability":
                     row[columns[name]] = Decimal(value) if value not in (None, "") else None
                 else:
                     row[columns[name]] = value or None
-            groups.setdefault(tuple(sorted(k for k in row if k != "by_source_id")), []).append(row)
+            groups.setdefault(tuple(row), []).append(row)
         with self.db.tx() as conn:
-            for names, rows in groups.items():
-                stmt = (
-                    update(t.deals)
-                    .where(t.deals.c.connection == connection, t.deals.c.source_id == bindparam("by_source_id"))
-                    .values({name: bindparam(name) for name in names})
-                )
-                conn.execute(stmt, rows)
+            for rows in groups.values():
+                self.db.update_many(t.deals, ["connection", "source_id"], rows, conn)
 
     def own_writes(self, connection: str, ids: Sequence[str]) -> dict[str, OwnWrite]:
         """These deals as crmsync's own writes left them, where the CRM answered the write with a modification
