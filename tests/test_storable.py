@@ -91,3 +91,21 @@ def test_text_the_store_cannot_hold_is_found_in_nested_fields_too() -> None:
         assert cleaned is not dirty
         assert "\x00" not in cleaned.model_dump_json() and "\\ud800" not in cleaned.model_dump_json()
         assert "\ufffd" in cleaned.model_dump_json()
+
+
+def test_a_shared_stage_found_clean_is_skipped_but_a_dirty_one_never_is() -> None:
+    from crmsync.model import Deal, DealStatus, Pipeline, Stage
+    from crmsync.sync import storable
+
+    pipeline = Pipeline(id="p", label="P")
+    clean, dirty = Stage(id="s", label="S", pipeline_id="p"), Stage(id="s", label="S\x00", pipeline_id="p")
+    deal = Deal(connection="c", source_id="1", name="D", pipeline=pipeline, stage=clean, status=DealStatus.OPEN)
+    assert storable.without_nul(deal) is deal
+    assert storable._CLEAN_PARTS.get(id(clean)) is clean, "a clean shared stage is remembered"
+    assert storable._CLEAN_PARTS.get(id(pipeline)) is pipeline
+    for _ in range(2):  # a dirty stage is not remembered: every deal that carries it is cleaned
+        other = deal.model_copy(update={"source_id": "2", "stage": dirty})
+        assert storable.without_nul(other).stage.label == "S\ufffd"
+    assert id(dirty) not in storable._CLEAN_PARTS
+    renamed = deal.model_copy(update={"name": "D\x00"})  # the deal's own text is read even when its stage is known
+    assert storable.without_nul(renamed).name == "D\ufffd"

@@ -1,5 +1,6 @@
 """The store's bulk writes (`insert_many`, `upsert`, `update_many`) keep exactly what SQLAlchemy's own insert and
-update keep, on both databases: they convert values with the same bind processors, only once per column instead of per row."""
+update keep, on both databases: they convert values with the same bind processors, only once per column instead of
+per row."""
 
 from __future__ import annotations
 

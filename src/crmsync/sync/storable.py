@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from crmsync.model import Deal
+from crmsync.model import Deal, Pipeline, Stage
 
 ID_MAX = 200
 CATEGORY_MAX = 100
@@ -58,20 +58,35 @@ def _cleaned(value: Any) -> Any:
     return value
 
 
+_CLEAN_PARTS: dict[int, BaseModel] = {}  # id → a pipeline or stage found clean (kept, so its id is not reused)
+_SHARED = (Pipeline, Stage)  # parts every deal of a stage shares: the reference's own objects
+
+
 def _unstorable(deal: Deal) -> bool:
     """Whether any text of `deal` (its fields, its pipeline's, stage's and owner's, its `extra`) needs `clean_text`:
-    the texts are gathered without a call per field and searched at once."""
+    the texts are gathered without a call per field and searched at once. A pipeline or stage object found clean
+    is not read again for the next deal that shares it."""
     texts: list[str] = []
+    shared: list[BaseModel] = []
     stack: list[Any] = [deal.__dict__]
     for fields in stack:  # grows while it is read: nested models and mappings are read in turn
         for value in fields.values() if isinstance(fields, dict) else fields:
             if isinstance(value, str):
                 texts.append(value)
             elif isinstance(value, BaseModel):
-                stack.append(value.__dict__)
+                if _CLEAN_PARTS.get(id(value)) is not value:
+                    stack.append(value.__dict__)
+                    if isinstance(value, _SHARED):
+                        shared.append(value)
             elif isinstance(value, dict | list | tuple):
                 stack.append(value)
-    return _UNSTORABLE.search("\x1f".join(texts)) is not None
+    if _UNSTORABLE.search("\x1f".join(texts)) is not None:
+        return True
+    if len(_CLEAN_PARTS) > 4096:
+        _CLEAN_PARTS.clear()
+    for part in shared:
+        _CLEAN_PARTS[id(part)] = part
+    return False
 
 
 def without_nul(deal: Deal) -> Deal:
