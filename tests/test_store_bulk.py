@@ -110,3 +110,26 @@ def test_update_many_sets_what_sqlalchemys_update_sets_and_only_on_its_keys(stor
     assert fast[0] != kept[0] and fast[2] != kept[2], "rows 1 and 3 were updated"
     assert fast[1] == kept[1] and fast[3] == kept[3], "rows 2 and 4 match no key and are left alone"
     assert fast[0][3] == "omitted" and aware(fast[0][-1]) == later
+
+
+def test_sqlite_timestamps_are_written_as_sqlalchemy_writes_them() -> None:
+    import random
+    from datetime import date
+
+    from sqlalchemy.dialects import sqlite
+
+    from crmsync.store.base import _sqlite_datetime
+
+    dialect = sqlite.dialect()
+    slow = t.deals.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
+    fast = _sqlite_datetime(slow)
+    rng = random.Random(5)
+    zones = [None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=11))]
+    values: list[Any] = [datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999), datetime(999, 5, 6, 7, 8, 9)]
+    values += [
+        datetime(rng.randint(1, 9999), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59),
+                 rng.randint(0, 59), rng.choice([0, 1, 999999, rng.randint(0, 999999)]), tzinfo=rng.choice(zones))
+        for _ in range(2000)
+    ]  # fmt: skip
+    values += [None, date(2026, 3, 29)]
+    assert [fast(v) for v in values] == [slow(v) for v in values]

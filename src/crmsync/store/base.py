@@ -188,9 +188,12 @@ def _converter(column_type: Any, dialect: Any) -> Any:
     """The dialect's bind processor of a column, remembering what it made of recent timestamps and tuples of text:
     a page's rows share their `synced_at`/`computed_at` and a few rule-id tuples, and formatting a datetime or
     dumping JSON costs more than the rest of a row."""
-    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    impl = column_type.dialect_impl(dialect)
+    process = impl.bind_processor(dialect)
     if process is None or not isinstance(column_type, DateTime | JSON):
         return process
+    if getattr(impl, "_storage_format", None) == SQLITE_DATETIME:
+        process = _sqlite_datetime(process)
     memo: dict[Any, Any] = {}
 
     def convert(value: Any) -> Any:
@@ -206,6 +209,23 @@ def _converter(column_type: Any, dialect: Any) -> Any:
                 memo.clear()
             done = memo[key] = process(value)
         return done
+
+    return convert
+
+
+# How SQLAlchemy's SQLite DATETIME stores a timestamp by default: the text `datetime.isoformat(" ", "microseconds")`
+# writes for it, without an offset (SQLite keeps none; crmsync stores UTC)
+SQLITE_DATETIME = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+
+
+def _sqlite_datetime(process: Any) -> Any:
+    """SQLite's DATETIME bind processor with its common case, a datetime, written by `isoformat` (in C) instead of
+    a %-format of seven fields; anything else goes to SQLAlchemy's processor."""
+
+    def convert(value: Any) -> Any:
+        if type(value) is datetime:
+            return (value if value.tzinfo is None else value.replace(tzinfo=None)).isoformat(" ", "microseconds")
+        return process(value)
 
     return convert
 
