@@ -158,6 +158,9 @@ def test_ledger_and_marks(store: Store) -> None:
     assert store.marks("hubspot", ["1"], "probability") == {"1": Marks(written="0.90")}
     assert store.marks("hubspot", [], "category") == {}
     assert store.marks("pipedrive", ["1"], "category") == {}
+    both = store.marks_of("hubspot", ["1", "2", "3", "4"], ("category", "probability"))
+    assert both == {f: store.marks("hubspot", ["1", "2", "3", "4"], f) for f in ("category", "probability")}
+    assert store.marks_of("hubspot", [], ("category", "probability")) == {"category": {}, "probability": {}}
 
     store.settle_ledger([(ids[2], "written", None)])
     later = new_run(store)

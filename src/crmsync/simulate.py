@@ -142,7 +142,7 @@ def _evaluate(
 ) -> Iterable[tuple[Deal, tuple[ForecastCategory, Decimal], tuple[str, ...]]]:
     ids = [deal.source_id for deal in deals]
     previous = store.stored_deals(connection, ids)
-    marks = {name: store.marks(connection, ids, name) for name in ("category", "probability")}
+    marks = store.marks_of(connection, ids, ("category", "probability"))
     for deal in deals:
         forecast = evaluate(deal, mapping, today)
         known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}

@@ -51,33 +51,37 @@ class Ledger:
 
     def marks(self, connection: str, ids: Iterable[str], field: str) -> dict[str, Marks]:
         """What the ledger says about crmsync and `field` of each deal (see `Marks`)."""
+        return self.marks_of(connection, ids, (field,))[field]
+
+    def marks_of(self, connection: str, ids: Iterable[str], fields: Sequence[str]) -> dict[str, dict[str, Marks]]:
+        """`marks` of several fields in one query: field → deal id → Marks (every field a key, maybe empty)."""
         ids = list(ids)
         if not ids:
-            return {}
+            return {name: {} for name in fields}
         lg = t.ledger
         latest = (
-            select(lg.c.source_id, lg.c.outcome, func.max(lg.c.id).label("id"))
+            select(lg.c.field, lg.c.source_id, lg.c.outcome, func.max(lg.c.id).label("id"))
             .where(
                 lg.c.connection == connection,
-                lg.c.field == field,
+                lg.c.field.in_(list(fields)),
                 lg.c.source_id.in_(ids),
                 lg.c.outcome.in_((Outcome.WRITTEN, Outcome.PENDING, Outcome.UNKNOWN, Outcome.RESPECTED)),
             )
-            .group_by(lg.c.source_id, lg.c.outcome)
+            .group_by(lg.c.field, lg.c.source_id, lg.c.outcome)
         ).subquery()
-        query = select(latest.c.source_id, latest.c.outcome, latest.c.id, lg.c.new_value).join(
+        query = select(latest.c.field, latest.c.source_id, latest.c.outcome, latest.c.id, lg.c.new_value).join(
             lg, lg.c.id == latest.c.id
         )
-        rows: dict[str, dict[Outcome, tuple[int, str | None]]] = {}
+        rows: dict[tuple[str, str], dict[Outcome, tuple[int, str | None]]] = {}
         with self.db.tx() as conn:
             for row in conn.execute(query):
-                rows.setdefault(row.source_id, {})[Outcome(row.outcome)] = (row.id, row.new_value)
-        marks: dict[str, Marks] = {}
-        for source_id, by_outcome in rows.items():
+                rows.setdefault((row.field, row.source_id), {})[Outcome(row.outcome)] = (row.id, row.new_value)
+        marks: dict[str, dict[str, Marks]] = {name: {} for name in fields}
+        for (field, source_id), by_outcome in rows.items():
             written = max((by_outcome[o] for o in (Outcome.WRITTEN, Outcome.PENDING) if o in by_outcome), default=None)
             unknown = by_outcome.get(Outcome.UNKNOWN)
             newest = max(by_outcome.values())
-            marks[source_id] = Marks(
+            marks[field][source_id] = Marks(
                 written=written[1] if written else None,
                 unsure=unknown[1] if unknown and (written is None or unknown[0] > written[0]) else None,
                 respected=by_outcome.get(Outcome.RESPECTED) == newest,

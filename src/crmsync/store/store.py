@@ -176,6 +176,9 @@ class Store(StoreBase):
     def marks(self, connection: str, ids: Iterable[str], field: str) -> dict[str, Marks]:
         return self.parts.ledger.marks(connection, ids, field)
 
+    def marks_of(self, connection: str, ids: Iterable[str], fields: Sequence[str]) -> dict[str, dict[str, Marks]]:
+        return self.parts.ledger.marks_of(connection, ids, fields)
+
     def failed_before(self, connection: str, ids: Iterable[str], run_id: int) -> set[str]:
         return self.parts.ledger.failed_before(connection, ids, run_id)
 
