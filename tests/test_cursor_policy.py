@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crmsync.sync.cursor import FUTURE_TOLERANCE, Checkpoint, advance, checkpoint, hold_back, next_cursor, trusted
+from crmsync.sync.cursor import (
+    FUTURE_TOLERANCE,
+    Checkpoint,
+    advance,
+    checkpoint,
+    hold_back,
+    next_cursor,
+    trusted,
+    vouched_for,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -58,6 +67,43 @@ def test_advance(
     previous: datetime | None, seen: datetime | None, signpost: datetime, expected: datetime | None
 ) -> None:
     assert advance(previous, seen, signpost) == expected
+
+
+@pytest.mark.parametrize(
+    ("previous", "seen", "vouched", "expected"),
+    [
+        (at(-600), at(-500), at(-20), at(-20)),  # a quiet CRM: the CRM's clock moves the cursor past old edits
+        (at(-600), None, at(-20), at(-20)),  # nothing listed at all
+        (None, None, at(-20), at(-20)),
+        (at(-600), at(-5), at(-20), at(-5)),  # an edit newer than the vouched time still wins
+        (at(-10), at(-60), at(-20), at(-10)),  # and the cursor never goes back
+        (at(-600), at(-500), None, at(-500)),  # no server time: by the stamps alone, as before
+    ],
+)
+def test_advance_to_what_the_crms_clock_vouches_for(
+    previous: datetime | None, seen: datetime | None, vouched: datetime | None, expected: datetime | None
+) -> None:
+    assert advance(previous, seen, NOW, vouched) == expected
+
+
+@pytest.mark.parametrize(
+    ("server_time", "expected"),
+    [
+        (None, None),  # the CRM sent no Date header
+        (at(-1), at(-11)),  # the CRM's time before the listing, less the overlap
+        (at(4), at(-6)),  # its clock a little ahead of ours: believed
+        (at(-6), None),  # more than the tolerance behind ours: trusted for nothing
+        (at(6), None),  # or ahead
+    ],
+)
+def test_a_listing_vouches_for_the_crms_clock_less_the_overlap(
+    server_time: datetime | None, expected: datetime | None
+) -> None:
+    assert vouched_for(server_time, NOW, timedelta(minutes=10), FUTURE_TOLERANCE) == expected
+
+
+def test_a_failed_write_holds_back_a_vouched_cursor_too() -> None:
+    assert next_cursor(at(-600), at(-500), NOW, [at(-550)], vouched=at(-20)) == at(-550)
 
 
 @pytest.mark.parametrize(

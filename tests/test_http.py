@@ -22,7 +22,15 @@ from tenacity import RetryCallState
 
 from crmsync import logs, redact
 from crmsync.errors import ApiError, AuthError, PaginationError, RetriableApiError, TransportError
-from crmsync.http import ApiClient, CursorGuard, RateLimiter, body_message, header_int, header_retry_after
+from crmsync.http import (
+    ApiClient,
+    CursorGuard,
+    RateLimiter,
+    body_message,
+    header_date,
+    header_int,
+    header_retry_after,
+)
 
 BASE = "https://crm.example.test/api"
 SECRET = "sk-live-4f9c2a7e5b1d"  # registered with redact below; must never be printed
@@ -470,3 +478,47 @@ async def test_a_declared_daily_budget_is_read_from_every_answer() -> None:
     await client.request("GET", "/c")
     assert (client.daily_limit, client.daily_remaining) == (1000, 989), "a missing or unreadable header keeps the last"
     await client.aclose()
+
+
+async def test_the_crms_clock_is_read_from_the_date_of_each_successful_answer() -> None:
+    answers = iter(
+        [
+            (200, {"date": "Fri, 04 Dec 2026 08:30:00 GMT"}),
+            (200, {}),  # no Date: the last one is kept
+            (200, {"date": "not a date"}),
+            (404, {"date": "Fri, 04 Dec 2026 09:00:00 GMT"}),  # an error's Date may be a proxy's: not taken
+            (200, {"date": "Fri, 04 Dec 2026 08:31:05 GMT"}),
+        ]
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status, headers = next(answers)
+        return httpx.Response(status, json={}, headers=headers)
+
+    client = ApiClient("c", "http://crm.test", transport=httpx.MockTransport(handler))
+    assert client.clock is None
+    await client.request("GET", "/a")
+    assert client.clock == datetime(2026, 12, 4, 8, 30, tzinfo=UTC)
+    await client.request("GET", "/b")
+    await client.request("GET", "/c")
+    assert client.clock == datetime(2026, 12, 4, 8, 30, tzinfo=UTC)
+    with pytest.raises(ApiError):
+        await client.request("GET", "/d")
+    assert client.clock == datetime(2026, 12, 4, 8, 30, tzinfo=UTC)
+    await client.request("GET", "/e")
+    assert client.clock == datetime(2026, 12, 4, 8, 31, 5, tzinfo=UTC)
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Fri, 04 Dec 2026 08:30:00 GMT", datetime(2026, 12, 4, 8, 30, tzinfo=UTC)),
+        ("Fri, 04 Dec 2026 10:30:00 +0200", datetime(2026, 12, 4, 8, 30, tzinfo=UTC)),
+        ("Fri, 04 Dec 2026 08:30:00 -0000", None),  # RFC 5322's "no zone known"
+        ("", None),
+        ("yesterday", None),
+    ],
+)
+def test_header_date(value: str, expected: datetime | None) -> None:
+    assert header_date(httpx.Headers({"date": value})) == expected

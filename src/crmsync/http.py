@@ -15,6 +15,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -69,6 +70,16 @@ def header_int(headers: Mapping[str, str], name: str) -> int | None:
     except (ValueError, OverflowError):
         return None
     return value if value >= 0 else None
+
+
+def header_date(headers: Mapping[str, str]) -> datetime | None:
+    """The instant of an HTTP `Date` header (the server's clock when it answered, to the second), in UTC; None
+    when absent, malformed or without a zone."""
+    try:
+        stamp = parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return stamp.astimezone(UTC) if stamp.tzinfo is not None else None
 
 
 def header_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -184,6 +195,8 @@ class ApiClient:
         # the CRM's daily request budget as its own headers report it (None: it reports none; see `observe`)
         self.daily_limit: int | None = None
         self.daily_remaining: int | None = None
+        # the CRM's clock by the Date header of its latest successful answer (None: it sent none yet)
+        self.clock: datetime | None = None
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -366,6 +379,7 @@ class ApiClient:
         if response.status_code == 429:
             self.stats["throttled"] += 1
         if response.status_code in ok:
+            self.clock = header_date(response.headers) or self.clock
             return response
         return self._raise(method, path, response)
 

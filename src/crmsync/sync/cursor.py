@@ -7,6 +7,11 @@
   record stamped 2999) are left out of it and reported, so they can never push the cursor forward.
 - The stored cursor **advances** only after the run's writes are settled, to the latest checkpoint seen,
   bound by the signpost, and never moves backwards on its own.
+- A whole listing also advances it to **what the CRM's clock vouches for**: the server time (HTTP `Date`) before
+  the listing began, less the overlap. Every edit older than that was indexed when the listing ran, so it was
+  read; the next run, starting a further overlap earlier, reads edits stamped up to two overlaps before this run.
+  Without it a quiet CRM would be read again, run after run, from its latest edit, which is often crmsync's own
+  write-back: every deal the last writing run wrote.
 - A failed write **holds the cursor back** to the modification time of its deal, so the next incremental run
   reads that deal again and retries. A deal without a modification time keeps the cursor where it was.
 """
@@ -58,13 +63,27 @@ def latest(first: datetime | None, second: datetime | None) -> datetime | None:
     return max(first, second)
 
 
-def advance(previous: datetime | None, seen: datetime | None, signpost: datetime) -> datetime | None:
-    """The cursor after a run without failed writes: the latest checkpoint seen, bound by the signpost.
+def advance(
+    previous: datetime | None, seen: datetime | None, signpost: datetime, vouched: datetime | None = None
+) -> datetime | None:
+    """The cursor after a run without failed writes: the latest checkpoint seen, bound by the signpost, or the
+    time the CRM's clock vouches for (`vouched`: its time before the listing, less the overlap) if later.
 
     It never goes back by itself: a listing that only re-read the overlap window leaves it where it was.
     """
     bounded = min(seen, signpost) if seen is not None else None
-    return latest(previous, bounded)
+    return latest(previous, latest(bounded, vouched))
+
+
+def vouched_for(
+    server_time: datetime | None, now: datetime, overlap: timedelta, tolerance: timedelta
+) -> datetime | None:
+    """The time a whole listing vouches for: the CRM's clock before it began (`server_time`) less `overlap`;
+    None without a server time, or when the CRM's clock and ours differ by more than `tolerance` (a clock that
+    far off is trusted for nothing)."""
+    if server_time is None or abs(server_time - now) > tolerance:
+        return None
+    return server_time - overlap
 
 
 def hold_back(cursor: datetime | None, previous: datetime | None, failed: Iterable[datetime | None]) -> datetime | None:
@@ -86,6 +105,7 @@ def next_cursor(
     seen: datetime | None,
     signpost: datetime,
     failed: Iterable[datetime | None] = (),
+    vouched: datetime | None = None,
 ) -> datetime | None:
     """The cursor a run stores once every write is settled (`advance`, then `hold_back`)."""
-    return hold_back(advance(previous, seen, signpost), previous, failed)
+    return hold_back(advance(previous, seen, signpost, vouched), previous, failed)

@@ -90,6 +90,7 @@ class SyncEngine:
         self._seen: set[str] = set()
         self._reference: Reference | None = None  # phase 1's, for phase 2's read-back of unanswered writes
         self._latest: datetime | None = None  # the latest believable modification time listed (progress marker)
+        self._vouched: datetime | None = None  # what the CRM's clock vouches a whole listing read (see cursor)
 
     async def run(self) -> RunResult:
         """Run the sync; the returned result says how it ended. Raises on auth, transport or store errors."""
@@ -160,7 +161,7 @@ class SyncEngine:
             self.store.abandon_pending(run_id, "the run stopped before the CRM confirmed this write")
             self.store.finish_run(run_id, RunStatus.FAILED, result.counts(), error=result.error)
             raise
-        new_cursor = policy.next_cursor(cursor, self._latest, signpost, failed_at)
+        new_cursor = policy.next_cursor(cursor, self._latest, signpost, failed_at, self._vouched)
         if self.mode == "apply" and new_cursor is not None:
             self.store.set_cursor(self.connection, new_cursor, run_id)
         result.status = RunStatus.PARTIAL if (result.failed or result.quarantined) else RunStatus.OK
@@ -200,10 +201,13 @@ class SyncEngine:
                 "the mapping does not fit the CRM (see `crmsync check`): " + "; ".join(problems),
                 file=self.connector.mapping.path,
             )
+        client = self.connector.client
+        server_time = client.clock if client is not None else None  # the CRM's clock before the listing
         async for page in self.connector.deals(since, reconcile=self.reconcile):
             await self._page(result, page, reference)
             if self.on_progress is not None:
                 self.on_progress(result.fetched)
+        self._vouched = policy.vouched_for(server_time, datetime.now(UTC), self.overlap, self.future_tolerance)
         self._carry_deferred(result)
         if since is not None and self.store.last_evaluated_on(self.connection) != self.today:
             self._reevaluate(result)
@@ -291,7 +295,7 @@ class SyncEngine:
     def _marks(self, deals: list[Deal]) -> dict[str, dict[str, Marks]]:
         """What the ledger says of each deal's category and probability (field → deal id → Marks)."""
         ids = [deal.source_id for deal in deals]
-        return {name: self.store.marks(self.connection, ids, name) for name in ("category", "probability")}
+        return self.store.marks_of(self.connection, ids, ("category", "probability"))
 
     async def _explain(
         self, deals: list[Deal], reference: Reference, marks: dict[str, dict[str, Marks]]
