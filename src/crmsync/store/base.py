@@ -185,15 +185,15 @@ class StoreBase:
 
 
 def _converter(column_type: Any, dialect: Any) -> Any:
-    """The dialect's bind processor of a column, remembering what it made of recent timestamps and tuples of text:
-    a page's rows share their `synced_at`/`computed_at` and a few rule-id tuples, and formatting a datetime or
-    dumping JSON costs more than the rest of a row."""
+    """The dialect's bind processor of a column, remembering what it made of recent tuples of text (and of
+    timestamps, unless SQLite's own format is written by `isoformat`): a page's rows share a few rule-id tuples and
+    their `synced_at`/`computed_at`, and dumping JSON costs more than the rest of a row."""
     impl = column_type.dialect_impl(dialect)
     process = impl.bind_processor(dialect)
     if process is None or not isinstance(column_type, DateTime | JSON):
         return process
     if getattr(impl, "_storage_format", None) == SQLITE_DATETIME:
-        process = _sqlite_datetime(process)
+        return _sqlite_datetime(process)  # as cheap as looking a timestamp up: no memo
     memo: dict[Any, Any] = {}
 
     def convert(value: Any) -> Any:
@@ -223,8 +223,8 @@ def _sqlite_datetime(process: Any) -> Any:
     a %-format of seven fields; anything else goes to SQLAlchemy's processor."""
 
     def convert(value: Any) -> Any:
-        if type(value) is datetime:
-            return (value if value.tzinfo is None else value.replace(tzinfo=None)).isoformat(" ", "microseconds")
+        if type(value) is datetime:  # the offset isoformat writes after the 26 characters is left out
+            return value.isoformat(" ", "microseconds")[:26]
         return process(value)
 
     return convert

@@ -12,6 +12,8 @@ INSERT naming one row twice. Checked here, before the store sees a page, both be
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -60,6 +62,7 @@ def _cleaned(value: Any) -> Any:
 
 _CLEAN_PARTS: dict[int, BaseModel] = {}  # id → a pipeline or stage found clean (kept, so its id is not reused)
 _SHARED = (Pipeline, Stage)  # parts every deal of a stage shares: the reference's own objects
+_ATOMS = frozenset({type(None), bool, int, float, Decimal, datetime, date})  # values that hold no text
 
 
 def _unstorable(deal: Deal) -> bool:
@@ -71,6 +74,8 @@ def _unstorable(deal: Deal) -> bool:
     stack: list[Any] = [deal.__dict__]
     for fields in stack:  # grows while it is read: nested models and mappings are read in turn
         for value in fields.values() if isinstance(fields, dict) else fields:
+            if type(value) in _ATOMS:  # most fields: one set look-up instead of three isinstance checks
+                continue
             if isinstance(value, str):
                 texts.append(value)
             elif isinstance(value, BaseModel):
