@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from crmsync.errors import ConfigError, MappingError
 from crmsync.http import ApiClient, RateLimiter
@@ -70,14 +70,23 @@ class Reference(BaseModel):
         default_factory=dict, description="the CRM's users by id, with name and email; the engine fills deals' owners"
     )
     extra: dict[str, Any] = Field(default_factory=dict)
+    _merged: dict[tuple[str, str | None, str | None], tuple[Owner, Owner]] = PrivateAttr(default_factory=dict)
 
     def owner(self, deal: Deal) -> Deal:
         """`deal` with its owner's name and email from the CRM's users, where the record itself had none."""
-        known = self.owners.get(deal.owner.id) if deal.owner is not None else None
-        if known is None or deal.owner is None:
+        own = deal.owner
+        known = self.owners.get(own.id) if own is not None else None
+        if known is None or own is None:
             return deal
-        merged = Owner(id=deal.owner.id, name=deal.owner.name or known.name, email=deal.owner.email or known.email)
-        return deal if merged == deal.owner else deal.model_copy(update={"owner": merged})
+        key = (own.id, own.name, own.email)
+        cached = self._merged.get(key)
+        if cached is not None and cached[0] is known:  # the deals of one owner share one merged Owner
+            merged = cached[1]
+        else:
+            merged = Owner(id=own.id, name=own.name or known.name, email=own.email or known.email)
+            if len(self._merged) < 10_000:
+                self._merged[key] = (known, merged)
+        return deal if merged == own else deal.model_copy(update={"owner": merged})
 
 
 class ConnectorOptions(BaseModel):

@@ -25,6 +25,11 @@ def test_a_deal_gets_the_users_name_and_email_but_keeps_what_its_record_said() -
     assert reference.owner(stranger) is stranger
     nobody = make_deal(owner=None)
     assert reference.owner(nobody) is nobody
+    again = reference.owner(make_deal(source_id="2", owner=Owner(id="7")))
+    assert again.owner is reference.owner(bare).owner, "deals of one owner share the merged Owner"
+    assert reference.owner(named).owner == Owner(id="7", name="A. Visser", email="anne@example.com")
+    reference.owners = {"7": Owner(id="7", name="Anne de Vries", email="anne@example.com")}  # users read again
+    assert reference.owner(bare).owner == Owner(id="7", name="Anne de Vries", email="anne@example.com")
 
 
 def test_person_keeps_only_plausible_values() -> None:

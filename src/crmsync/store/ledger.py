@@ -173,8 +173,9 @@ class Ledger:
             .order_by(lg.c.id)
             .limit(limit)
         )
-        with self.db.tx() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+        keys = ("id", "source_id", "field", "old_value", "new_value")
+        with self.db.tx() as conn:  # plain rows zipped with their keys: a RowMapping per row costs more
+            return [dict(zip(keys, row, strict=True)) for row in conn.execute(query)]
 
     def settle_ledger(self, outcomes: Sequence[tuple[int, Outcome, str | None]]) -> None:
         """Fill in outcome and reason of ledger rows by id."""
