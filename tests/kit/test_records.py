@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -112,3 +113,38 @@ def test_read_stage_reads_a_stage_list_entry_by_declared_paths() -> None:
 def test_read_stage_names_the_stage_and_field_it_cannot_read(raw: dict[str, object], message: str) -> None:
     with pytest.raises(RecordError, match=message):
         read_stage(raw, "p", percent="chance")
+
+
+def test_iso_instant_reads_what_replacing_z_by_an_offset_reads() -> None:
+    """The fast path for a trailing Z (Python 3.11 reads it) accepts and refuses exactly what the old reading did:
+    Z and z replaced by +00:00, then `fromisoformat`; compared on mutations of typical stamps."""
+    import random
+
+    from crmsync.kit.records import iso_instant
+
+    def replaced(text: str) -> datetime:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+    def outcome(read: Any, text: str) -> Any:
+        try:
+            return read(text)
+        except (ValueError, OverflowError, OSError) as exc:
+            return type(exc)
+
+    seeds = ["2026-01-01T10:00:00Z", "2026-01-01T10:00:00.123Z", "2026-01-01Z", "20260101T100000Z", "2026-01-01ZZ"]
+    seeds += ["2026-01-01T10:00:00+01:00", "2026-01-01 10:00:00z", "2026-W01-1T10:00Z", "1700000000000", "Z", ""]
+    rng = random.Random(11)
+    texts = list(seeds)
+    for _ in range(5000):
+        chars = list(rng.choice(seeds))
+        for _ in range(rng.randint(1, 3)):
+            if chars and rng.random() < 0.5:
+                chars[rng.randrange(len(chars))] = rng.choice("0123456789-:TZz.+ W")
+            else:
+                chars.insert(rng.randint(0, len(chars)), rng.choice("0123456789-:TZz.+ W"))
+        texts.append("".join(chars))
+    assert [outcome(iso_instant, t) for t in texts] == [outcome(replaced, t) for t in texts]
+    assert iso_instant("2026-01-01T10:00:00Z") == datetime(2026, 1, 1, 10, tzinfo=UTC)

@@ -29,7 +29,12 @@ def iso_instant(text: str) -> datetime:
     """ISO 8601 (a trailing Z, or no offset at all, is UTC) or epoch milliseconds, as an aware UTC datetime."""
     if text.isdigit():
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    try:
+        if not (text.endswith("Z") and text.count("Z") == 1 and "z" not in text):
+            raise ValueError
+        parsed = datetime.fromisoformat(text)  # the common case: Python 3.11 reads a trailing Z itself
+    except ValueError:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
@@ -93,6 +98,8 @@ class RecordReader:
     def text(self, field: str) -> str | None:
         """A text value, stripped; numbers become their text; empty is None; an object or list is an error."""
         value = lookup(self.raw, field)
+        if type(value) is str:  # the common case first
+            return value.strip() or None
         if value is None:
             return None
         if isinstance(value, bool | dict | list):
