@@ -1,12 +1,13 @@
 """Benchmark: crmsync against a plain script on HubSpot's official Python client (a benchmark, not a test).
 
-    uv run python bench/bench_sdk.py [--deals 10000] [--limited-deals 1000] [--rounds 2]
+    uv run python bench/bench_sdk.py [--deals 10000] [--limited-deals 1000] [--rounds 2] [--latency-ms 20]
 
 The script does what a revenue-operations engineer would write by hand: list every deal (100 a page), decide the
 category and probability with crmsync's own rules (so both do the same work), and PATCH each deal that differs,
 with urllib3 retries honouring Retry-After. Both run against a fresh HubSpot sandbox in a child process (same seed),
-interleaved, first with no server limit, then at HubSpot Pro's 190 requests per 10 s. Printed: wall seconds,
-requests, CPU seconds of the syncing process, and the ratios script/crmsync.
+interleaved, first with no server limit, then at HubSpot Pro's 190 requests per 10 s, then with no limit but every
+answer `--latency-ms` later (loopback answers in well under a millisecond; a CRM across the internet does not).
+Printed: wall seconds, requests, CPU seconds of the syncing process, and the ratios script/crmsync.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MAPPING = load_mapping(ROOT / "mappings" / "hubspot.toml")
 
 
-def sandbox(deals: int, limit: str) -> tuple[subprocess.Popen[str], str, str]:
+def sandbox(deals: int, limit: str, latency_ms: float = 0.0) -> tuple[subprocess.Popen[str], str, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE, "hubspot", str(deals), limit], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", SERVE, "hubspot", str(deals), limit, str(latency_ms)], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     url = token = ""
@@ -120,15 +121,17 @@ async def _reference(connector: Any) -> Reference:
         return await connector.reference()  # type: ignore[no-any-return]
 
 
-def measure(deals: int, limited: bool, rounds: int) -> None:
+def measure(deals: int, limited: bool, rounds: int, latency_ms: float = 0.0) -> None:
     limit = "190/10" if limited else ""
     title = "at 190 requests / 10 s" if limited else "no server limit"
+    if latency_ms:
+        title += f", each answer {latency_ms:.0f} ms later"
     print(f"\n{deals:,} deals, {title}")
     print(f"  {'who':<10}{'wall s':>9}{'requests':>10}{'cpu s':>8}{'written':>9}")
     totals: dict[str, list[dict[str, Any]]] = {"crmsync": [], "sdk script": []}
     for _ in range(rounds):
         for who, runner in (("crmsync", lambda u, t: run_crmsync(u, t, limited)), ("sdk script", run_script)):
-            proc, url, token = sandbox(deals, limit)
+            proc, url, token = sandbox(deals, limit, latency_ms)
             try:
                 out = runner(url, token)
                 out["requests"] = answered(url, token)
@@ -153,9 +156,13 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=10000)
     parser.add_argument("--limited-deals", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="added to every answer in the third run")
+    parser.add_argument("--latency-deals", type=int, default=1000)
     args = parser.parse_args()
     measure(args.deals, False, args.rounds)
     measure(args.limited_deals, True, args.rounds)
+    if args.latency_ms:
+        measure(args.latency_deals, False, args.rounds, args.latency_ms)
 
 
 if __name__ == "__main__":

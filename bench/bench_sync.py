@@ -52,15 +52,23 @@ PLAN_RATE = {"hubspot": 19.0, "pipedrive": 60.0, "simplicate": 1.0, "afas": 5.0}
 DEALS_PER_WRITE = {"hubspot": 100}
 
 SERVE = """
-import sys, time
+import asyncio, sys, time
 from crmsync.registry import Registry
 from crmsync.sandbox import serve
 name, deals, limit = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+latency = float(sys.argv[4]) / 1000 if len(sys.argv) > 4 else 0.0
 box = Registry().get(name).sandbox(deals=deals, seed=7)
 if limit:
     requests, window = limit.split("/")
     box.rate_limit = (int(requests), float(window))
-server = serve(box.app())
+app = box.app()
+if latency:  # every answer this much later (a network and a server farther than loopback); answers overlap
+    inner = app
+    async def app(scope, receive, send):
+        if scope["type"] == "http":
+            await asyncio.sleep(latency)
+        await inner(scope, receive, send)
+server = serve(app)
 print(name, server.base_url)
 for key, value in box.settings(server.base_url).items():
     if key != "base_url":
