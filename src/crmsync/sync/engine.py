@@ -202,12 +202,13 @@ class SyncEngine:
                 file=self.connector.mapping.path,
             )
         client = self.connector.client
-        server_time = client.clock if client is not None else None  # the CRM's clock before the listing
+        server_time = client.clock if client is not None else None  # the CRM's clock before the listing, by ours:
+        vouched = policy.vouched_for(server_time, datetime.now(UTC), self.overlap, self.future_tolerance)
         async for page in self.connector.deals(since, reconcile=self.reconcile):
             await self._page(result, page, reference)
             if self.on_progress is not None:
                 self.on_progress(result.fetched)
-        self._vouched = policy.vouched_for(server_time, datetime.now(UTC), self.overlap, self.future_tolerance)
+        self._vouched = vouched  # once the whole listing is read
         self._carry_deferred(result)
         if since is not None and self.store.last_evaluated_on(self.connection) != self.today:
             self._reevaluate(result)

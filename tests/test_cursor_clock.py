@@ -1,0 +1,48 @@
+"""The engine moves the cursor to what the CRM's clock vouches for: its time before a whole listing, by its own
+HTTP Date, compared with ours when it was read (not when a long listing ends)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from two_phase_fake import FakeConnector, FakeCrm
+
+from crmsync.connector import Page
+from crmsync.store import Store
+from crmsync.sync import SyncEngine
+
+OVERLAP = timedelta(minutes=10)
+
+
+class Slow(FakeConnector):
+    """Lists its pages, then takes longer than the engine's clock tolerance to finish the listing."""
+
+    async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
+        async for page in super().deals(since, reconcile=reconcile):
+            yield page
+        await asyncio.sleep(1.2)
+
+
+async def sync(store: Store, clock: datetime | None, **options: object) -> None:
+    connector = Slow(FakeCrm.seeded(3))
+    connector.client.clock = clock  # what the CRM's last answer said the time was
+    await SyncEngine(store, connector, overlap=OVERLAP, future_tolerance=timedelta(seconds=1), **options).run()  # type: ignore[arg-type]
+
+
+async def test_a_listing_longer_than_the_tolerance_still_vouches_for_the_crms_clock(store: Store) -> None:
+    server = datetime.now(UTC).replace(microsecond=0)
+    await sync(store, server)
+    assert store.cursor("fake") == server - OVERLAP
+
+
+async def test_a_crm_clock_far_from_ours_vouches_for_nothing(store: Store) -> None:
+    await sync(store, datetime.now(UTC) - timedelta(hours=1))
+    stamps = max(r.updated for r in FakeCrm.seeded(3).records.values() if r.updated is not None)
+    assert store.cursor("fake") == stamps, "the cursor is the latest stamp read, as without a server clock"
+
+
+async def test_a_dry_run_moves_no_cursor(store: Store) -> None:
+    await sync(store, datetime.now(UTC), mode="dry-run")
+    assert store.cursor("fake") is None
