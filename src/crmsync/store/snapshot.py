@@ -169,7 +169,7 @@ class Snapshot:
                     row[columns[name]] = Decimal(value) if value not in (None, "") else None
                 else:
                     row[columns[name]] = value or None
-            groups.setdefault(tuple(row), []).append(row)
+            groups.setdefault(tuple(sorted(row)), []).append(row)
         with self.db.tx() as conn:
             for rows in groups.values():
                 self.db.update_many(t.deals, ["connection", "source_id"], rows, conn)
