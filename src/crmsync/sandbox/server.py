@@ -40,8 +40,12 @@ def serve(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> RunningSer
 
 def start(app: ASGIApp, *, host: str, port: int, name: str, lifespan: Literal["on", "off"] = "off") -> RunningServer:
     """Start `app` on `host:port` in a background thread; also the service's /metrics beside a worker."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets that say they
+    # are TCP, and the connections accepted here take their protocol from this socket. With Nagle on, an answer
+    # written as headers then body waited for the client's delayed ACK: 40 ms added to every request on Linux.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="error", lifespan=lifespan, access_log=False, timeout_keep_alive=30)
