@@ -62,8 +62,10 @@ class PipedriveSandbox(Sandbox):
         return limit, max(0, limit - len(live)), reset
 
     def too_many_requests(self, retry_after: float | None) -> Response:
-        limit = self.rate_limit[0] if self.rate_limit is not None else DEFAULT_BURST
-        reset = max(1, math.ceil(retry_after)) if retry_after is not None else math.ceil(BURST_WINDOW)
+        limit, window = self.rate_limit if self.rate_limit is not None else (DEFAULT_BURST, BURST_WINDOW)
+        # whole seconds until the window frees a slot: never more than the window (the margin the sandbox adds to
+        # its wait is not Pipedrive's)
+        reset = min(math.ceil(window), max(1, math.ceil(retry_after))) if retry_after is not None else math.ceil(window)
         return responses.rate_limited(limit, reset)
 
     def unavailable(self) -> Response:
