@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -78,12 +78,26 @@ def test_numeric_after_still_pages(served: tuple[HubSpotSandbox, str]) -> None:
 
 def test_a_burst_of_edits_never_stamps_the_future(served: tuple[HubSpotSandbox, str]) -> None:
     box = served[0]
-    for deal_id in box.deal_ids()[:20]:  # far faster than one edit per millisecond
+    ids = box.deal_ids()[:20]
+    before = {i: box.state.records[i].updated_at for i in ids}
+    for deal_id in ids:  # far faster than one edit per millisecond: edits may share one, as in HubSpot
         box.touch(deal_id)
     now = datetime.now(UTC)
-    stamps = [box.state.records[i].updated_at for i in box.deal_ids()[:20]]
+    stamps = [box.state.records[i].updated_at for i in ids]
     assert max(stamps) <= now
-    assert len(set(stamps)) == 20, "every edit still gets its own millisecond"
+    assert stamps == sorted(stamps), "a later edit is never stamped before an earlier one"
+    assert all(stamp > before[i] for i, stamp in zip(ids, stamps, strict=True))
+    assert all(stamp.microsecond % 1000 == 0 for stamp in stamps), "HubSpot's resolution is the millisecond"
+
+
+def test_the_clock_holds_still_when_the_machine_clock_steps_back(served: tuple[HubSpotSandbox, str]) -> None:
+    box = served[0]
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    box.state._clock = ahead  # as if the machine's clock had just stepped back an hour
+    first, second = box.deal_ids()[:2]
+    box.touch(first)
+    box.touch(second)
+    assert box.state.records[first].updated_at == box.state.records[second].updated_at == ahead
 
 
 def test_the_indexed_modified_range_search_answers_like_the_general_filter(served: tuple[HubSpotSandbox, str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,20 +94,19 @@ class HubSpotState:
         self._modified: list[tuple[float, Record]] = []
 
     def tick(self) -> datetime:
-        """A strictly increasing clock at HubSpot's millisecond resolution: every edit gets its own time.
+        """The time of an edit, at HubSpot's millisecond resolution: real time, never behind an earlier edit's.
 
-        A burst of edits waits for the next real millisecond rather than running the clock ahead of real time:
-        HubSpot never stamps an edit in the future, and clients bound their reads by their own clock.
+        Edits made within one millisecond share it, as they can in HubSpot (which documents no unique stamps): a
+        client paging by `hs_lastmodifieddate` has to handle ties. An edit is never stamped ahead of real time
+        (HubSpot never stamps one in the future, and clients bound their reads by their own clock), unless the
+        machine's clock stepped back, when the clock holds still rather than run backwards.
         """
         self.version += 1
-        while True:
-            now = datetime.now(UTC)
-            now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-            if now > self._clock:
-                break
-            time.sleep(max(0.0, (self._clock - now).total_seconds()) + 0.0002)
-        self._clock = now
-        return now
+        now = datetime.now(UTC)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if now > self._clock:
+            self._clock = now
+        return self._clock
 
     def _derive(self, record: Record) -> None:
         """Recompute HubSpot's calculated properties."""
