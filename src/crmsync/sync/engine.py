@@ -31,6 +31,7 @@ from crmsync.store import LedgerRow, Outcome, RunKind, RunStatus, Store
 from crmsync.store.ledger import Marks
 from crmsync.sync import cursor as policy
 from crmsync.sync import storable
+from crmsync.sync.ahead import one_ahead
 from crmsync.sync.lock import HEARTBEAT_SECONDS, LOCK_STALE_AFTER, RunLock, holder_id
 from crmsync.sync.plan import DealPlan, effective_forecast, plan_deal, unexplained
 from crmsync.sync.result import Mode, RunResult
@@ -204,7 +205,7 @@ class SyncEngine:
         client = self.connector.client
         server_time = client.clock if client is not None else None  # the CRM's clock before the listing, by ours:
         vouched = policy.vouched_for(server_time, datetime.now(UTC), self.overlap, self.future_tolerance)
-        async for page in self.connector.deals(since, reconcile=self.reconcile):
+        async for page in one_ahead(self.connector.deals(since, reconcile=self.reconcile)):
             await self._page(result, page, reference)
             if self.on_progress is not None:
                 self.on_progress(result.fetched)
