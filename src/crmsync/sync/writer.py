@@ -7,6 +7,7 @@ it sent by its own ledger id. A sync and a rollback both end here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from crmsync.connector import Connector, DealUpdate, Reference, WriteOutcome
 from crmsync.errors import ApiError, ConnectorError, CrmsyncError, TransportError
 from crmsync.model import Deal
 from crmsync.store import Outcome, Store
+from crmsync.sync.flight import Flight
 from crmsync.sync.result import RunResult
 
 log = logging.getLogger("crmsync.sync")
@@ -106,17 +108,36 @@ class Writer:
         self._started = self._reported = time.monotonic()
 
     async def drain(self) -> list[datetime | None]:
-        """Write every pending row of the run; returns the modification times that hold the cursor back."""
+        """Write every pending row of the run; returns the modification times that hold the cursor back.
+
+        Where one request carries a whole batch (HubSpot's batch update), up to the connector's concurrency of
+        batches are in flight at once; elsewhere a batch is already spread over that many requests.
+        """
         self._announce()
+        capabilities = self.connector.capabilities
+        flight = Flight(self.connector.concurrency() if capabilities.deals_per_request > 1 else 1)
+        try:
+            await self._drain(flight)
+        except asyncio.CancelledError:
+            await flight.abandon(cancel=True)
+            raise
+        except BaseException:
+            await flight.abandon(cancel=False)  # the batches already sent settle before the error goes up
+            raise
+        return self.failed_at
+
+    async def _drain(self, flight: Flight) -> None:
         after = 0
         limit = max(2 * self.batch_size, 100)
         while True:
             if self.allowance is not None and self.allowance <= 0:
+                await flight.land()  # rows in flight are not pending: they are not deferred
                 self._defer()
             rows = self.store.pending_rows(self.result.run_id, after=after, limit=limit)
             if not rows:
+                await flight.land()
                 await self.read_back()
-                return self.failed_at
+                return
             deals = group(rows)
             if len(rows) == limit and len(deals) > 1:
                 deals.pop()  # its rows may go on in the next chunk: read it whole then
@@ -125,8 +146,11 @@ class Writer:
                 batch = self._affordable(deals[start : start + self.batch_size])
                 if not batch:
                     break  # the daily budget share is spent: the rest is deferred at the top of the loop
-                await self.write(batch)
-                self._progress()
+                await flight.start(self._write_one(batch))
+
+    async def _write_one(self, batch: Sequence[PendingDeal]) -> None:
+        await self.write(batch)
+        self._progress()
 
     def _affordable(self, batch: list[PendingDeal]) -> list[PendingDeal]:
         """As much of `batch` as the remaining allowance pays for (all of it when there is no budget)."""
