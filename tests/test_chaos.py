@@ -63,8 +63,11 @@ async def test_a_chaotic_crm_ends_where_a_clean_one_does(tmp_path: Path) -> None
         assert remote_chaos == remote_clean, f"runs: {statuses}"
         rows = [row for run in chaos_store.runs("fake") for row in chaos_store.ledger(run["id"])]
         assert all(row["outcome"] != Outcome.PENDING for row in rows)
-        read_back = [row["reason"] for row in rows if "read back" in (row["reason"] or "")]
-        assert read_back, "some answers were lost on writes, and read back"
+        # Answers lost on writes: `unknown`, or read back at the end of the run when that read escaped the chaos
+        # (whether it did depends on the order concurrent requests meet the faults; test_lost_answers covers the
+        # read-back itself). Either way the CRM ends where the clean run left it (asserted above).
+        lost = [row for row in rows if row["outcome"] == Outcome.UNKNOWN or "read back" in (row["reason"] or "")]
+        assert lost, f"some answers were lost on writes: {statuses}"
     finally:
         clean_store.close()
         chaos_store.close()
