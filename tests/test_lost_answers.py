@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from two_phase_fake import FakeConnector, FakeCrm, as_raw
+from two_phase_fake import outcomes_by_deal as outcomes
 
 from crmsync.connector import DealUpdate, WriteOutcome
 from crmsync.errors import TransportError
@@ -28,13 +29,6 @@ class LostAnswers(FakeConnector):
             return written(update) if outcome.status == "written" else outcome
 
         return await write_each(updates, one)
-
-
-def outcomes(store: Store, run_id: int) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for row in store.ledger(run_id):
-        found.setdefault(row["source_id"], set()).add(row["outcome"])
-    return found
 
 
 async def test_lost_answers_are_unknown_and_the_next_run_settles_them_by_the_remote_value(store: Store) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import pytest
-from two_phase_fake import FakeConnector, FakeCrm
+from two_phase_fake import FakeConnector, FakeCrm, outcomes_by_deal
 
 from crmsync.connector import Capabilities, DealUpdate, WriteOutcome
 from crmsync.errors import AuthError
@@ -48,13 +48,6 @@ class OneDealPerRequest(BatchConnector):
     capabilities: ClassVar[Capabilities] = Capabilities(page_size=5, write_batch_size=3, max_concurrency=3)
 
 
-def _rows(store: Store, run_id: int) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for row in store.ledger(run_id):
-        found.setdefault(row["source_id"], set()).add(row["outcome"])
-    return found
-
-
 async def test_batches_go_out_up_to_the_connectors_concurrency_and_every_row_settles(store: Store) -> None:
     crm = FakeCrm.seeded(23)
     connector = BatchConnector(crm)
@@ -64,7 +57,7 @@ async def test_batches_go_out_up_to_the_connectors_concurrency_and_every_row_set
     assert connector.most_in_flight == 3
     assert connector.started == 8
     assert result.written == result.planned == 23
-    assert set().union(*_rows(store, result.run_id).values()) == {Outcome.WRITTEN}
+    assert set().union(*outcomes_by_deal(store, result.run_id).values()) == {Outcome.WRITTEN}
     assert {record.category for record in crm.records.values()} == {"Pipeline", "Commit"}
 
 
@@ -85,7 +78,7 @@ async def test_a_fatal_error_lets_the_batches_in_flight_settle_before_it_stops_t
         await SyncEngine(store, connector).run()
 
     run_id = max(run["id"] for run in store.runs("fake"))
-    rows = _rows(store, run_id)
+    rows = outcomes_by_deal(store, run_id)
     sent = [ids for kind, ids in crm.calls if kind == "write"]  # batches the CRM applied, in order
     assert connector.started >= 3, "batches 1 and 3 were in flight when batch 2 failed"
     assert len(sent) == connector.started - 1

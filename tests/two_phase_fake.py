@@ -156,3 +156,11 @@ class FakeConnector(Connector):
             record.updated = self.crm.tick()
             outcomes.append(WriteOutcome(source_id=update.source_id, status="written"))
         return outcomes[::-1] if self.crm.reverse_outcomes else outcomes
+
+
+def outcomes_by_deal(store: Any, run_id: int) -> dict[str, set[str]]:
+    """The outcomes of each deal's ledger rows in run `run_id`."""
+    found: dict[str, set[str]] = {}
+    for row in store.ledger(run_id):
+        found.setdefault(row["source_id"], set()).add(row["outcome"])
+    return found
