@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 import pytest
+from two_phase_fake import FakeConnector, FakeCrm
 
+from crmsync.connector import Page
+from crmsync.errors import StoreError
+from crmsync.store import Store
+from crmsync.sync import SyncEngine
 from crmsync.sync.ahead import one_ahead
 
 
@@ -89,7 +95,7 @@ async def test_stopping_early_cancels_the_request_in_flight_and_closes_the_listi
     listing.answer_all()  # only page 1 is answered; page 2's request stays in flight
     assert await first == 1
     assert listing.log == ["sent 1", "sent 2"]
-    await pages.aclose()  # type: ignore[attr-defined]
+    await pages.aclose()
     assert listing.answers[2].cancelled()
     assert listing.closed
     assert listing.log == ["sent 1", "sent 2"], "no page is asked for after the consumer stopped"
@@ -99,3 +105,30 @@ async def test_an_empty_listing_yields_nothing() -> None:
     listing = Listing(0)
     assert [page async for page in one_ahead(listing.listing())] == []
     assert listing.closed
+
+
+class Hanging(FakeConnector):
+    """Lists one page, then a second page whose answer never comes."""
+
+    closed = False
+
+    async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
+        try:
+            async for page in super().deals(since, reconcile=reconcile):
+                yield page
+                await asyncio.get_running_loop().create_future()  # the next page's request, never answered
+        finally:
+            Hanging.closed = True
+
+
+async def test_a_run_stopped_by_a_page_closes_the_listing_and_its_request_in_flight(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(self: SyncEngine, *args: object) -> None:
+        raise StoreError("the disk is full")
+
+    monkeypatch.setattr(SyncEngine, "_page", broken)
+    Hanging.closed = False
+    with pytest.raises(StoreError, match="disk is full"):
+        await asyncio.wait_for(SyncEngine(store, Hanging(FakeCrm.seeded(8))).run(), timeout=30)
+    assert Hanging.closed, "the listing is closed when the run stops, not left to the garbage collector"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
-async def one_ahead(pages: AsyncIterator[T]) -> AsyncIterator[T]:
+async def one_ahead(pages: AsyncIterator[T]) -> AsyncGenerator[T, None]:
     """The items of `pages`, in order, asking for the next one before handing this one out.
 
     A listing's next page needs only the answer to this one (its cursor, offset or stamp), not what the engine

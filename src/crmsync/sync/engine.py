@@ -13,6 +13,7 @@ alone. After a crash, the run's pending rows become `unknown` (the next run's `a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -205,10 +206,12 @@ class SyncEngine:
         client = self.connector.client
         server_time = client.clock if client is not None else None  # the CRM's clock before the listing, by ours:
         vouched = policy.vouched_for(server_time, datetime.now(UTC), self.overlap, self.future_tolerance)
-        async for page in one_ahead(self.connector.deals(since, reconcile=self.reconcile)):
-            await self._page(result, page, reference)
-            if self.on_progress is not None:
-                self.on_progress(result.fetched)
+        # closed on the way out, so a page error also cancels the next page's request at once
+        async with contextlib.aclosing(one_ahead(self.connector.deals(since, reconcile=self.reconcile))) as pages:
+            async for page in pages:
+                await self._page(result, page, reference)
+                if self.on_progress is not None:
+                    self.on_progress(result.fetched)
         self._vouched = vouched  # once the whole listing is read
         self._carry_deferred(result)
         if since is not None and self.store.last_evaluated_on(self.connection) != self.today:

@@ -131,7 +131,7 @@ class Writer:
         limit = max(2 * self.batch_size, 100)
         while True:
             if self.allowance is not None and self.allowance <= 0:
-                await flight.land()  # rows in flight are not pending: they are not deferred
+                await flight.land()  # rows in flight stay pending until they settle: they must not be deferred
                 self._defer()
             rows = self.store.pending_rows(self.result.run_id, after=after, limit=limit)
             if not rows:
