@@ -1,5 +1,5 @@
-"""The engine moves the cursor to what the CRM's clock vouches for: its time before a whole listing, by its own
-HTTP Date, compared with ours when it was read (not when a long listing ends)."""
+"""The engine moves the cursor to what the CRM's clock vouches for: its time when a whole listing's first request
+reached it, by its own HTTP Date, compared with ours when it was read (not when a long listing ends)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,14 @@ TOLERANCE = timedelta(seconds=2)
 
 
 class Slow(FakeConnector):
-    """Lists its pages, then takes longer than the engine's clock tolerance to finish the listing."""
+    """Answers its first listing request with the CRM's clock at `server`, then takes longer than the engine's clock
+    tolerance to finish the listing."""
+
+    server: datetime | None = None
 
     async def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
+        if self.server is not None:
+            self.client.note_clock(self.server, 0.0)  # as ApiClient takes it from the first answer's Date
         async for page in super().deals(since, reconcile=reconcile):
             yield page
         await asyncio.sleep(2.5)
@@ -29,7 +34,7 @@ class Slow(FakeConnector):
 
 async def sync(store: Store, clock: datetime | None, **options: object) -> None:
     connector = Slow(FakeCrm.seeded(3))
-    connector.client.clock = clock  # what the CRM's last answer said the time was
+    connector.server = clock
     await SyncEngine(store, connector, overlap=OVERLAP, future_tolerance=TOLERANCE, **options).run()  # type: ignore[arg-type]
 
 

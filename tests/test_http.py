@@ -510,6 +510,39 @@ async def test_the_crms_clock_is_read_from_the_date_of_each_successful_answer() 
     await client.aclose()
 
 
+async def test_first_clock_is_the_first_answer_after_the_mark_less_its_round_trip() -> None:
+    dates = iter(["Fri, 04 Dec 2026 08:30:00 GMT", "Fri, 04 Dec 2026 08:40:00 GMT", "Fri, 04 Dec 2026 08:50:00 GMT"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={}, headers={"date": next(dates)})
+
+    client = ApiClient("c", "http://crm.test", transport=httpx.MockTransport(handler))
+    await client.request("GET", "/reference")
+    client.mark_clock()  # a listing starts: the answers before it do not count
+    assert client.first_clock is None
+    sent = datetime.now(UTC)
+    await client.request("GET", "/page-1")
+    await client.request("GET", "/page-2")
+    assert client.first_clock is not None
+    crm, ours = client.first_clock
+    assert crm <= datetime(2026, 12, 4, 8, 40, tzinfo=UTC), "page 1's Date, less the request's round trip"
+    assert crm > datetime(2026, 12, 4, 8, 39, 59, tzinfo=UTC)
+    assert sent - timedelta(seconds=1) < ours <= datetime.now(UTC)
+    assert client.clock == datetime(2026, 12, 4, 8, 50, tzinfo=UTC), "`clock` still follows the latest answer"
+    await client.aclose()
+
+
+def test_first_clock_goes_back_by_the_whole_round_trip() -> None:
+    client = ApiClient("c", "http://crm.test")
+    date = datetime(2026, 12, 4, 8, 30, tzinfo=UTC)
+    client.note_clock(date, 2.5)  # the CRM may have received the request as early as 2.5 s before it answered
+    client.note_clock(date + timedelta(minutes=1), 0.1)  # a later answer does not replace the first
+    assert client.first_clock is not None
+    assert client.first_clock[0] == date - timedelta(seconds=2.5)
+    client.note_clock(None, 0.1)
+    assert client.clock == date + timedelta(minutes=1), "an answer without a Date keeps the last clock"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -15,7 +15,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -197,6 +197,8 @@ class ApiClient:
         self.daily_remaining: int | None = None
         # the CRM's clock by the Date header of its latest successful answer (None: it sent none yet)
         self.clock: datetime | None = None
+        # since `mark_clock`: the CRM's time, at the latest, when the first request reached it, and ours then
+        self.first_clock: tuple[datetime, datetime] | None = None
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -340,6 +342,24 @@ class ApiClient:
         """`request`, then `json` of its response."""
         return self.json(await self.request(method, path, params=params, json_body=json_body, ok=ok))
 
+    def mark_clock(self) -> None:
+        """Keep the CRM's clock at the next successful answer as `first_clock` (a listing is about to start)."""
+        self.first_clock = None
+
+    def note_clock(self, date: datetime | None, seconds: float) -> None:
+        """Take the CRM's clock from a successful answer's Date, `seconds` after its request went out.
+
+        The request reached the CRM at the earliest `seconds` before the Date (which HTTP cuts to the second,
+        so it is never later than the CRM's time when it answered): `first_clock` holds that lower bound of the
+        CRM's time when it received the request, and our time when we sent it.
+        """
+        if date is None:
+            return
+        self.clock = date
+        if self.first_clock is None:
+            spent = timedelta(seconds=max(0.0, seconds))
+            self.first_clock = (date - spent, datetime.now(UTC) - spent)
+
     async def _send(
         self, method: str, path: str, params: Mapping[str, Any] | None, json_body: Any, ok: tuple[int, ...]
     ) -> httpx.Response:
@@ -379,7 +399,7 @@ class ApiClient:
         if response.status_code == 429:
             self.stats["throttled"] += 1
         if response.status_code in ok:
-            self.clock = header_date(response.headers) or self.clock
+            self.note_clock(header_date(response.headers), time.monotonic() - started)
             return response
         return self._raise(method, path, response)
 

@@ -176,6 +176,7 @@ async def test_a_quiet_rerun_lists_one_page_once_hubspots_clock_has_passed_our_w
     quiet = await small.sync(overlap=timedelta(0))
 
     assert small.box.requests["list-search"] - searches == 1, "one search page, with nothing in it"
+    assert quiet.requests == 1, "and nothing else: a listing that brings nothing needs no reference data"
     assert (quiet.fetched, quiet.written) == (0, 0)
     edited = small.box.deal_ids()[5]
     small.box.edit_by_hand(edited, category="COMMIT" if small.box.remote_values(edited)[0] != "COMMIT" else "OMIT")

@@ -1,8 +1,9 @@
 """SyncEngine: one sync run of one connection, in two phases around the write ledger.
 
-Phase 1 (listing, no remote write): claim the run → reference data → stream the deals changed since the cursor
-(minus an overlap window) → to_deal (bad records quarantined with their reason) → rules → plan → upsert the
-snapshot and record ledger rows: pending (to write), planned (dry run), respected or skipped.
+Phase 1 (listing, no remote write): claim the run → stream the deals changed since the cursor (minus an overlap
+window), read one page ahead → the reference data, once (first in a full run, else when records come) → to_deal
+(bad records quarantined with their reason) → rules → plan → upsert the snapshot and record ledger rows: pending
+(to write), planned (dry run), respected or skipped.
 Phase 2 (`crmsync.sync.writer`): drain the run's pending rows in batches → connector.write → settle each row by
 its ledger id. The cursor advances only after every write is settled (`crmsync.sync.cursor`).
 
@@ -151,7 +152,8 @@ class SyncEngine:
                     self.connector,
                     result,
                     beat=self._fence,
-                    reference=self._reference,
+                    # what the read-back of unanswered writes maps with; read now if the listing brought nothing
+                    reference=await self._referenced() if self.store.pending_deals(run_id) else self._reference,
                     allowance=self._allowance(result),
                 )
                 failed_at = await writer.drain()
@@ -196,23 +198,20 @@ class SyncEngine:
     # -- phase 1: list, map, evaluate, plan; no remote write -------------------------------------------------
 
     async def _list(self, result: RunResult, since: datetime | None) -> None:
-        reference = self._reference = await self.connector.reference()
-        problems = self.connector.mapping_problems(reference)
-        if problems:  # the checks of `crmsync check`, before anything is fetched: a misspelt field fails no write
-            raise MappingError(
-                "the mapping does not fit the CRM (see `crmsync check`): " + "; ".join(problems),
-                file=self.connector.mapping.path,
-            )
+        if result.full:  # everything is read anyway: a mapping that does not fit fails before anything is fetched
+            await self._referenced()
         client = self.connector.client
-        server_time = client.clock if client is not None else None  # the CRM's clock before the listing, by ours:
-        vouched = policy.vouched_for(server_time, datetime.now(UTC), self.overlap, self.future_tolerance)
+        if client is not None:
+            client.mark_clock()  # the CRM's time when the listing's first request reached it vouches for the cursor
         # closed on the way out, so a page error also cancels the next page's request at once
         async with contextlib.aclosing(one_ahead(self.connector.deals(since, reconcile=self.reconcile))) as pages:
             async for page in pages:
-                await self._page(result, page, reference)
+                await self._page(result, page)
                 if self.on_progress is not None:
                     self.on_progress(result.fetched)
-        self._vouched = vouched  # once the whole listing is read
+        first = client.first_clock if client is not None else None  # the CRM's clock, by ours when it was read
+        if first is not None:  # once the whole listing is read
+            self._vouched = policy.vouched_for(first[0], first[1], self.overlap, self.future_tolerance)
         self._carry_deferred(result)
         if since is not None and self.store.last_evaluated_on(self.connection) != self.today:
             self._reevaluate(result)
@@ -254,9 +253,37 @@ class SyncEngine:
             result.reevaluated += len(fresh)
             self._evaluate(result, fresh, count=False)
 
-    async def _page(self, result: RunResult, page: Page, reference: Reference) -> None:
+    async def _referenced(self) -> Reference:
+        """The CRM's reference data, read once a run: before a full listing, else when first needed (a listing
+        that brings nothing needs none, so a quiet run is one request). It is checked against the mapping before
+        any deal is mapped (the checks of `crmsync check`), so a misspelt field fails no write; a mapping edit
+        makes the next run a full one, so it fails before anything is fetched."""
+        if self._reference is None:
+            reference = await self.connector.reference()
+            problems = self.connector.mapping_problems(reference)
+            if problems:
+                raise MappingError(
+                    "the mapping does not fit the CRM (see `crmsync check`): " + "; ".join(problems),
+                    file=self.connector.mapping.path,
+                )
+            self._reference = reference
+        return self._reference
+
+    async def _page(self, result: RunResult, page: Page) -> None:
         self._beat()
         result.fetched += len(page.records)
+        if page.records:
+            await self._take(result, page, await self._referenced())
+        gone = list(page.deleted_ids)
+        if page.live_ids is not None:
+            gone += sorted(self.store.known_ids(self.connection) - set(page.live_ids))
+        if self.mode == "apply":
+            result.deleted += self.store.mark_deleted(self.connection, gone, result.run_id)
+        else:
+            result.deleted += len(set(gone) & self.store.known_ids(self.connection)) if gone else 0
+
+    async def _take(self, result: RunResult, page: Page, reference: Reference) -> None:
+        """Map, check, evaluate, plan and store the records of one page."""
         deals: list[Deal] = []
         for raw in page.records:
             deal = self._map(result, raw, reference)
@@ -275,13 +302,6 @@ class SyncEngine:
         if self.connector.capabilities.history_by_id and deals:
             deals, forecasts = await self._explain(deals, reference, marks)
         self._evaluate(result, deals, marks=marks, forecasts=forecasts)
-        gone = list(page.deleted_ids)
-        if page.live_ids is not None:
-            gone += sorted(self.store.known_ids(self.connection) - set(page.live_ids))
-        if self.mode == "apply":
-            result.deleted += self.store.mark_deleted(self.connection, gone, result.run_id)
-        else:
-            result.deleted += len(set(gone) & self.store.known_ids(self.connection)) if gone else 0
 
     def _changed(self, result: RunResult, deals: list[Deal]) -> list[Deal]:
         """The deals changed since crmsync's own write of them. One still carrying exactly the modification time
