@@ -238,7 +238,10 @@ class Connector(abc.ABC):
     def deals(self, since: datetime | None, *, reconcile: bool = False) -> AsyncIterator[Page]:
         """Pages of raw deals changed at or after `since` (all when None).
 
-        With `reconcile`, also report ids that no longer exist (for CRMs that hard-delete).
+        With `reconcile`, also report ids that no longer exist (for CRMs that hard-delete). The listing must not
+        depend on `reference()`: an incremental run reads the reference only once records come (a listing that
+        brings nothing needs none), while the next page's request may be in flight (the engine reads one page
+        ahead).
         """
 
     @abc.abstractmethod
