@@ -197,7 +197,7 @@ class ApiClient:
         self.daily_remaining: int | None = None
         # the CRM's clock by the Date header of its latest successful answer (None: it sent none yet)
         self.clock: datetime | None = None
-        # since `mark_clock`: the CRM's time, at the latest, when the first request reached it, and ours then
+        # since `mark_clock`: no later than the CRM's time when the first request reached it, and ours then
         self.first_clock: tuple[datetime, datetime] | None = None
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._client = httpx.AsyncClient(
