@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from crmsync import bare
 from crmsync.errors import ConfigError, MappingError
 from crmsync.http import ApiClient, RateLimiter
 from crmsync.mapping import Mapping
@@ -86,7 +87,7 @@ class Reference(BaseModel):
             merged = Owner(id=own.id, name=own.name or known.name, email=own.email or known.email)
             if len(self._merged) < 10_000:
                 self._merged[key] = (known, merged)
-        return deal if merged == own else deal.model_copy(update={"owner": merged})
+        return deal if merged == own else bare.replace(deal, {"owner": merged})  # merged is a valid Owner
 
 
 class ConnectorOptions(BaseModel):

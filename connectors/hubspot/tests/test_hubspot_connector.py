@@ -257,6 +257,15 @@ def test_to_deal_maps_strings_and_history(mapping: Mapping) -> None:
     assert mapped.status is DealStatus.OPEN
 
 
+def test_each_mapping_reads_its_own_properties(mapping: Mapping) -> None:
+    renamed = mapping.model_copy(update={"fields": {**mapping.fields, "name": "title", "amount": "deal_value"}})
+    raw = deal("9", dealname="Listed", title="Renamed", amount="10", deal_value="20")
+    for _ in range(2):  # alternating: the names resolved for one mapping are never used for another
+        plain, custom = make(mapping).to_deal(raw, REFERENCE), make(renamed).to_deal(raw, REFERENCE)
+        assert (plain.name, plain.amount) == ("Listed", Decimal(10))
+        assert (custom.name, custom.amount) == ("Renamed", Decimal(20))
+
+
 @pytest.mark.parametrize(
     ("props", "message"),
     [

@@ -2,11 +2,12 @@
 
 - the client, built by `Connector` from its settings, capabilities and `auth_headers()` (`crmsync.connector`);
 - body decoding that names the request (`ApiClient.object`, `ApiClient.json`, in `crmsync.http`);
-- `RecordReader` for typed, named reads of one raw record;
+- `RecordReader` for typed, named reads of one raw record, and `trusted_deal` to build the Deal from them;
 - paginators (`CursorPager`, `OffsetPager`, `KeysetPager`, `StampPager`, or `paginator(name)`) with loop detection;
 - `write_each` for per-deal writes, with the credentials rule in one place.
 """
 
+from crmsync.kit.deals import trusted_deal, trusted_owner
 from crmsync.kit.paging import (
     PAGINATORS,
     CursorPager,
@@ -37,6 +38,8 @@ __all__ = [
     "paginator",
     "read_stage",
     "skipped",
+    "trusted_deal",
+    "trusted_owner",
     "write_each",
     "writeback_values",
     "written",

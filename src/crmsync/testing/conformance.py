@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from crmsync.connector import Connector, DealUpdate, Page
 from crmsync.errors import ApiError, AuthError, RecordError
 from crmsync.mapping import Mapping, load_mapping
-from crmsync.model import ForecastCategory
+from crmsync.model import Deal, ForecastCategory
 from crmsync.sandbox import Sandbox, serve
 from crmsync.store import Store
 from crmsync.sync import SyncEngine
@@ -198,6 +198,9 @@ class ConnectorConformance:
         for deal in deals:
             assert deal.updated_at is not None and deal.updated_at.tzinfo is not None
             assert deal.stage.pipeline_id == deal.pipeline.id
+            # a deal built without validation (`trusted_deal`) must be the one validation builds
+            checked = Deal.model_validate(deal.model_dump())
+            assert checked == deal and checked.model_dump_json() == deal.model_dump_json(), deal.source_id
 
     async def test_raw_id_is_the_deals_source_id(self, make_connector: ConnectorFactory) -> None:
         """The engine names quarantined and stored records by the raw record's 'id'; it must be the Deal's id."""

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 from crmsync.connector import Reference
 from crmsync.errors import RecordError
-from crmsync.kit import RecordReader
+from crmsync.kit import RecordReader, trusted_deal, trusted_owner
 from crmsync.localtime import WallClock
 from crmsync.mapping import Mapping
-from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
+from crmsync.model import Deal, DealStatus, Pipeline, Stage
 from crmsync_afas.fields import FieldMap
 
 # Profit writes `2024-05-03T14:01:10Z`, but the Z lies: its stamps are Amsterdam wall-clock time
@@ -115,7 +115,7 @@ def to_deal(connection: str, raw: Any, reference: Reference, mapping: Mapping, f
         extra["organisation"] = organisation
     linked = fields.chance_linked_to_status and status_stage.probability is not None
     closed = status is not DealStatus.OPEN
-    return Deal(
+    return trusted_deal(
         connection=connection,
         source_id=deal_id,
         name=row.text(field("name")) or f"Verkoopkans {deal_id}",
@@ -125,7 +125,7 @@ def to_deal(connection: str, raw: Any, reference: Reference, mapping: Mapping, f
         amount=row.decimal(field("amount")),
         currency=row.text(field("currency")) or mapping.default_currency,
         close_date=row.date(field("close_date")),
-        owner=Owner(id=owner_id, name=row.text(field("owner_name"))) if owner_id else None,
+        owner=trusted_owner(owner_id, row.text(field("owner_name"))) if owner_id else None,
         created_at=row.instant(field("created")),
         updated_at=updated,
         closed_at=row.instant(field("closed_date")) if closed else None,

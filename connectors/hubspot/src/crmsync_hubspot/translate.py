@@ -6,9 +6,9 @@ from typing import Any
 
 from crmsync.connector import Reference
 from crmsync.errors import RecordError
-from crmsync.kit import RecordReader
+from crmsync.kit import RecordReader, trusted_deal, trusted_owner
 from crmsync.mapping import Mapping
-from crmsync.model import Deal, DealStatus, Owner
+from crmsync.model import Deal, DealStatus
 
 # canonical field → default HubSpot property
 DEFAULT_FIELDS = {
@@ -42,13 +42,26 @@ def manual_from_history(raw: dict[str, Any], name: str) -> bool | None:
     return None
 
 
+_resolved: tuple[Mapping, dict[str, str]] | None = None  # the last mapping's property names
+
+
+def _names(mapping: Mapping) -> dict[str, str]:
+    """The HubSpot property of each canonical field, resolved once per mapping (a sync maps every deal alike)."""
+    global _resolved
+    resolved = _resolved
+    if resolved is None or resolved[0] is not mapping:
+        resolved = _resolved = (mapping, {name: mapping.field(name, field) for name, field in DEFAULT_FIELDS.items()})
+    return resolved[1]
+
+
 def to_deal(connection: str, raw: dict[str, Any], reference: Reference, mapping: Mapping) -> Deal:
     """Map one HubSpot deal object to the canonical Deal.
 
     Raises:
         RecordError: no id, an unknown pipeline or stage, or a value that does not parse.
     """
-    deal_id = RecordReader(raw).id
+    top = RecordReader(raw)
+    deal_id = top.id
     properties = raw.get("properties")
     if properties is None:
         properties = {}
@@ -56,9 +69,7 @@ def to_deal(connection: str, raw: dict[str, Any], reference: Reference, mapping:
         raise RecordError(f"'properties' is a JSON {type(properties).__name__}, not an object", source_id=deal_id)
     props = RecordReader(properties, source_id=deal_id)
 
-    def prop(canonical: str) -> str:
-        return mapping.field(canonical, DEFAULT_FIELDS[canonical])
-
+    names = _names(mapping)
     pipeline = reference.pipelines.get(props.text("pipeline") or "")
     if pipeline is None:
         raise props.fail(f"unknown pipeline {props.path('pipeline')!r}", "pipeline")
@@ -71,22 +82,21 @@ def to_deal(connection: str, raw: dict[str, Any], reference: Reference, mapping:
         status = DealStatus.WON if stage.won else DealStatus.LOST
     if archived:
         status = DealStatus.DELETED
-    close_moment = props.instant(prop("close_date"))
-    owner_id = props.text(prop("owner"))
-    top = RecordReader(raw, source_id=deal_id)
+    close_moment = props.instant(names["close_date"])
+    owner_id = props.text(names["owner"])
     category_field = mapping.writeback.category_field or CATEGORY
     probability_field = mapping.writeback.probability_field or PROBABILITY
-    return Deal(
+    return trusted_deal(
         connection=connection,
         source_id=deal_id,
-        name=props.text(prop("name")) or f"Deal {deal_id}",
+        name=props.text(names["name"]) or f"Deal {deal_id}",
         pipeline=pipeline,
         stage=stage,
         status=status,
-        amount=props.decimal(prop("amount")),
-        currency=props.text(prop("currency")) or mapping.default_currency or None,
+        amount=props.decimal(names["amount"]),
+        currency=props.text(names["currency"]) or mapping.default_currency or None,
         close_date=close_moment.date() if close_moment else None,
-        owner=Owner(id=owner_id) if owner_id else None,
+        owner=trusted_owner(owner_id) if owner_id else None,
         created_at=props.instant("createdate") or top.instant("createdAt"),
         updated_at=props.instant("hs_lastmodifieddate") or top.instant("updatedAt"),
         closed_at=close_moment if stage.closed else None,
@@ -95,6 +105,6 @@ def to_deal(connection: str, raw: dict[str, Any], reference: Reference, mapping:
         category_is_manual=manual_from_history(raw, category_field),
         probability_is_manual=manual_from_history(raw, probability_field),
         writable=not archived,
-        lost_reason=props.text(prop("lost_reason")) if status is DealStatus.LOST else None,
-        group=props.text(prop("group")),
+        lost_reason=props.text(names["lost_reason"]) if status is DealStatus.LOST else None,
+        group=props.text(names["group"]),
     )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from crmsync.connector import Reference
 from crmsync.errors import RecordError
-from crmsync.kit import RecordReader, read_stage
+from crmsync.kit import RecordReader, read_stage, trusted_deal
 from crmsync.localtime import WallClock
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
@@ -185,7 +185,7 @@ def to_deal(raw: dict[str, Any], reference: Reference, mapping: Mapping, connect
         if value is not None
     }
     name = reader.path(fields["name"])
-    return Deal(
+    return trusted_deal(
         connection=connection,
         source_id=reader.id,
         name=str(name) if name not in (None, "") else reader.id,
