@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from crmsync.errors import RecordError
-from crmsync.kit import RecordReader, read_stage
+from crmsync.kit import RecordReader, iso_instant, read_stage
 
 
 def test_reads_nested_values_by_dotted_path() -> None:
@@ -148,3 +148,17 @@ def test_iso_instant_reads_what_replacing_z_by_an_offset_reads() -> None:
         texts.append("".join(chars))
     assert [outcome(iso_instant, t) for t in texts] == [outcome(replaced, t) for t in texts]
     assert iso_instant("2026-01-01T10:00:00Z") == datetime(2026, 1, 1, 10, tzinfo=UTC)
+
+
+def test_iso_instant_remembers_recent_texts_in_bounded_memory() -> None:
+    from crmsync.kit import records
+
+    first = iso_instant("2026-01-02T00:00:00.000Z")
+    assert iso_instant("2026-01-02T00:00:00.000Z") is first  # read once, shared by the deals that carry it
+    for offset in range(records._INSTANTS_KEPT + 10):
+        assert iso_instant(str(1_700_000_000_000 + offset)).timestamp() == 1_700_000_000 + offset / 1000
+    assert len(records._INSTANTS) <= records._INSTANTS_KEPT
+    assert iso_instant("2026-01-02T00:00:00.000Z") == first
+    for _ in range(2):  # a refused text is not remembered as anything
+        with pytest.raises(ValueError):
+            iso_instant("2026-13-02T00:00:00Z")

@@ -25,17 +25,29 @@ LARGEST = Decimal(10) ** 15
 MAX_NUMBER_TEXT = 64
 
 
+_INSTANTS: dict[str, datetime] = {}  # recent texts read: the deals of a page share close dates (midnights)
+_INSTANTS_KEPT = 4096
+
+
 def iso_instant(text: str) -> datetime:
     """ISO 8601 (a trailing Z, or no offset at all, is UTC) or epoch milliseconds, as an aware UTC datetime."""
+    found = _INSTANTS.get(text)
+    if found is not None:
+        return found
     if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-    try:
-        if not (text.endswith("Z") and text.count("Z") == 1 and "z" not in text):
-            raise ValueError
-        parsed = datetime.fromisoformat(text)  # the common case: Python 3.11 reads a trailing Z itself
-    except ValueError:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+        parsed = datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    else:
+        try:
+            if not (text.endswith("Z") and text.count("Z") == 1 and "z" not in text):
+                raise ValueError
+            parsed = datetime.fromisoformat(text)  # the common case: Python 3.11 reads a trailing Z itself
+        except ValueError:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    if len(_INSTANTS) >= _INSTANTS_KEPT:
+        _INSTANTS.clear()
+    _INSTANTS[text] = parsed
+    return parsed
 
 
 def iso_date(text: str) -> date:
