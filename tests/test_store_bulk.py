@@ -133,3 +133,6 @@ def test_sqlite_timestamps_are_written_as_sqlalchemy_writes_them() -> None:
     ]  # fmt: skip
     values += [None, date(2026, 3, 29)]
     assert [fast(v) for v in values] == [slow(v) for v in values]
+    # the last timestamp is remembered by identity: repeats, and a different one after it, are still right
+    rows = [values[3], values[3], values[4], values[3], values[4], values[4]]
+    assert [fast(v) for v in rows] == [slow(v) for v in rows]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -47,7 +48,7 @@ class StoreBase:
 
     def __init__(self, url: str, *, config_file: str | None = None) -> None:
         self.url = url
-        self._bulk: dict[tuple[Any, ...], Any] = {}  # compiled bulk inserts, upserts and updates, by table and columns
+        self._bulk: dict[tuple[Any, ...], _Bulk] = {}  # compiled bulk inserts, upserts, updates: by table, columns
         try:
             self.engine: Engine = create_engine(url, future=True, hide_parameters=True)  # no deal data in errors
         except (SQLAlchemyError, ValueError, ImportError) as exc:
@@ -162,26 +163,51 @@ class StoreBase:
 
     def _compile(
         self, stmt: Any, binds: dict[str, Any], names: tuple[str, ...], renamed: frozenset[str] = frozenset()
-    ) -> tuple[str, Any, Any]:
-        """The SQL of `stmt`, and for each of its parameters (`binds`: name → column) the row key it reads and the
-        dialect's converter of that column."""
+    ) -> _Bulk:
+        """The SQL of `stmt`, and how to make its parameters of a row (`binds`: parameter name → column)."""
         dialect = self.engine.dialect
         compiled = stmt.compile(dialect=dialect, column_keys=[name for name in names if name not in renamed])
         source = {(f"by_{name}" if name in renamed else name): name for name in names}
-        convert = [(bind, source[bind], _converter(column.type, dialect)) for bind, column in binds.items()]
-        if compiled.positional:
-            by_bind = {bind: (row_key, c) for bind, row_key, c in convert}
-            return str(compiled), [by_bind[bind] for bind in compiled.positiontup or ()], None
-        return str(compiled), None, convert
+        order = list(compiled.positiontup or ()) if compiled.positional else list(binds)
+        converters = [_converter(binds[bind].type, dialect) for bind in order]
+        return _Bulk(
+            str(compiled),
+            _getter([source[bind] for bind in order]),
+            [(index, convert) for index, convert in enumerate(converters) if convert is not None],
+            None if compiled.positional else tuple(order),
+        )
 
     @staticmethod
-    def _execute_many(compiled: tuple[str, Any, Any], rows: list[dict[str, Any]], conn: Connection) -> None:
-        sql, order, convert = compiled
-        if order is None:  # named parameters (psycopg)
-            params: list[Any] = [{b: c(row[n]) if c else row[n] for b, n, c in convert} for row in rows]
-        else:
-            params = [tuple([c(row[n]) if c else row[n] for n, c in order]) for row in rows]
+    def _execute_many(compiled: _Bulk, rows: list[dict[str, Any]], conn: Connection) -> None:
+        # the values are taken by one itemgetter (in C), and only the columns with a converter are visited
+        sql, getter, conversions, named = compiled
+        params: list[Any] = []
+        for row in rows:
+            found = getter(row)
+            if conversions:
+                values = list(found)
+                for index, convert in conversions:
+                    values[index] = convert(values[index])
+                found = tuple(values)  # SQLAlchemy takes tuples (or dicts), not lists
+            params.append(found if named is None else dict(zip(named, found, strict=True)))
         conn.exec_driver_sql(sql, params)
+
+
+class _Bulk(NamedTuple):
+    """A statement compiled for executemany: its SQL, the getter of a row's values in parameter order, the
+    converters (by position) of the columns that have one, and the parameter names where they are named."""
+
+    sql: str
+    getter: Callable[[dict[str, Any]], tuple[Any, ...]]
+    conversions: list[tuple[int, Callable[[Any], Any]]]
+    named: tuple[str, ...] | None
+
+
+def _getter(keys: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    if len(keys) == 1:  # itemgetter of one key gives the value, not a tuple of it
+        key = keys[0]
+        return lambda row: (row[key],)
+    return itemgetter(*keys)
 
 
 def _converter(column_type: Any, dialect: Any) -> Any:
@@ -220,11 +246,19 @@ SQLITE_DATETIME = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(se
 
 def _sqlite_datetime(process: Any) -> Any:
     """SQLite's DATETIME bind processor with its common case, a datetime, written by `isoformat` (in C) instead of
-    a %-format of seven fields; anything else goes to SQLAlchemy's processor."""
+    a %-format of seven fields, and the last one remembered (a page's rows share their `synced_at`); anything else
+    goes to SQLAlchemy's processor."""
+    last: tuple[Any, str] = (None, "")
 
     def convert(value: Any) -> Any:
-        if type(value) is datetime:  # the offset isoformat writes after the 26 characters is left out
-            return value.isoformat(" ", "microseconds")[:26]
+        nonlocal last
+        if type(value) is datetime:
+            seen = last
+            if seen[0] is value:
+                return seen[1]
+            text = value.isoformat(" ", "microseconds")[:26]  # the offset written after 26 characters is left out
+            last = (value, text)
+            return text
         return process(value)
 
     return convert
