@@ -138,6 +138,21 @@ def test_ledger_ids_come_back_in_the_rows_order(store: Store, runs: int) -> None
     assert [(stored[i]["source_id"], stored[i]["new_value"]) for i in ids] == [(r.source_id, r.new_value) for r in rows]
 
 
+def test_ledger_rows_added_without_their_ids_are_the_same_rows(store: Store) -> None:
+    with_ids, without = new_run(store), new_run(store)
+    outcomes = ["pending", "respected", "skipped", "planned"]
+    rows = [
+        (f"d{n}", ("category", "probability")[n % 2], None if n % 3 else "OLD", str(n), outcomes[n % 4], f"r{n}")
+        for n in range(120)
+    ]
+    assert store.add_ledger([LedgerRow(with_ids, "hubspot", *row) for row in rows]) != []
+    assert store.add_ledger([LedgerRow(without, "hubspot", *row) for row in rows], ids=False) == []
+    kept = ("source_id", "field", "old_value", "new_value", "outcome", "reason")
+    first, second = store.ledger(with_ids), store.ledger(without)
+    assert [tuple(r[k] for k in kept) for r in second] == [tuple(r[k] for k in kept) for r in first]
+    assert [tuple(r[k] for k in kept) for r in second] == rows
+
+
 def test_ledger_and_marks(store: Store) -> None:
     one, two = new_run(store), new_run(store)
     rows = [

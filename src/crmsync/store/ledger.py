@@ -142,14 +142,18 @@ class Ledger:
             query = select(t.quarantine).where(t.quarantine.c.run_id == run_id).order_by(t.quarantine.c.id)
             return [dict(row) for row in conn.execute(query).mappings()]
 
-    def add_ledger(self, rows: Sequence[LedgerRow]) -> list[int]:
-        """Record ledger rows (pending, planned, respected or skipped); returns their ids."""
+    def add_ledger(self, rows: Sequence[LedgerRow], *, ids: bool = True) -> list[int]:
+        """Record ledger rows (pending, planned, respected or skipped); returns their ids, or none when `ids` is
+        False (one statement, without reading the ids back)."""
         if not rows:
             return []
         now = utcnow()
         values = [{**row.__dict__, "outcome": str(row.outcome), "reason": clip(row.reason), "at": now} for row in rows]
         lg = t.ledger
         with self.db.tx() as conn:
+            if not ids:
+                self.db.insert_many(lg, values, conn)
+                return []
             if self.db.engine.dialect.name != "sqlite" or len({row.run_id for row in rows}) > 1:
                 # PostgreSQL answers SQLAlchemy's ordered RETURNING in batches; SQLite only a statement per row
                 stmt = insert(lg).returning(lg.c.id, sort_by_parameter_order=True)
@@ -159,10 +163,10 @@ class Ledger:
             run = lg.c.run_id == rows[0].run_id
             before = conn.execute(select(func.coalesce(func.max(lg.c.id), 0)).where(run)).scalar_one()
             self.db.insert_many(lg, values, conn)
-            ids = conn.execute(select(lg.c.id).where(run, lg.c.id > before).order_by(lg.c.id)).scalars().all()
-            if len(ids) != len(values):  # raised inside the transaction: nothing of it is kept
-                raise StoreError(f"ledger: {len(values)} rows inserted, {len(ids)} found after (another writer?)")
-        return [int(i) for i in ids]
+            found = conn.execute(select(lg.c.id).where(run, lg.c.id > before).order_by(lg.c.id)).scalars().all()
+            if len(found) != len(values):  # raised inside the transaction: nothing of it is kept
+                raise StoreError(f"ledger: {len(values)} rows inserted, {len(found)} found after (another writer?)")
+        return [int(i) for i in found]
 
     def pending_rows(self, run_id: int, *, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
         """Up to `limit` pending rows of a run with an id above `after`, in id order (phase 2 reads in chunks)."""

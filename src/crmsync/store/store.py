@@ -185,8 +185,8 @@ class Store(StoreBase):
     def written_after(self, connection: str, run_id: int) -> set[tuple[str, str]]:
         return self.parts.ledger.written_after(connection, run_id)
 
-    def add_ledger(self, rows: Sequence[LedgerRow]) -> list[int]:
-        return self.parts.ledger.add_ledger(rows)
+    def add_ledger(self, rows: Sequence[LedgerRow], *, ids: bool = True) -> list[int]:
+        return self.parts.ledger.add_ledger(rows, ids=ids)
 
     def pending_rows(self, run_id: int, *, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
         return self.parts.ledger.pending_rows(run_id, after=after, limit=limit)

@@ -298,10 +298,10 @@ class SyncEngine:
         self._checkpoint(deals)
         deals = self._changed(result, deals)
         marks = self._marks(deals)
-        forecasts: dict[str, Forecast] = {}
+        evaluated: dict[str, tuple[Forecast, DealPlan]] = {}
         if self.connector.capabilities.history_by_id and deals:
-            deals, forecasts = await self._explain(deals, reference, marks)
-        self._evaluate(result, deals, marks=marks, forecasts=forecasts)
+            deals, evaluated = await self._explain(deals, reference, marks)
+        self._evaluate(result, deals, marks=marks, evaluated=evaluated)
 
     def _changed(self, result: RunResult, deals: list[Deal]) -> list[Deal]:
         """The deals changed since crmsync's own write of them. One still carrying exactly the modification time
@@ -324,29 +324,32 @@ class SyncEngine:
 
     async def _explain(
         self, deals: list[Deal], reference: Reference, marks: dict[str, dict[str, Marks]]
-    ) -> tuple[list[Deal], dict[str, Forecast]]:
+    ) -> tuple[list[Deal], dict[str, tuple[Forecast, DealPlan]]]:
         """Deals the plan would change although crmsync did not write their value are read again by id, with the
         history that says whether a person set it (listings come without it: it costs HubSpot a page of 50, not
         100). Only those deals are read; a deal the read does not bring keeps its listed version.
 
-        Returns the deals, and the forecasts of those kept as listed (evaluated once, not again by `_evaluate`).
+        Returns the deals, and the forecasts of those kept as listed with their plans for a deal with no stored
+        stage (evaluated and planned once, not again by `_evaluate`).
         """
         wanted: list[str] = []
-        forecasts: dict[str, Forecast] = {}
+        evaluated: dict[str, tuple[Forecast, DealPlan]] = {}
         for deal in deals:
-            forecast = forecasts[deal.source_id] = evaluate(deal, self.mapping, self.today)
+            forecast = evaluate(deal, self.mapping, self.today)
             known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}
-            if unexplained(deal, plan_deal(deal, forecast, self.mapping, known, None), known):
+            plan = plan_deal(deal, forecast, self.mapping, known, None)
+            evaluated[deal.source_id] = (forecast, plan)
+            if unexplained(deal, plan, known):
                 wanted.append(deal.source_id)
         if not wanted:
-            return deals, forecasts
+            return deals, evaluated
         raws = await self.connector.read(wanted)
         explained: dict[str, Deal] = {}
         for raw in raws or []:
             if (found := self._map_quietly(raw, reference)) is not None:
                 explained[found.source_id] = found
-                forecasts.pop(found.source_id, None)  # read again, maybe changed since: evaluated afresh
-        return [explained.get(deal.source_id, deal) for deal in deals], forecasts
+                evaluated.pop(found.source_id, None)  # read again, maybe changed since: evaluated afresh
+        return [explained.get(deal.source_id, deal) for deal in deals], evaluated
 
     def _map_quietly(self, raw: dict[str, Any], reference: Reference) -> Deal | None:
         """A record read again, mapped; one that no longer maps keeps its listed version (no second quarantine)."""
@@ -376,7 +379,7 @@ class SyncEngine:
         *,
         count: bool = True,
         marks: dict[str, dict[str, Marks]] | None = None,
-        forecasts: dict[str, Forecast] | None = None,
+        evaluated: dict[str, tuple[Forecast, DealPlan]] | None = None,
     ) -> None:
         """Evaluate the rules, plan write-back, keep the snapshot (when applying) and record the ledger rows.
 
@@ -389,10 +392,15 @@ class SyncEngine:
         pairs: list[tuple[Deal, Forecast]] = []
         plans: list[DealPlan] = []
         for deal in deals:
-            forecast = (forecasts or {}).get(deal.source_id) or evaluate(deal, self.mapping, self.today)
+            done = evaluated.get(deal.source_id) if evaluated else None
+            forecast = done[0] if done else evaluate(deal, self.mapping, self.today)
             before = previous.get(deal.source_id)
-            known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}
-            plan = plan_deal(deal, forecast, self.mapping, known, before.stage_id if before else None)
+            stage = before.stage_id if before else None
+            if done and stage is None:  # planned by `_explain` with the same marks and no stored stage
+                plan = done[1]
+            else:
+                known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}
+                plan = plan_deal(deal, forecast, self.mapping, known, stage)
             pairs.append((deal, effective_forecast(forecast, plan, self.mapping, deal.amount)))
             if plan.changes:
                 plans.append(plan)
@@ -431,7 +439,7 @@ class SyncEngine:
                     )
                 )
         if rows:
-            self.store.add_ledger(rows)
+            self.store.add_ledger(rows, ids=False)  # phase 2 reads them back by run
 
     def _map(self, result: RunResult, raw: dict[str, Any], reference: Reference) -> Deal | None:
         try:

@@ -76,7 +76,7 @@ async def _rollback(store: Store, connector: Connector, lock: RunLock, run_id: i
     )
     result = RunResult(new_run, connection, "apply")
     rows = _restore_rows(store, connection, run_id, new_run)
-    store.add_ledger(rows)
+    store.add_ledger(rows, ids=False)
     result.skipped = sum(1 for row in rows if row.outcome is Outcome.SKIPPED)
     result.planned = len({row.source_id for row in rows if row.outcome is Outcome.PENDING})
     try:
