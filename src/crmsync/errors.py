@@ -144,13 +144,16 @@ class RecordError(CrmsyncError):
         message: What is wrong with the record.
         source_id: The record's id in the CRM, when it could be read.
         field: The remote field at fault, when there is one.
+        kind: What the record is, as the message names it ('record', or 'stage' for an entry of a stage list).
     """
 
-    def __init__(self, message: str, *, source_id: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, source_id: str | None = None, field: str | None = None, kind: str = "record"
+    ) -> None:
         self.source_id = source_id
         self.field = field
         self.reason = f"{field}: {message}" if field else message
-        where = f"record {source_id}" if source_id else "record without id"
+        where = f"{kind} {source_id}" if source_id else f"{kind} without id"
         super().__init__(f"{where}: {self.reason}")
 
 

@@ -105,9 +105,9 @@ def test_read_stage_reads_a_stage_list_entry_by_declared_paths() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"id": "s1", "chance": 150}, "s1.*chance.*outside 0..100 %"),
-        ({"id": "s1", "chance": "lots"}, "s1.*chance.*'lots' is not a number"),
-        ({"chance": 5}, "missing or unusable id"),
+        ({"id": "s1", "chance": 150}, "^stage s1: chance: .*outside 0..100 %"),
+        ({"id": "s1", "chance": "lots"}, "^stage s1: chance: 'lots' is not a number"),
+        ({"chance": 5}, "^stage without id: id: missing or unusable id"),
     ],
 )
 def test_read_stage_names_the_stage_and_field_it_cannot_read(raw: dict[str, object], message: str) -> None:

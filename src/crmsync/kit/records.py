@@ -76,6 +76,7 @@ class RecordReader:
         source_id: The id, when the connector composes it (e.g. from two key fields).
         parse_instant: Text → aware datetime; raises ValueError for text it cannot read.
         parse_date: Text → date; raises ValueError.
+        kind: What the record is, as errors name it ('record'; 'stage' for an entry of a stage list).
     """
 
     def __init__(
@@ -86,22 +87,24 @@ class RecordReader:
         source_id: str | None = None,
         parse_instant: Callable[[str], datetime] = iso_instant,
         parse_date: Callable[[str], date] = iso_date,
+        kind: str = "record",
     ) -> None:
+        self.kind = kind
         if not isinstance(raw, dict):
-            raise RecordError(f"the record is a JSON {type(raw).__name__}, not an object", field=None)
+            raise RecordError(f"the {kind} is a JSON {type(raw).__name__}, not an object", field=None, kind=kind)
         self.raw: dict[str, Any] = raw
         self._parse_instant = parse_instant
         self._parse_date = parse_date
         if source_id is None:
             value = lookup(raw, id_field)
             if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
-                raise RecordError(f"missing or unusable id {value!r}", field=id_field)
+                raise RecordError(f"missing or unusable id {value!r}", field=id_field, kind=kind)
             source_id = str(value).strip()
         self.id = source_id
 
     def fail(self, message: str, field: str) -> RecordError:
         """A RecordError about `field` of this record."""
-        return RecordError(message, source_id=self.id, field=field)
+        return RecordError(message, source_id=self.id, field=field, kind=self.kind)
 
     def path(self, field: str) -> Any:
         """The raw value at a dotted path, or None."""
@@ -180,7 +183,7 @@ def read_stage(
     Raises:
         RecordError: no id, or a probability or order that is not a number in range, naming the stage and field.
     """
-    stage = RecordReader(raw)
+    stage = RecordReader(raw, kind="stage")
     share = stage.decimal(fraction) if fraction else None
     if percent and (value := stage.decimal(percent)) is not None:
         share = value / 100
