@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from crmsync.errors import StoreError
 from crmsync.redact import clip, redact
@@ -43,6 +43,28 @@ class Marks:
     respected: bool = False
 
 
+def _marks_query() -> Any:
+    """`marks_of`'s query, built once: per field and deal, the latest row of each outcome that marks a value (for
+    the parameters `connection`, `fields` and `ids`, lists expanded as the query runs)."""
+    lg = t.ledger
+    latest = (
+        select(lg.c.field, lg.c.source_id, lg.c.outcome, func.max(lg.c.id).label("id"))
+        .where(
+            lg.c.connection == bindparam("connection"),
+            lg.c.field.in_(bindparam("fields", expanding=True)),
+            lg.c.source_id.in_(bindparam("ids", expanding=True)),
+            lg.c.outcome.in_((Outcome.WRITTEN, Outcome.PENDING, Outcome.UNKNOWN, Outcome.RESPECTED)),
+        )
+        .group_by(lg.c.field, lg.c.source_id, lg.c.outcome)
+    ).subquery()
+    return select(latest.c.field, latest.c.source_id, latest.c.outcome, latest.c.id, lg.c.new_value).join(
+        lg, lg.c.id == latest.c.id
+    )
+
+
+_MARKS = _marks_query()
+
+
 class Ledger:
     """The ledger and quarantine tables."""
 
@@ -58,23 +80,10 @@ class Ledger:
         ids = list(ids)
         if not ids:
             return {name: {} for name in fields}
-        lg = t.ledger
-        latest = (
-            select(lg.c.field, lg.c.source_id, lg.c.outcome, func.max(lg.c.id).label("id"))
-            .where(
-                lg.c.connection == connection,
-                lg.c.field.in_(list(fields)),
-                lg.c.source_id.in_(ids),
-                lg.c.outcome.in_((Outcome.WRITTEN, Outcome.PENDING, Outcome.UNKNOWN, Outcome.RESPECTED)),
-            )
-            .group_by(lg.c.field, lg.c.source_id, lg.c.outcome)
-        ).subquery()
-        query = select(latest.c.field, latest.c.source_id, latest.c.outcome, latest.c.id, lg.c.new_value).join(
-            lg, lg.c.id == latest.c.id
-        )
         rows: dict[tuple[str, str], dict[Outcome, tuple[int, str | None]]] = {}
         with self.db.tx() as conn:
-            for row in conn.execute(query):
+            params = {"connection": connection, "fields": list(fields), "ids": ids}
+            for row in conn.execute(_MARKS, params):
                 rows.setdefault((row.field, row.source_id), {})[Outcome(row.outcome)] = (row.id, row.new_value)
         marks: dict[str, dict[str, Marks]] = {name: {} for name in fields}
         for (field, source_id), by_outcome in rows.items():

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from crmsync.model import Deal, DealStatus, Forecast, Owner, Pipeline, Stage
 from crmsync.store import schema as t
@@ -61,6 +61,32 @@ def fingerprint(deal: Deal) -> str:
         deal.probability_writable, deal.lost_reason, deal.lost_to, deal.group, sorted(deal.extra.items()),
     )  # fmt: skip
     return hashlib.blake2b(repr(fields).encode(), digest_size=16).hexdigest()
+
+
+def _statements() -> tuple[Any, Any, Any]:
+    """The per-page queries, built once (building a select costs more than SQLite's answer to it): the stages of
+    finished runs and the forecasts of deals (`stored_deals`), and crmsync's own writes (`own_writes`), for the
+    parameters `connection` and `ids` (a list, expanded as the query runs)."""
+    sh, d, f = t.stage_history, t.deals, t.forecasts
+    ids: Any = bindparam("ids", expanding=True)
+    finished = select(t.runs.c.id).where(
+        t.runs.c.connection == bindparam("connection"), t.runs.c.status.in_(RunStatus.finished())
+    )
+    latest = (
+        select(func.max(sh.c.id))
+        .where(sh.c.connection == bindparam("connection"), sh.c.source_id.in_(ids), sh.c.run_id.in_(finished))
+        .group_by(sh.c.source_id)
+    )
+    stages = select(sh.c.source_id, sh.c.stage_id).where(sh.c.id.in_(latest))
+    forecasts = select(f.c.source_id, f.c.category, f.c.probability).where(
+        f.c.connection == bindparam("connection"), f.c.source_id.in_(ids)
+    )
+    own = select(d.c.source_id, d.c.written_stamp, d.c.fingerprint, d.c.remote_category, d.c.remote_probability)
+    own = own.where(d.c.connection == bindparam("connection"), d.c.source_id.in_(ids), d.c.written_stamp.is_not(None))
+    return stages, forecasts, own
+
+
+_STORED_STAGES, _STORED_FORECASTS, _OWN_WRITES = _statements()
 
 
 class Snapshot:
@@ -117,24 +143,12 @@ class Snapshot:
         ids = list(ids)
         if not ids:
             return {}
-        sh = t.stage_history
-        finished = select(t.runs.c.id).where(
-            t.runs.c.connection == connection, t.runs.c.status.in_(RunStatus.finished())
-        )
-        latest = (
-            select(func.max(sh.c.id))
-            .where(sh.c.connection == connection, sh.c.source_id.in_(ids), sh.c.run_id.in_(finished))
-            .group_by(sh.c.source_id)
-        )
-        stages = select(sh.c.source_id, sh.c.stage_id).where(sh.c.id.in_(latest))
-        forecasts = select(t.forecasts.c.source_id, t.forecasts.c.category, t.forecasts.c.probability).where(
-            t.forecasts.c.connection == connection, t.forecasts.c.source_id.in_(ids)
-        )
+        params = {"connection": connection, "ids": ids}
         with self.db.tx() as conn:
-            stage_of = {row.source_id: row.stage_id for row in conn.execute(stages)}
+            stage_of = {row.source_id: row.stage_id for row in conn.execute(_STORED_STAGES, params)}
             return {
                 row.source_id: StoredDeal(stage_of.get(row.source_id), row.category, row.probability)
-                for row in conn.execute(forecasts)
+                for row in conn.execute(_STORED_FORECASTS, params)
             }
 
     def modified_at(self, connection: str, ids: Iterable[str]) -> dict[str, datetime | None]:
@@ -179,14 +193,10 @@ class Snapshot:
         time and no listing brought a newer version since."""
         if not ids:
             return {}
-        d = t.deals
-        query = select(
-            d.c.source_id, d.c.written_stamp, d.c.fingerprint, d.c.remote_category, d.c.remote_probability
-        ).where(d.c.connection == connection, d.c.source_id.in_(list(ids)), d.c.written_stamp.is_not(None))
         with self.db.tx() as conn:
             return {
                 row.source_id: OwnWrite(stamp, row.fingerprint, row.remote_category, row.remote_probability)
-                for row in conn.execute(query)
+                for row in conn.execute(_OWN_WRITES, {"connection": connection, "ids": list(ids)})
                 if (stamp := aware(row.written_stamp)) is not None
             }
 
