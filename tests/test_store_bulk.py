@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import bindparam, insert, select, update
 
 from crmsync.store import Store
@@ -136,3 +137,39 @@ def test_sqlite_timestamps_are_written_as_sqlalchemy_writes_them() -> None:
     # the last timestamp is remembered by identity: repeats, and a different one after it, are still right
     rows = [values[3], values[3], values[4], values[3], values[4], values[4]]
     assert [fast(v) for v in rows] == [slow(v) for v in rows]
+
+
+def plain(value: Any) -> Any:
+    """A bound value as the driver stores it: psycopg's Json wrapper by what it wraps, a bool as its int."""
+    value = getattr(value, "obj", value)
+    return int(value) if type(value) is bool else value
+
+
+def test_dates_booleans_and_empty_dicts_are_bound_as_sqlalchemy_binds_them() -> None:
+    import random
+    from datetime import date
+
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from crmsync.store.base import _converter
+
+    rng = random.Random(3)
+    days: list[Any] = [date(1, 1, 1), date(9999, 12, 31), None]
+    days += [date(rng.randint(1, 9999), rng.randint(1, 12), rng.randint(1, 28)) for _ in range(1000)]
+    cases: list[tuple[Any, list[Any]]] = [
+        (t.deals.c.close_date, days),
+        (t.deals.c.writable, [True, False, None, True]),
+        (t.deals.c.extra, [{}, {"k": "v"}, {}, None, {"a": "b", "c": "d"}, {}]),
+    ]
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        for column, values in cases:
+            slow = column.type.dialect_impl(dialect).bind_processor(dialect)
+            fast = _converter(column.type, dialect)
+            assert (fast is None) == (slow is None), (dialect.name, column.name)
+            if fast is not None and slow is not None:
+                got, want = [fast(v) for v in values], [slow(v) for v in values]
+                assert [plain(v) for v in got] == [plain(v) for v in want], (dialect.name, column.name)
+                assert all(type(g) in (type(w), bool) for g, w in zip(got, want, strict=True)), column.name
+    refused = _converter(t.deals.c.writable.type, sqlite.dialect())
+    with pytest.raises(TypeError):  # what is not a bool is still the processor's to refuse
+        refused("yes")

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import JSON, Connection, DateTime, Engine, bindparam, create_engine, event, update
+from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Engine, bindparam, create_engine, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -211,14 +211,23 @@ def _getter(keys: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
 
 
 def _converter(column_type: Any, dialect: Any) -> Any:
-    """The dialect's bind processor of a column, remembering what it made of recent tuples of text (and of
-    timestamps, unless SQLite's own format is written by `isoformat`): a page's rows share a few rule-id tuples and
-    their `synced_at`/`computed_at`, and dumping JSON costs more than the rest of a row."""
+    """The dialect's bind processor of a column, remembering what it made of recent tuples of text, of an empty
+    dict (and of timestamps, unless SQLite's own format is written by `isoformat`): a page's rows share a few
+    rule-id tuples, their `extra` is mostly empty, and their `synced_at`/`computed_at` are one; dumping JSON costs
+    more than the rest of a row. Booleans pass as they are (what the processor makes of them, as the driver
+    stores them), and SQLite's dates are written by `isoformat`."""
     impl = column_type.dialect_impl(dialect)
     process = impl.bind_processor(dialect)
-    if process is None or not isinstance(column_type, DateTime | JSON):
+    if process is None:
+        return None
+    if isinstance(column_type, Boolean):
+        return _plain_bool(process)
+    storage = getattr(impl, "_storage_format", None)
+    if isinstance(column_type, Date) and not isinstance(column_type, DateTime) and storage == SQLITE_DATE:
+        return _sqlite_date(process)
+    if not isinstance(column_type, DateTime | JSON):
         return process
-    if getattr(impl, "_storage_format", None) == SQLITE_DATETIME:
+    if storage == SQLITE_DATETIME:
         return _sqlite_datetime(process)  # as cheap as looking a timestamp up: no memo
     memo: dict[Any, Any] = {}
 
@@ -228,6 +237,8 @@ def _converter(column_type: Any, dialect: Any) -> Any:
             key: Any = (value, value.tzinfo)
         elif kind is tuple and all(type(item) is str for item in value):
             key = value
+        elif kind is dict and not value:
+            key = _EMPTY_DICT
         else:
             return process(value)
         if (done := memo.get(key)) is None:
@@ -235,6 +246,29 @@ def _converter(column_type: Any, dialect: Any) -> Any:
                 memo.clear()
             done = memo[key] = process(value)
         return done
+
+    return convert
+
+
+_EMPTY_DICT = object()  # the memo's key for {} (no tuple of text can be it)
+SQLITE_DATE = "%(year)04d-%(month)02d-%(day)02d"  # SQLite DATE's default storage: what `date.isoformat` writes
+
+
+def _plain_bool(process: Any) -> Any:
+    """A Boolean's bind processor, with True, False and None passed as they are: the drivers store a bool as the
+    processor's int (SQLite) or bool (PostgreSQL); anything else goes to the processor, which refuses it."""
+
+    def convert(value: Any) -> Any:
+        return value if value is True or value is False or value is None else process(value)
+
+    return convert
+
+
+def _sqlite_date(process: Any) -> Any:
+    """SQLite's DATE bind processor with a date written by `isoformat` (in C); anything else to SQLAlchemy's."""
+
+    def convert(value: Any) -> Any:
+        return value.isoformat() if type(value) is date else process(value)
 
     return convert
 
