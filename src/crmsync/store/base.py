@@ -49,6 +49,7 @@ class StoreBase:
     def __init__(self, url: str, *, config_file: str | None = None) -> None:
         self.url = url
         self._bulk: dict[tuple[Any, ...], _Bulk] = {}  # compiled bulk inserts, upserts, updates: by table, columns
+        self._together = threading.local()  # the connection of a `together()` block, per thread
         try:
             self.engine: Engine = create_engine(url, future=True, hide_parameters=True)  # no deal data in errors
         except (SQLAlchemyError, ValueError, ImportError) as exc:
@@ -105,6 +106,11 @@ class StoreBase:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
+        """A transaction; inside `together()` on this thread, the one `together()` opened (committed by it)."""
+        shared: Connection | None = getattr(self._together, "conn", None)
+        if shared is not None:
+            yield shared
+            return
         try:
             with self.engine.begin() as conn:
                 yield conn
@@ -112,6 +118,20 @@ class StoreBase:
             raise
         except SQLAlchemyError as exc:
             raise StoreError(f"store error: {exc.__class__.__name__}: {exc}") from None
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Every store call inside, on this thread, in one transaction: all of it is kept, or none (a page's
+        snapshot and its ledger rows), and it commits once. Nothing inside may wait on the network."""
+        if getattr(self._together, "conn", None) is not None:
+            yield  # already inside one
+            return
+        with self.tx() as conn:
+            self._together.conn = conn
+            try:
+                yield
+            finally:
+                self._together.conn = None
 
     def upsert(self, table: Any, keys: Sequence[str], rows: list[dict[str, Any]], conn: Connection) -> None:
         """Insert or update `rows` (dicts with the same keys) by their `keys` in one executemany."""

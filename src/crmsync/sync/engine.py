@@ -404,14 +404,15 @@ class SyncEngine:
             pairs.append((deal, effective_forecast(forecast, plan, self.mapping, deal.amount)))
             if plan.changes:
                 plans.append(plan)
-        if self.mode == "apply":
-            self.store.save_page(result.run_id, self.mapping.digest(), pairs, previous)
-        else:
-            self._seen.update(ids)  # a dry run keeps no snapshot: remember what it read, not to evaluate it twice
-            self.store.save_preview(result.run_id, pairs)  # but the report shows what it evaluated
+        with self.store.together():  # the page's snapshot and its ledger rows are kept together, or neither
+            if self.mode == "apply":
+                self.store.save_page(result.run_id, self.mapping.digest(), pairs, previous)
+            else:
+                self._seen.update(ids)  # a dry run keeps no snapshot: remember what it read, not to evaluate it twice
+                self.store.save_preview(result.run_id, pairs)  # but the report shows what it evaluated
+            self._record(result, plans)
         if count:
             result.stored += len(pairs)
-        self._record(result, plans)
 
     def _record(self, result: RunResult, plans: list[DealPlan]) -> None:
         """Ledger rows for the plans: pending (or planned in a dry run) to write, respected or skipped."""
