@@ -213,13 +213,18 @@ def test_together_keeps_a_page_and_its_ledger_rows_or_neither(store: Store) -> N
     run = new_run(store)
     deals = [make_deal(source_id=str(i), close_date=date(2026, 6, 1)) for i in range(3)]
     rows = [LedgerRow(run, "hubspot", d.source_id, "category", None, "COMMIT", "pending") for d in deals]
-    with pytest.raises(RuntimeError), store.together():
-        store.save_page(run, "abc", [(d, forecast()) for d in deals], {})
-        store.add_ledger(rows, ids=False)
-        seen = store.stored_deals("hubspot", ["0", "1", "2"])
-        assert len(seen) == 3, "inside, the calls share one transaction and see each other's rows"
-        assert count(store, t.deals) == 0, "another connection sees nothing before the commit"
-        raise RuntimeError("the page failed after its rows were written")
+
+    def fail_after_writing() -> None:
+        with store.together():
+            store.save_page(run, "abc", [(d, forecast()) for d in deals], {})
+            store.add_ledger(rows, ids=False)
+            seen = store.stored_deals("hubspot", ["0", "1", "2"])
+            assert len(seen) == 3, "inside, the calls share one transaction and see each other's rows"
+            assert count(store, t.deals) == 0, "another connection sees nothing before the commit"
+            raise RuntimeError("the page failed after its rows were written")
+
+    with pytest.raises(RuntimeError, match="page failed"):
+        fail_after_writing()
     assert (count(store, t.deals), count(store, t.forecasts), store.ledger(run)) == (0, 0, []), "none kept"
 
     with store.together():
