@@ -5,7 +5,7 @@ values (10-14 µs a Deal; `model_copy` 8 µs, `model_construct` more still), alt
 that check every one of them. `build` and `replace` set pydantic's slots directly and cost about a microsecond.
 
 They are only sound for values of the declared types that pass the model's constraints: callers check what
-their source cannot vouch for (see `crmsync.kit.deals.trusted_deal`), and fall back to validation otherwise.
+their source cannot vouch for (see `crmsync.trusted.trusted_deal`), and fall back to validation otherwise.
 `works` checks, once per model, that a bare object still equals the validated one: a pydantic release that
 changed its slots would turn the fast path off, not build broken objects.
 """

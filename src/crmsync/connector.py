@@ -21,6 +21,7 @@ from crmsync.errors import ConfigError, MappingError
 from crmsync.http import ApiClient, RateLimiter
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, Owner, Pipeline, Stage
+from crmsync.trusted import trusted_owner
 from crmsync.webhooks import Webhook
 
 if TYPE_CHECKING:
@@ -79,15 +80,27 @@ class Reference(BaseModel):
         known = self.owners.get(own.id) if own is not None else None
         if known is None or own is None:
             return deal
+        merged = self._merge(own, known)
+        if merged is own:  # `owner_of` gave the deal its owner already
+            return deal
+        return deal if merged == own else bare.replace(deal, {"owner": merged})  # merged is a valid Owner
+
+    def owner_of(self, owner_id: str) -> Owner:
+        """The owner a record names by id alone, as `owner` completes it from the CRM's users: one shared object
+        per id, so the engine's `owner` leaves the deal as it is."""
+        own = trusted_owner(owner_id)
+        known = self.owners.get(owner_id)
+        return own if known is None else self._merge(own, known)
+
+    def _merge(self, own: Owner, known: Owner) -> Owner:
         key = (own.id, own.name, own.email)
         cached = self._merged.get(key)
         if cached is not None and cached[0] is known:  # the deals of one owner share one merged Owner
-            merged = cached[1]
-        else:
-            merged = Owner(id=own.id, name=own.name or known.name, email=own.email or known.email)
-            if len(self._merged) < 10_000:
-                self._merged[key] = (known, merged)
-        return deal if merged == own else bare.replace(deal, {"owner": merged})  # merged is a valid Owner
+            return cached[1]
+        merged = Owner(id=own.id, name=own.name or known.name, email=own.email or known.email)
+        if len(self._merged) < 10_000:
+            self._merged[key] = (known, merged)
+        return merged
 
 
 class ConnectorOptions(BaseModel):

@@ -7,7 +7,6 @@
 - `write_each` for per-deal writes, with the credentials rule in one place.
 """
 
-from crmsync.kit.deals import trusted_deal, trusted_owner
 from crmsync.kit.paging import (
     PAGINATORS,
     CursorPager,
@@ -20,6 +19,7 @@ from crmsync.kit.paging import (
 )
 from crmsync.kit.records import RecordReader, iso_date, iso_instant, lookup, read_stage
 from crmsync.kit.writes import failed, json_number, skipped, write_each, writeback_values, written
+from crmsync.trusted import trusted_deal, trusted_owner
 
 __all__ = [
     "PAGINATORS",

@@ -38,6 +38,9 @@ class DealPlan:
         return DealUpdate(source_id=self.source_id, **values) if values else None
 
 
+_NO_MARKS = Marks()  # frozen: one instance stands for "the ledger says nothing"
+
+
 def _same(a: str | None, b: str | None, numeric: bool) -> bool:
     if a is None or b is None:
         return a is b
@@ -50,7 +53,7 @@ def unexplained(deal: Deal, plan: DealPlan, marks: dict[str, Marks]) -> bool:
     take over."""
     for change in plan.changes:
         says = deal.category_is_manual if change.field == "category" else deal.probability_is_manual
-        mark = marks.get(change.field) or Marks()
+        mark = marks.get(change.field) or _NO_MARKS
         numeric = change.field == "probability"
         ours = _same(change.old, mark.written, numeric) or _same(change.old, mark.unsure, numeric)
         if says is None and change.old not in (None, "") and not ours:
@@ -71,7 +74,7 @@ def is_manual(
     """
     if remote is None or remote == "":
         return False
-    marks = marks or Marks()
+    marks = marks or _NO_MARKS
     if _same(remote, marks.written, numeric) or _same(remote, marks.unsure, numeric):
         return False
     if connector_says is not None:

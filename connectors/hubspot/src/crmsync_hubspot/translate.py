@@ -6,7 +6,7 @@ from typing import Any
 
 from crmsync.connector import Reference
 from crmsync.errors import RecordError
-from crmsync.kit import RecordReader, trusted_deal, trusted_owner
+from crmsync.kit import RecordReader, trusted_deal
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus
 
@@ -96,7 +96,7 @@ def to_deal(connection: str, raw: dict[str, Any], reference: Reference, mapping:
         amount=props.decimal(names["amount"]),
         currency=props.text(names["currency"]) or mapping.default_currency or None,
         close_date=close_moment.date() if close_moment else None,
-        owner=trusted_owner(owner_id) if owner_id else None,
+        owner=reference.owner_of(owner_id) if owner_id else None,
         created_at=props.instant("createdate") or top.instant("createdAt"),
         updated_at=props.instant("hs_lastmodifieddate") or top.instant("updatedAt"),
         closed_at=close_moment if stage.closed else None,

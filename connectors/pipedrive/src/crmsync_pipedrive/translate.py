@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crmsync.connector import Reference
-from crmsync.kit import RecordReader, trusted_deal, trusted_owner
+from crmsync.kit import RecordReader, trusted_deal
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus, Pipeline, Stage
 from crmsync_pipedrive.fields import DEFAULT_FIELDS, resolve
@@ -116,7 +116,7 @@ def to_deal(raw: dict[str, Any], reference: Reference, *, connection: str, mappi
         amount=amount,
         currency=currency,
         close_date=fields.date(names["close_date"]) if names["close_date"] else None,
-        owner=trusted_owner(owner) if owner else None,
+        owner=reference.owner_of(owner) if owner else None,
         created_at=reader.instant("add_time"),
         updated_at=reader.instant("update_time"),
         closed_at=closed_at if status in (DealStatus.WON, DealStatus.LOST) else None,
