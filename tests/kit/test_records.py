@@ -162,3 +162,40 @@ def test_iso_instant_remembers_recent_texts_in_bounded_memory() -> None:
     for _ in range(2):  # a refused text is not remembered as anything
         with pytest.raises(ValueError):
             iso_instant("2026-13-02T00:00:00Z")
+
+
+def _decimal_as_first_written(value: Any) -> Decimal | str | None:
+    """RecordReader.decimal's first, plainer reading (before its fast path for text), kept to compare with."""
+    from decimal import InvalidOperation
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return "expected a number"
+    text = str(value).strip()
+    if len(text) > 64:
+        return "characters is not an amount"
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return "is not a number"
+    if not number.is_finite():
+        return "is not a finite number"
+    return "out of range" if abs(number) >= Decimal(10) ** 15 else number
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", " ", "  7 ", "1.50", "-0", "abc", "1e20", "1e14", "NaN", "-Infinity", "9" * 65, 5, 2.5, 0, True, False, None,
+     [], {}, [1], "\u00a012\u00a0", "１２"],
+)  # fmt: skip
+def test_decimal_reads_what_its_first_reading_read(value: Any) -> None:
+    want = _decimal_as_first_written(value)
+    reader = RecordReader({"id": "1", "v": value, "nested": {"v": value}})
+    for field in ("v", "nested.v"):
+        if isinstance(want, str):
+            with pytest.raises(RecordError, match=want):
+                reader.decimal(field)
+        else:
+            got = reader.decimal(field)
+            assert got == want and (got is None or str(got) == str(want)), field

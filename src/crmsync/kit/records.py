@@ -112,7 +112,7 @@ class RecordReader:
 
     def text(self, field: str) -> str | None:
         """A text value, stripped; numbers become their text; empty is None; an object or list is an error."""
-        value = lookup(self.raw, field)
+        value = lookup(self.raw, field) if "." in field else self.raw.get(field)  # `raw` is a dict (checked)
         if type(value) is str:  # the common case first
             return value.strip() or None
         if value is None:
@@ -124,12 +124,17 @@ class RecordReader:
 
     def decimal(self, field: str) -> Decimal | None:
         """A finite number below 10**15 in size, from a JSON number or a numeric string; empty is None."""
-        value = lookup(self.raw, field)
-        if value is None or value == "":
+        value = lookup(self.raw, field) if "." in field else self.raw.get(field)
+        if type(value) is str:  # the common case first
+            if not value:
+                return None
+            text = value.strip()
+        elif value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
+        elif isinstance(value, bool) or not isinstance(value, int | float | str):
             raise self.fail(f"expected a number, got {_shown(value)}", field)
-        text = str(value).strip()
+        else:
+            text = str(value).strip()
         if len(text) > MAX_NUMBER_TEXT:
             raise self.fail(f"a number of {len(text)} characters is not an amount", field)
         try:
@@ -144,7 +149,7 @@ class RecordReader:
 
     def instant(self, field: str) -> datetime | None:
         """A moment in time as an aware UTC datetime; empty is None."""
-        value = lookup(self.raw, field)
+        value = lookup(self.raw, field) if "." in field else self.raw.get(field)
         if value is None or value == "":
             return None
         if not isinstance(value, str):
