@@ -88,18 +88,29 @@ class Reference(BaseModel):
     def owner_of(self, owner_id: str) -> Owner:
         """The owner a record names by id alone, as `owner` completes it from the CRM's users: one shared object
         per id, so the engine's `owner` leaves the deal as it is."""
-        own = trusted_owner(owner_id)
         known = self.owners.get(owner_id)
-        return own if known is None else self._merge(own, known)
+        if known is None:
+            return trusted_owner(owner_id)
+        cached = self._memo().get((owner_id, None, None))
+        if cached is not None and cached[0] is known:
+            return cached[1]
+        return self._merge(trusted_owner(owner_id), known)
+
+    def _memo(self) -> dict[tuple[str, str | None, str | None], tuple[Owner, Owner]]:
+        """The merged owners, read from pydantic's own dict (`self._merged` goes through BaseModel.__getattr__)."""
+        private = self.__pydantic_private__
+        assert private is not None  # the model has private attributes
+        return cast(dict[tuple[str, str | None, str | None], tuple[Owner, Owner]], private["_merged"])
 
     def _merge(self, own: Owner, known: Owner) -> Owner:
+        memo = self._memo()
         key = (own.id, own.name, own.email)
-        cached = self._merged.get(key)
+        cached = memo.get(key)
         if cached is not None and cached[0] is known:  # the deals of one owner share one merged Owner
             return cached[1]
         merged = Owner(id=own.id, name=own.name or known.name, email=own.email or known.email)
-        if len(self._merged) < 10_000:
-            self._merged[key] = (known, merged)
+        if len(memo) < 10_000:
+            memo[key] = (known, merged)
         return merged
 
 
