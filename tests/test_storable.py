@@ -109,3 +109,11 @@ def test_a_shared_stage_found_clean_is_skipped_but_a_dirty_one_never_is() -> Non
     assert id(dirty) not in storable._CLEAN_PARTS
     renamed = deal.model_copy(update={"name": "D\x00"})  # the deal's own text is read even when its stage is known
     assert storable.without_nul(renamed).name == "D\ufffd"
+    from crmsync.model import Owner
+
+    anne, bad = Owner(id="7", name="Anne"), Owner(id="8", name="B\x00")
+    assert storable.without_nul(deal.model_copy(update={"owner": anne})).owner is anne
+    assert storable._CLEAN_PARTS.get(id(anne)) is anne, "a clean shared owner is remembered"
+    for _ in range(2):
+        assert storable.without_nul(deal.model_copy(update={"owner": bad})).owner.name == "B\ufffd"
+    assert id(bad) not in storable._CLEAN_PARTS

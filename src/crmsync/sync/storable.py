@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from crmsync.model import Deal, Pipeline, Stage
+from crmsync.model import Deal, Owner, Pipeline, Stage
 
 ID_MAX = 200
 CATEGORY_MAX = 100
@@ -60,8 +60,8 @@ def _cleaned(value: Any) -> Any:
     return value
 
 
-_CLEAN_PARTS: dict[int, BaseModel] = {}  # id → a pipeline or stage found clean (kept, so its id is not reused)
-_SHARED = (Pipeline, Stage)  # parts every deal of a stage shares: the reference's own objects
+_CLEAN_PARTS: dict[int, BaseModel] = {}  # id → a shared part found clean (kept, so its id is not reused)
+_SHARED = (Pipeline, Stage, Owner)  # parts deals share: the reference's own objects (`Reference.owner_of`)
 _ATOMS = frozenset({type(None), bool, int, float, Decimal, datetime, date})  # values that hold no text
 
 
