@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -326,7 +325,7 @@ def rollback(
         rows = preview(app.store, run)
         restore = sum(1 for r in rows if r.outcome == "pending")
         title = f"Rollback of run {run}: {restore} field(s) to restore"
-        console.print(ledger_table([asdict(r) for r in rows], title, "now", "restored"))
+        console.print(ledger_table([r._asdict() for r in rows], title, "now", "restored"))
         if dry_run:
             raise typer.Exit(EXIT_OK)
         if not yes and not typer.confirm(f"Restore {original['written']} deal(s) of {original['connection']}?"):

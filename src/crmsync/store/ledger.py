@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 
@@ -16,8 +16,9 @@ from crmsync.store.base import StoreBase, utcnow
 from crmsync.store.vocabulary import Outcome
 
 
-@dataclass(frozen=True)
-class LedgerRow:
+class LedgerRow(NamedTuple):
+    """One row to add to the ledger (a tuple: a run adds two a deal, and a frozen dataclass costs 1.5 µs each)."""
+
     run_id: int
     connection: str
     source_id: str
@@ -157,7 +158,7 @@ class Ledger:
         if not rows:
             return []
         now = utcnow()
-        values = [{**row.__dict__, "outcome": str(row.outcome), "reason": clip(row.reason), "at": now} for row in rows]
+        values = [{**row._asdict(), "outcome": str(row.outcome), "reason": clip(row.reason), "at": now} for row in rows]
         lg = t.ledger
         with self.db.tx() as conn:
             if not ids:
