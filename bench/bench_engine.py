@@ -135,7 +135,7 @@ def store(url: str, deals: list[Deal], label: str) -> None:
 
     def ledger() -> None:
         for start in range(0, len(rows), 100):
-            target.add_ledger(rows[start : start + 100])
+            target.add_ledger(rows[start : start + 100], ids=False)  # as a sync adds them
 
     timed("ledger rows inserted", len(rows), ledger)
     target.finish_run(run_id, "ok", {}, cursor_after=datetime.now(UTC))  # type: ignore[arg-type]
