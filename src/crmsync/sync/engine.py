@@ -334,9 +334,10 @@ class SyncEngine:
         """
         wanted: list[str] = []
         evaluated: dict[str, tuple[Forecast, DealPlan]] = {}
+        marked = _marked(marks)
         for deal in deals:
             forecast = evaluate(deal, self.mapping, self.today)
-            known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}
+            known = _known(marks, deal.source_id) if deal.source_id in marked else {}
             plan = plan_deal(deal, forecast, self.mapping, known, None)
             evaluated[deal.source_id] = (forecast, plan)
             if unexplained(deal, plan, known):
@@ -391,6 +392,7 @@ class SyncEngine:
         marks = marks if marks is not None else self._marks(deals)
         pairs: list[tuple[Deal, Forecast]] = []
         plans: list[DealPlan] = []
+        marked = _marked(marks)
         for deal in deals:
             done = evaluated.get(deal.source_id) if evaluated else None
             forecast = done[0] if done else evaluate(deal, self.mapping, self.today)
@@ -399,7 +401,7 @@ class SyncEngine:
             if done and stage is None:  # planned by `_explain` with the same marks and no stored stage
                 plan = done[1]
             else:
-                known = {name: found[deal.source_id] for name, found in marks.items() if deal.source_id in found}
+                known = _known(marks, deal.source_id) if deal.source_id in marked else {}
                 plan = plan_deal(deal, forecast, self.mapping, known, stage)
             pairs.append((deal, effective_forecast(forecast, plan, self.mapping, deal.amount)))
             if plan.changes:
@@ -462,3 +464,13 @@ class SyncEngine:
         result.quarantined += 1
         log.warning("[%s] quarantined record %s: %s", self.connection, (source_id or "")[:80], reason)
         self.store.quarantine(result.run_id, self.connection, source_id, reason, raw)
+
+
+def _marked(marks: dict[str, dict[str, Marks]]) -> set[str]:
+    """The deals the ledger says anything of (most deals of a first sync: none)."""
+    return set().union(*marks.values())
+
+
+def _known(marks: dict[str, dict[str, Marks]], source_id: str) -> dict[str, Marks]:
+    """What the ledger says of each field of one deal."""
+    return {name: found[source_id] for name, found in marks.items() if source_id in found}
