@@ -267,3 +267,23 @@ async def test_a_deal_listed_twice_is_written_once_per_chunk_and_every_row_settl
     assert {row["outcome"] for row in rows} == {Outcome.WRITTEN}
     assert [ids for kind, ids in crm.calls if kind == "write"] == [("d0000", "d0001", "d0002"), ("d0003",)]
     assert store.pending_rows(result.run_id) == []
+
+
+async def test_a_batch_is_settled_with_its_record_in_the_snapshot_or_not_at_all(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger's `written` and the snapshot's record of the write share a transaction: when recording the
+    write fails, the batch's rows are not left `written` with no record; the run fails and they become unknown."""
+    crm = FakeCrm.seeded(4)
+    recorded = store.record_written
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        recorded(*args, **kwargs)
+        raise RuntimeError("the disk filled up after the snapshot was updated")
+
+    monkeypatch.setattr(store, "record_written", broken)
+    with pytest.raises(RuntimeError, match="disk filled up"):
+        await sync(store, crm)
+    run_id = max(row["id"] for row in store.runs())
+    assert set(outcomes(store, run_id).values()) == {Outcome.UNKNOWN}, "no row settled without its record"
+    assert any(record.category is not None for record in crm.records.values()), "the CRM did apply a batch"

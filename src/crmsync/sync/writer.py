@@ -281,9 +281,10 @@ class Writer:
             if status is Outcome.UNKNOWN:
                 self.unknown[deal.source_id] = deal
             settled.extend((ledger_id, status, reason) for ledger_id in deal.ledger_ids)
-        self.store.settle_ledger(settled)
-        if written:
-            self.store.record_written(connection, written, stamps)
+        with self.store.together():  # the ledger's outcome and the snapshot's record of our write, or neither
+            self.store.settle_ledger(settled)
+            if written:
+                self.store.record_written(connection, written, stamps)
 
     async def read_back(self) -> None:
         """Read the deals whose write got no answer and settle what the CRM shows: our values → `written`, the
@@ -321,9 +322,10 @@ class Writer:
             else:
                 reason = "the answer was lost; read back: the CRM did not apply it (the next run writes it again)"
             settled.extend((ledger_id, verdict, reason) for ledger_id in pending.ledger_ids)
-        self.store.settle_ledger(settled)
-        if written:
-            self.store.record_written(self.connector.connection, written)
+        with self.store.together():
+            self.store.settle_ledger(settled)
+            if written:
+                self.store.record_written(self.connector.connection, written)
 
     @staticmethod
     def _compare(pending: PendingDeal, deal: Deal) -> Outcome | None:
