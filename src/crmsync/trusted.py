@@ -1,4 +1,4 @@
-"""`trusted_deal`: the canonical Deal from values a connector has read, at a fifth of validation's cost (exported by
+"""`trusted_deal`: the canonical Deal from values a connector has read, at under half of validation's cost (exported by
 `crmsync.kit`; kept beside the model so the core can use it without the kit).
 
 A connector reads every value through `RecordReader`, which already refuses what does not parse (a number out
