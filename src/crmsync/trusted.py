@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from crmsync import bare
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
@@ -64,6 +65,31 @@ def trusted_deal(
     extra: dict[str, str] | None = None,
 ) -> Deal:
     """The Deal `Deal(...)` builds from the same values (every field counts as set); raises its ValidationError."""
+    values: dict[str, Any] = {
+        "connection": connection,
+        "source_id": source_id,
+        "name": name,
+        "pipeline": pipeline,
+        "stage": stage,
+        "status": status,
+        "amount": amount,
+        "currency": currency,
+        "close_date": close_date,
+        "owner": owner,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "closed_at": closed_at,
+        "remote_category": remote_category,
+        "remote_probability": remote_probability,
+        "category_is_manual": category_is_manual,
+        "probability_is_manual": probability_is_manual,
+        "writable": writable,
+        "probability_writable": probability_writable,
+        "lost_reason": lost_reason,
+        "lost_to": lost_to,
+        "group": group,
+        "extra": extra or {},
+    }
     code = _currency(currency)
     # inline, not a helper per kind: a call per field would cost a fifth of the validation spared
     if (
@@ -91,59 +117,11 @@ def trusted_deal(
         and (group is None or type(group) is str)
         and (not extra or all(type(k) is str and type(v) is str for k, v in extra.items()))
     ):
-        values = {
-            "connection": connection,
-            "source_id": source_id,
-            "name": name,
-            "pipeline": pipeline,
-            "stage": stage,
-            "status": status,
-            "amount": amount,
-            "currency": code,
-            "close_date": close_date,
-            "owner": owner,
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "closed_at": closed_at,
-            "remote_category": remote_category,
-            "remote_probability": remote_probability,
-            "category_is_manual": category_is_manual,
-            "probability_is_manual": probability_is_manual,
-            "writable": writable,
-            "probability_writable": probability_writable,
-            "lost_reason": lost_reason,
-            "lost_to": lost_to,
-            "group": group,
-            "extra": dict(extra) if extra else {},
-        }
+        values["currency"] = code  # as the model keeps it (' eur' → 'EUR')
+        values["extra"] = dict(extra) if extra else {}  # the deal's own dict
         if _FAST:
             return bare.build(Deal, values, _FIELDS)
-        return Deal(**values)
-    return Deal(
-        connection=connection,
-        source_id=source_id,
-        name=name,
-        pipeline=pipeline,
-        stage=stage,
-        status=status,
-        amount=amount,
-        currency=currency,
-        close_date=close_date,
-        owner=owner,
-        created_at=created_at,
-        updated_at=updated_at,
-        closed_at=closed_at,
-        remote_category=remote_category,
-        remote_probability=remote_probability,
-        category_is_manual=category_is_manual,
-        probability_is_manual=probability_is_manual,
-        writable=writable,
-        probability_writable=probability_writable,
-        lost_reason=lost_reason,
-        lost_to=lost_to,
-        group=group,
-        extra=extra or {},
-    )
+    return Deal(**values)
 
 
 def trusted_owner(owner_id: str, name: str | None = None, email: str | None = None) -> Owner:
