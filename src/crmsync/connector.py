@@ -80,35 +80,28 @@ class Reference(BaseModel):
         known = self.owners.get(own.id) if own is not None else None
         if known is None or own is None:
             return deal
-        merged = self._merge(own, known)
-        if merged is own:  # `owner_of` gave the deal its owner already
-            return deal
-        return deal if merged == own else bare.replace(deal, {"owner": merged})  # merged is a valid Owner
+        merged = self._merge(own.id, own.name, own.email, known)
+        # the same object when `owner_of` gave the deal its owner already; merged is a valid Owner
+        return deal if merged is own or merged == own else bare.replace(deal, {"owner": merged})
 
     def owner_of(self, owner_id: str) -> Owner:
         """The owner a record names by id alone, as `owner` completes it from the CRM's users: one shared object
         per id, so the engine's `owner` leaves the deal as it is."""
         known = self.owners.get(owner_id)
-        if known is None:
-            return trusted_owner(owner_id)
-        cached = self._memo().get((owner_id, None, None))
-        if cached is not None and cached[0] is known:
-            return cached[1]
-        return self._merge(trusted_owner(owner_id), known)
+        return trusted_owner(owner_id) if known is None else self._merge(owner_id, None, None, known)
 
-    def _memo(self) -> dict[tuple[str, str | None, str | None], tuple[Owner, Owner]]:
-        """The merged owners, read from pydantic's own dict (`self._merged` goes through BaseModel.__getattr__)."""
+    def _merge(self, owner_id: str, name: str | None, email: str | None, known: Owner) -> Owner:
+        """The owner with the record's name and email, and the user's where the record has none; the deals of one
+        owner share one object, while the users read are the same. The memo is read from pydantic's own dict
+        (`self._merged` goes through BaseModel.__getattr__)."""
         private = self.__pydantic_private__
         assert private is not None  # the model has private attributes
-        return cast(dict[tuple[str, str | None, str | None], tuple[Owner, Owner]], private["_merged"])
-
-    def _merge(self, own: Owner, known: Owner) -> Owner:
-        memo = self._memo()
-        key = (own.id, own.name, own.email)
+        memo = cast(dict[tuple[str, str | None, str | None], tuple[Owner, Owner]], private["_merged"])
+        key = (owner_id, name, email)
         cached = memo.get(key)
-        if cached is not None and cached[0] is known:  # the deals of one owner share one merged Owner
+        if cached is not None and cached[0] is known:
             return cached[1]
-        merged = Owner(id=own.id, name=own.name or known.name, email=own.email or known.email)
+        merged = trusted_owner(owner_id, name or known.name, email or known.email)
         if len(memo) < 10_000:
             memo[key] = (known, merged)
         return merged
