@@ -19,6 +19,7 @@ from crmsync import bare
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
 
 _FIELDS = set(Deal.model_fields)
+_OWNER_FIELDS = set(Owner.model_fields)
 _BOUND = Decimal(10) ** 16  # the Deal's own bounds: -(10**16) < amount < 10**16
 
 
@@ -129,9 +130,6 @@ def trusted_owner(owner_id: str, name: str | None = None, email: str | None = No
     if _FAST and type(owner_id) is str and _text(name) and _text(email):
         return bare.build(Owner, {"id": owner_id, "name": name, "email": email}, _OWNER_FIELDS)
     return Owner(id=owner_id, name=name, email=email)
-
-
-_OWNER_FIELDS = set(Owner.model_fields)
 
 
 def _sample() -> dict[str, object]:
