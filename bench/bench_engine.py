@@ -22,6 +22,7 @@ from typing import Any
 from crmsync.mapping import load_mapping
 from crmsync.model import Deal
 from crmsync.rules import evaluate
+from crmsync.rules_compiled import compiled
 from crmsync.store import LedgerRow, Outcome, Store
 from crmsync.sync.plan import plan_deal
 from crmsync_hubspot.connector import HubSpotConnector, HubSpotSettings
@@ -71,29 +72,34 @@ def engine(count: int) -> list[Deal]:
     return deals
 
 
-def paged(connector: HubSpotConnector, reference: Any, parsed: list[Any]) -> None:
+def paged(connector: HubSpotConnector, reference: Any, parsed: list[Any], rounds: int = 5) -> None:
     """The three stages as a sync runs them: a page of 100 at a time, each page's deals dropped after it (a sync
-    holds one page; 20,000 live deals make every garbage collection scan them all)."""
+    holds one page; 20,000 live deals make every garbage collection scan them all). The best of `rounds` rounds
+    per stage is shown: this machine's speed drifts by a third between runs, and the best is the code's cost."""
     mapping, today = connector.mapping, date.today()
-    spent = {"to_deal": 0.0, "rules": 0.0, "plan": 0.0}
+    best: dict[str, float] = {}
     gc.collect()
     gc.freeze()
-    for start in range(0, len(parsed), 100):
-        began = time.process_time()
-        deals = [connector.to_deal(r, reference) for r in parsed[start : start + 100]]
-        mapped = time.process_time()
-        forecasts = [evaluate(d, mapping, today) for d in deals]
-        evaluated = time.process_time()
-        for deal, forecast in zip(deals, forecasts, strict=True):
-            plan_deal(deal, forecast, mapping, {}, None)
-        spent["to_deal"] += mapped - began
-        spent["rules"] += evaluated - mapped
-        spent["plan"] += time.process_time() - evaluated
+    for _ in range(rounds):
+        spent = {"to_deal": 0.0, "rules": 0.0, "plan": 0.0}
+        for start in range(0, len(parsed), 100):
+            began = time.process_time()
+            deals = [connector.to_deal(r, reference) for r in parsed[start : start + 100]]
+            mapped = time.process_time()
+            rules = compiled(mapping).evaluate  # as the engine looks them up, once a page
+            forecasts = [rules(d, today) for d in deals]
+            evaluated = time.process_time()
+            for deal, forecast in zip(deals, forecasts, strict=True):
+                plan_deal(deal, forecast, mapping, {}, None)
+            spent["to_deal"] += mapped - began
+            spent["rules"] += evaluated - mapped
+            spent["plan"] += time.process_time() - evaluated
+        best = {stage: min(seconds, best.get(stage, seconds)) for stage, seconds in spent.items()}
     count = len(parsed)
-    print("  the same, a page of 100 at a time (as a sync holds them):")
-    for stage, seconds in spent.items():
+    print(f"  the same, a page of 100 at a time (as a sync holds them), best of {rounds} rounds:")
+    for stage, seconds in best.items():
         print(f"  {'  ' + stage:<34} {count / seconds:>12,.0f} /s   {seconds * 1e6 / count:8.1f} µs each")
-    total = sum(spent.values())
+    total = sum(best.values())
     print(f"  {'  engine':<34} {count / total:>12,.0f} /s   {total * 1e6 / count:8.1f} µs each")
 
 

@@ -45,3 +45,13 @@ def test_works_refuses_a_model_whose_validation_changes_the_values() -> None:
     assert bare.works(Pipeline, {"id": "p", "label": "P"})
     assert not bare.works(Upper, {"code": "eur"})  # a bare object would keep 'eur': the fast path must stay off
     assert not bare.works(Pipeline, {"id": "p"})  # validation raises: not a sample the check can vouch for
+
+
+def test_a_builder_builds_what_build_builds_each_with_its_own_fields_set() -> None:
+    values = {"id": "s", "label": "S", "pipeline_id": "p", "order": 2, "probability": Decimal("0.5"), "closed": False}
+    values["won"] = False
+    make = bare.builder(Stage, set(values))
+    first, second = make(dict(values)), make(dict(values))
+    assert first == second == Stage(**values) == bare.build(Stage, dict(values), set(values))
+    assert first.model_fields_set == set(values)
+    assert first.model_fields_set is not second.model_fields_set

@@ -12,6 +12,7 @@ changed its slots would turn the fast path off, not build broken objects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -34,6 +35,21 @@ def build(cls: type[M], values: dict[str, Any], fields: set[str]) -> M:
     _set_extra(model, None)
     _set_private(model, None)
     return model
+
+
+def builder(cls: type[M], fields: set[str]) -> Callable[[dict[str, Any]], M]:
+    """`build` for one model and one set of fields, as a function of the values alone (a call less per object)."""
+    copy = fields.copy
+
+    def build_one(values: dict[str, Any]) -> M:
+        model: M = _new_object(cls)
+        _set_dict(model, values)
+        _set_fields(model, copy())
+        _set_extra(model, None)
+        _set_private(model, None)
+        return model
+
+    return build_one
 
 
 def replace(model: M, changes: dict[str, Any]) -> M:

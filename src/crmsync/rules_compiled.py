@@ -57,16 +57,6 @@ class _Effect(NamedTuple):
     rule_id: str
 
 
-def _pipeline_in(values: list[str]) -> Predicate:
-    allowed = frozenset(values)
-    return lambda deal, _: deal.pipeline.id in allowed or deal.pipeline.label in allowed
-
-
-def _stage_in(values: list[str]) -> Predicate:
-    allowed = frozenset(values)
-    return lambda deal, _: deal.stage.id in allowed or deal.stage.label in allowed
-
-
 def _owner_in(values: list[str]) -> Predicate:
     allowed = frozenset(values)
 
@@ -107,6 +97,13 @@ def _close_date_check(c: Condition, today: date) -> Predicate | None:
     outside = None if c.close_date_not_in is None else named_bounds(c.close_date_not_in, today)
     if past is None and latest is None and after is None and within is None and outside is None:
         return None
+    # one key alone (the common rule), checked without looking at the others
+    if latest is None and after is None and within is None and outside is None:
+        return lambda deal, _: (close := deal.close_date) is not None and (close < today) == past
+    if past is None and latest is None and within is None and outside is None:
+        return lambda deal, _: (close := deal.close_date) is not None and close > after  # type: ignore[operator]
+    if past is None and after is None and within is None and outside is None:
+        return lambda deal, _: (close := deal.close_date) is not None and close <= latest  # type: ignore[operator]
 
     def close_date(deal: Deal, _: ForecastCategory) -> bool:
         close = deal.close_date
@@ -139,14 +136,17 @@ def _age_check(c: Condition, today: date) -> Predicate | None:
     return age
 
 
+def _at(c: Condition, pipeline_id: str, pipeline_label: str, stage_id: str, stage_label: str) -> bool:
+    """Whether the condition's `pipeline` and `stage` keys (id or label) admit a deal in this pipeline and stage."""
+    return (c.pipeline is None or pipeline_id in c.pipeline or pipeline_label in c.pipeline) and (
+        c.stage is None or stage_id in c.stage or stage_label in c.stage
+    )
+
+
 def condition_checks(c: Condition, today: date) -> tuple[Predicate, ...]:
-    """Predicates that all hold exactly when `matches(c, deal, category, today)` holds, but for `status`: the rules
-    are grouped by the statuses they apply to instead."""
+    """Predicates that all hold exactly when `matches(c, deal, category, today)` holds, but for `status`, `pipeline`
+    and `stage`: the rules are chosen by the deal's status and place (`_at`) beforehand instead."""
     checks: list[Predicate] = []
-    if c.pipeline is not None:
-        checks.append(_pipeline_in(c.pipeline))
-    if c.stage is not None:
-        checks.append(_stage_in(c.stage))
     if c.category is not None:
         categories = frozenset(c.category)
         checks.append(lambda _, category: category in categories)
@@ -177,26 +177,27 @@ def _forecast_sample() -> dict[str, object]:
 
 # A Forecast from values valid by construction, without validation (which costs more than the rules themselves).
 _new_forecast: Callable[[dict[str, object]], Forecast] = (
-    (lambda values: bare.build(Forecast, values, _FORECAST_FIELDS))
+    bare.builder(Forecast, _FORECAST_FIELDS)
     if bare.works(Forecast, _forecast_sample())
     else (lambda values: Forecast.model_construct(**values))  # type: ignore[arg-type]
 )
 
 
-_months: dict[tuple[int, int], str] = {}
+_months: dict[date, str] = {}
 
 
 def _month(deal: Deal) -> str | None:
-    """`landing_month`, remembered per year and month (strftime costs more than the rest of a deal's rules)."""
-    day: date | None = deal.closed_at if deal.status is _WON and deal.closed_at is not None else deal.close_date
+    """`landing_month`, remembered per day (strftime costs more than the rest of a deal's rules; a day is its own
+    key, where a (year, month) key would be a tuple built for every deal)."""
+    closed = deal.closed_at
+    day = closed.date() if closed is not None and deal.status is _WON else deal.close_date  # moments: few repeat
     if day is None:
         return None
-    key = (day.year, day.month)
-    text = _months.get(key)
+    text = _months.get(day)
     if text is None:
         text = day.strftime("%Y-%m")
         if len(_months) < _MEMO_LIMIT:
-            _months[key] = text
+            _months[day] = text
     return text
 
 
@@ -209,6 +210,9 @@ def _effect(rule: Rule) -> _Effect:
 
 
 _Rules = tuple[tuple[tuple[Predicate, ...], _Effect], ...]
+_Place = tuple[DealStatus, str, str, str, str]  # status, pipeline id and label, stage id and label
+# category, probability (None: the stage's own), rule ids, flags, and whether the stage is mapped
+_Start = tuple[ForecastCategory, Decimal | None, tuple[str, ...], tuple[str, ...], bool]
 
 
 class CompiledRules:
@@ -219,9 +223,10 @@ class CompiledRules:
         self._index: dict[tuple[str, str], tuple[int, StageRule]] = {}
         for position, rule in enumerate(mapping.stages):
             self._index.setdefault((rule.pipeline, rule.stage), (position, rule))
-        self._stages: dict[tuple[str, str, str, str], _Stage | None] = {}
         self._effects = [_effect(rule) for rule in mapping.rules]
-        self._day: tuple[date, dict[DealStatus, _Rules]] | None = None
+        self._rules: list[tuple[Condition, tuple[Predicate, ...], _Effect]] = []  # with their checks for the day
+        # for one day: per place, what the stage table decides and the rules that can apply there, with their checks
+        self._day: tuple[date, dict[_Place, tuple[_Start, _Rules]]] | None = None
         self._tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def _shared(self, ids: tuple[str, ...]) -> tuple[str, ...]:
@@ -234,9 +239,8 @@ class CompiledRules:
             self._tuples[ids] = ids
         return ids
 
-    def _stage_for(self, key: tuple[str, str, str, str]) -> _Stage | None:
+    def _stage_for(self, pipeline_id: str, pipeline_label: str, stage_id: str, stage_label: str) -> _Stage | None:
         """The first stage rule naming the pipeline (id, label or '*') and the stage (id or label)."""
-        pipeline_id, pipeline_label, stage_id, stage_label = key
         found = [
             hit
             for pipeline in ("*", pipeline_id, pipeline_label)
@@ -248,61 +252,57 @@ class CompiledRules:
         rule = min(found, key=lambda hit: hit[0])[1]
         return _Stage(rule.category, rule.probability, f"stage:{rule.pipeline}/{rule.stage}")
 
-    def _rules_on(self, today: date) -> dict[DealStatus, _Rules]:
-        """Per deal status, the rules that can apply to it on `today`, in order, with their checks."""
+    def _on(self, today: date) -> dict[_Place, tuple[_Start, _Rules]]:
+        """A fresh memo of places for `today` (the rules' date bounds depend on it)."""
         rules = [
             (rule.when, condition_checks(rule.when, today), effect)
             for rule, effect in zip(self.mapping.rules, self._effects, strict=True)
         ]
-        by_status = {
-            status: tuple(
-                (checks, effect) for when, checks, effect in rules if when.status is None or status in when.status
-            )
-            for status in DealStatus
-        }
-        self._day = (today, by_status)
-        return by_status
+        self._rules = rules
+        places: dict[_Place, tuple[_Start, _Rules]] = {}
+        self._day = (today, places)
+        return places
+
+    def _place(self, place: _Place) -> tuple[_Start, _Rules]:
+        """Where a deal with this status in this pipeline and stage starts (the stage table's decision, or the closed
+        outcome), and the rules, in order, whose status, pipeline and stage keys admit it, with their other checks."""
+        status, *where = place
+        rules = tuple(
+            (checks, effect)
+            for when, checks, effect in self._rules
+            if (when.status is None or status in when.status) and _at(when, *where)
+        )
+        if status is _WON:
+            return (ForecastCategory.CLOSED, ONE, ("closed-won",), (), True), rules
+        if status in _LOST_OR_DELETED:
+            return (ForecastCategory.OMITTED, ZERO, ("closed-lost",), (), True), rules
+        decided = self._stage_for(*where)
+        if decided is None:
+            return (ForecastCategory.PIPELINE, None, ("native-probability",), (UNMAPPED_STAGE,), False), rules
+        if decided.probability is None:
+            return (decided.category, None, (decided.rule_id, "native-probability"), (), True), rules
+        return (decided.category, decided.probability, (decided.rule_id,), (), True), rules
 
     def evaluate(self, deal: Deal, today: date) -> Forecast:
         """The same Forecast as `evaluate_reference(deal, mapping, today)`."""
-        day = self._day
-        by_status = day[1] if day is not None and day[0] == today else self._rules_on(today)
         status = deal.status
-        rules = by_status.get(status)
-        if rules is None:  # not a DealStatus (a model built without validation): leave it to the reference
+        if type(status) is not DealStatus:  # a model built without validation: leave it to the reference
             return evaluate_reference(deal, self.mapping, today)
-        flags: list[str] = []
-        mapped = True
-        if status is _WON:
-            category, probability = ForecastCategory.CLOSED, ONE
-            rule_ids = ["closed-won"]
-        elif status in _LOST_OR_DELETED:
-            category, probability = ForecastCategory.OMITTED, ZERO
-            rule_ids = ["closed-lost"]
-        else:
-            pipeline, stage = deal.pipeline, deal.stage
-            key = (pipeline.id, pipeline.label, stage.id, stage.label)
-            try:
-                decided = self._stages[key]
-            except KeyError:
-                decided = self._stage_for(key)
-                if len(self._stages) < _MEMO_LIMIT:
-                    self._stages[key] = decided
+        day = self._day
+        places = day[1] if day is not None and day[0] == today else self._on(today)
+        pipeline, stage = deal.pipeline, deal.stage
+        key = (status, pipeline.id, pipeline.label, stage.id, stage.label)
+        try:
+            start, rules = places[key]
+        except KeyError:
+            start, rules = found = self._place(key)
+            if len(places) < _MEMO_LIMIT:
+                places[key] = found
+        category, probability, rule_ids, flags, mapped = start
+        if probability is None:  # the CRM's own probability for the stage
             native = stage.probability
-            if decided is None:
-                mapped = False
-                flags.append(UNMAPPED_STAGE)
-                category = ForecastCategory.PIPELINE
-                probability = native if native is not None else ZERO
-                rule_ids = ["native-probability"]
-            else:
-                category = decided.category
-                if decided.probability is not None:
-                    probability = decided.probability
-                    rule_ids = [decided.rule_id]
-                else:
-                    probability = native if native is not None else ZERO
-                    rule_ids = [decided.rule_id, "native-probability"]
+            probability = native if native is not None else ZERO
+        fired = False
         for checks, effect in rules:
             for check in checks:
                 if not check(deal, category):
@@ -315,9 +315,10 @@ class CompiledRules:
                 if effect.cap_probability is not None and new_probability > effect.cap_probability:
                     new_probability = effect.cap_probability
                 if effect.flag is not None:
-                    flags.append(effect.flag)
+                    flags = (*flags, effect.flag)
                 if effect.flag is not None or (new_category, new_probability) != (category, probability):
-                    rule_ids.append(effect.rule_id)
+                    rule_ids = (*rule_ids, effect.rule_id)
+                    fired = True
                 category, probability = new_category, new_probability
         amount = deal.amount
         values: dict[str, object] = {
@@ -325,8 +326,8 @@ class CompiledRules:
             "probability": probability,
             "weighted_amount": None if amount is None else (amount * probability).quantize(CENT),
             "month": _month(deal),
-            "rule_ids": self._shared(tuple(rule_ids)),
-            "flags": self._shared(tuple(flags)) if flags else (),
+            "rule_ids": self._shared(rule_ids) if fired else rule_ids,
+            "flags": self._shared(flags) if fired else flags,
             "mapped": mapped,
         }
         if type(probability) is Decimal and probability.is_finite() and ZERO <= probability <= ONE:

@@ -28,7 +28,7 @@ from crmsync.connector import Connector, Page, Reference
 from crmsync.errors import CrmsyncError, MappingError, RecordError
 from crmsync.model import Deal, Forecast
 from crmsync.redact import redact
-from crmsync.rules import evaluate
+from crmsync.rules_compiled import compiled
 from crmsync.store import LedgerRow, Outcome, RunKind, RunStatus, Store
 from crmsync.store.ledger import Marks
 from crmsync.sync import cursor as policy
@@ -335,8 +335,9 @@ class SyncEngine:
         wanted: list[str] = []
         evaluated: dict[str, tuple[Forecast, DealPlan]] = {}
         marked = _marked(marks)
+        evaluate = compiled(self.mapping).evaluate  # the rules of `crmsync.rules.evaluate`, looked up once a page
         for deal in deals:
-            forecast = evaluate(deal, self.mapping, self.today)
+            forecast = evaluate(deal, self.today)
             known = _known(marks, deal.source_id) if deal.source_id in marked else {}
             plan = plan_deal(deal, forecast, self.mapping, known, None)
             evaluated[deal.source_id] = (forecast, plan)
@@ -393,9 +394,10 @@ class SyncEngine:
         pairs: list[tuple[Deal, Forecast]] = []
         plans: list[DealPlan] = []
         marked = _marked(marks)
+        evaluate = compiled(self.mapping).evaluate
         for deal in deals:
             done = evaluated.get(deal.source_id) if evaluated else None
-            forecast = done[0] if done else evaluate(deal, self.mapping, self.today)
+            forecast = done[0] if done else evaluate(deal, self.today)
             before = previous.get(deal.source_id)
             stage = before.stage_id if before else None
             if done and stage is None:  # planned by `_explain` with the same marks and no stored stage
