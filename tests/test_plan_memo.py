@@ -194,3 +194,22 @@ def test_is_manual_matches_the_reference() -> None:
             continue
         says = rng.choice([None, True, False])
         assert is_manual(remote, says, marks, numeric) == _reference_is_manual(remote, says, marks, numeric)
+
+
+def test_plans_remembered_for_one_mapping_match_the_reference_and_are_each_their_own() -> None:
+    """Without marks the changes are remembered per mapping and combination of values: a sync's deals, planned
+    one after another under one mapping, get the reference's changes, in lists of their own."""
+    rng = random.Random(4)
+    for mapping in [random_mapping(rng) for _ in range(4)]:
+        plans = []
+        for index in range(1500):
+            deal, forecast, previous = random_deal(rng, index), random_forecast(rng), rng.choice([None, "s1", "s2"])
+            got = plan_deal(deal, forecast, mapping, {}, previous)
+            assert got == plan_deal_reference(deal, forecast, mapping, {}, previous), (deal, forecast, mapping)
+            plans.append(got)
+        assert sum(1 for plan in plans if plan.changes) > 500
+    deal, forecast, mapping = random_deal(rng, 1), random_forecast(rng), random_mapping(rng)
+    first, second = (plan_deal(deal, forecast, mapping, {}, None) for _ in range(2))
+    assert first == second
+    first.changes.append(FieldChange("category", None, "x", True))  # the engine's plans are its own
+    assert second == plan_deal_reference(deal, forecast, mapping, {}, None)
