@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crmsync.kit import trusted_deal, trusted_owner
+from crmsync.kit import blank_deal, trusted_deal, trusted_owner, typed_deal
 from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
 
 
@@ -133,3 +133,21 @@ def test_trusted_owner_is_the_validated_owner() -> None:
     for values in ({"id": "o"}, {"id": "o", "name": "Ann", "email": "ann@example.com"}, {"id": "o", "name": ""}):
         got = trusted_owner(values["id"], values.get("name"), values.get("email"))
         assert got == Owner(**values) and got.model_dump_json() == Owner(**values).model_dump_json()
+
+
+def test_a_blank_deal_holds_every_field_in_order_at_its_default() -> None:
+    blank = blank_deal()
+    assert list(blank) == list(Deal.model_fields)
+    for name, field in Deal.model_fields.items():
+        assert blank[name] == (None if field.is_required() else field.get_default(call_default_factory=True)), name
+    assert blank["extra"] is not blank_deal()["extra"]  # each deal its own dict
+
+
+def test_typed_deal_is_the_validated_deal_and_checks_the_currency() -> None:
+    rng = random.Random(9)
+    for _ in range(300):
+        values = blank_deal()
+        values.update({name: rng.choice(choices[:2]) for name, choices in VALUES.items()})  # exact types
+        values["pipeline"] = PIPELINE  # the second choice is a dict
+        values["currency"] = rng.choice(VALUES["currency"][:-1])  # text, valid or not
+        assert_same(outcome(lambda **given: typed_deal(dict(given)), values), outcome(Deal, values))

@@ -34,15 +34,19 @@ def iso_instant(text: str) -> datetime:
     found = _INSTANTS.get(text)
     if found is not None:
         return found
-    if text.isdigit():
-        parsed = datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-    else:
+    parsed: datetime | None = None
+    # `fromisoformat` also takes a Z (or z) between date and time, which the reading below refuses: one Z, last
+    if text.endswith("Z") and text.count("Z") == 1 and "z" not in text:
         try:
-            if not (text.endswith("Z") and text.count("Z") == 1 and "z" not in text):
-                raise ValueError
-            parsed = datetime.fromisoformat(text)  # the common case: Python 3.11 reads a trailing Z itself
+            parsed = datetime.fromisoformat(text)  # the common case: Python 3.11 reads a trailing Z as UTC itself
         except ValueError:
+            parsed = None  # read below as other texts are
+    if parsed is None:
+        if text.isdigit():
+            parsed = datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        else:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is not UTC:
         parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
     if len(_INSTANTS) >= _INSTANTS_KEPT:
         _INSTANTS.clear()
