@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from crmsync.connector import DealUpdate, WriteOutcome
 from crmsync.errors import ApiError, AuthError, TransportError
-from crmsync.kit import write_each, written
+from crmsync.kit import skipped, write_each, written
 
 
 def updates(*ids: str) -> list[DealUpdate]:
@@ -52,3 +54,21 @@ async def test_a_bug_is_not_hidden_as_a_failed_write() -> None:
 
     with pytest.raises(KeyError):
         await write_each(updates("1"), one)
+
+
+def assert_same_outcome(got: WriteOutcome, want: WriteOutcome) -> None:
+    assert got == want
+    assert got.model_fields_set == want.model_fields_set
+    assert got.model_dump_json(exclude_unset=True) == want.model_dump_json(exclude_unset=True)
+
+
+def test_written_and_skipped_are_the_validated_outcomes() -> None:
+    update = DealUpdate(source_id="7", category="commit")
+    moment = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    for modified_at in (None, moment, datetime(2026, 3, 1, 10)):
+        want = WriteOutcome(source_id="7", status="written", modified_at=modified_at)
+        assert_same_outcome(written(update, modified_at), want)
+    want = WriteOutcome(source_id="7", status="skipped", reason="no such field")
+    assert_same_outcome(skipped(update, "no such field"), want)
+    with pytest.raises(ValidationError):  # what is not a moment still meets validation
+        written(update, "yesterday")  # type: ignore[arg-type]

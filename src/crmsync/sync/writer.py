@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from crmsync import bare
 from crmsync.connector import Connector, DealUpdate, Reference, WriteOutcome
 from crmsync.errors import ApiError, ConnectorError, CrmsyncError, TransportError
 from crmsync.model import Deal
@@ -25,10 +27,13 @@ from crmsync.sync.result import RunResult
 log = logging.getLogger("crmsync.sync")
 
 NO_OUTCOME = "the connector returned no outcome for this deal"
+# an outcome's status as the ledger's Outcome, and the members read per deal (from the enum class: 90 ns a read)
+_OUTCOMES = {str(outcome): outcome for outcome in Outcome}
+_WRITTEN, _SKIPPED, _UNKNOWN = Outcome.WRITTEN, Outcome.SKIPPED, Outcome.UNKNOWN
 PROGRESS_EVERY = 5.0  # seconds between `run.progress` log records while writing
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingDeal:
     """The pending ledger rows of one deal: the value to write per field, and the ids of every row it settles.
 
@@ -44,12 +49,24 @@ class PendingDeal:
     def update(self) -> DealUpdate:
         """The update these rows ask for; an empty value clears the field."""
         probability = self.values.get("probability")
-        return DealUpdate(
-            source_id=self.source_id,
-            category=(self.values["category"] or "") if "category" in self.values else None,
-            probability=Decimal(probability) if probability not in (None, "") else None,
-            clear_probability="probability" in self.values and probability in (None, ""),
-        )
+        number = Decimal(probability) if probability not in (None, "") else None
+        values: dict[str, Any] = {
+            "source_id": self.source_id,
+            "category": (self.values["category"] or "") if "category" in self.values else None,
+            "probability": number,
+            "clear_probability": "probability" in self.values and probability in (None, ""),
+        }
+        # the ledger's texts give valid values but for a number the model refuses (NaN): that one is validated
+        if _FAST_UPDATES and (number is None or number.is_finite()):
+            return _bare_update(values)
+        return DealUpdate(**values)
+
+
+_UPDATE_FIELDS = set(DealUpdate.model_fields)
+_bare_update = bare.builder(DealUpdate, _UPDATE_FIELDS)
+_FAST_UPDATES = bare.works(
+    DealUpdate, {"source_id": "1", "category": "COMMIT", "probability": Decimal("0.5"), "clear_probability": False}
+)
 
 
 def group(rows: Sequence[dict[str, object]]) -> list[PendingDeal]:
@@ -61,7 +78,9 @@ def group(rows: Sequence[dict[str, object]]) -> list[PendingDeal]:
         value = row["new_value"]
         ledger_id = row["id"]
         assert isinstance(ledger_id, int)
-        deal = deals.setdefault(source_id, PendingDeal(source_id))
+        deal = deals.get(source_id)
+        if deal is None:
+            deal = deals[source_id] = PendingDeal(source_id, {}, {}, [])
         deal.values[str(row["field"])] = None if value is None else str(value)
         old = row.get("old_value")
         deal.before.setdefault(str(row["field"]), None if old is None else str(old))
@@ -247,7 +266,7 @@ class Writer:
         failed_ids = [
             deal.source_id
             for deal in batch
-            if (o := outcomes.get(deal.source_id)) is None or Outcome(o.status) in (Outcome.FAILED, Outcome.UNKNOWN)
+            if (o := outcomes.get(deal.source_id)) is None or o.status in ("failed", "unknown")
         ]
         failed_again: set[str] = set()
         modified: dict[str, datetime | None] = {}
@@ -259,8 +278,8 @@ class Writer:
         stamps: dict[str, datetime] = {}
         for deal in batch:
             answer = outcomes.get(deal.source_id)
-            status, reason = (Outcome(answer.status), answer.reason) if answer else (unanswered, default)
-            if status is Outcome.WRITTEN:
+            status, reason = (_OUTCOMES[answer.status], answer.reason) if answer else (unanswered, default)
+            if status is _WRITTEN:
                 result.written += 1
                 if "category" in deal.values:
                     remote = deal.values["category"]
@@ -269,7 +288,7 @@ class Writer:
                 written[deal.source_id] = dict(deal.values)
                 if answer is not None and answer.modified_at is not None:
                     stamps[deal.source_id] = answer.modified_at
-            elif status is Outcome.SKIPPED:
+            elif status is _SKIPPED:
                 result.skipped += len(deal.values)  # skipped counts fields
             else:
                 result.failed += 1
@@ -278,7 +297,7 @@ class Writer:
                     # so one deal the CRM always refuses cannot pin the cursor for ever
                     self.failed_at.append(modified.get(deal.source_id))
                 log.warning("[%s] write of deal %s failed: %s", connection, deal.source_id, reason)
-            if status is Outcome.UNKNOWN:
+            if status is _UNKNOWN:
                 self.unknown[deal.source_id] = deal
             settled.extend((ledger_id, status, reason) for ledger_id in deal.ledger_ids)
         with self.store.together():  # the ledger's outcome and the snapshot's record of our write, or neither
