@@ -34,6 +34,7 @@ from crmsync.store.ledger import Marks
 from crmsync.sync import cursor as policy
 from crmsync.sync import storable
 from crmsync.sync.ahead import one_ahead
+from crmsync.sync.collector import frozen_before
 from crmsync.sync.lock import HEARTBEAT_SECONDS, LOCK_STALE_AFTER, RunLock, holder_id
 from crmsync.sync.plan import DealPlan, effective_forecast, plan_deal, unexplained
 from crmsync.sync.result import Mode, RunResult
@@ -100,7 +101,8 @@ class SyncEngine:
         self.lock.acquire()
         try:
             self.store.abandon_stale_runs(self.connection)
-            return await self._run_locked()
+            with frozen_before():  # the process's long-lived objects stay out of the run's full collections
+                return await self._run_locked()
         finally:
             self.lock.release()
 
