@@ -16,6 +16,20 @@ from crmsync.store.base import StoreBase, utcnow
 from crmsync.store.vocabulary import Outcome
 
 
+def _pending_rows_query() -> Any:
+    """`pending_rows`' query, built once (building a select cost a writer's chunk 1.4 ms, more than running it)."""
+    lg = t.ledger
+    return (
+        select(lg.c.id, lg.c.source_id, lg.c.field, lg.c.old_value, lg.c.new_value)
+        .where(lg.c.run_id == bindparam("run_id"), lg.c.outcome == Outcome.PENDING, lg.c.id > bindparam("after"))
+        .order_by(lg.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+_PENDING_ROWS = _pending_rows_query()
+
+
 class LedgerRow(NamedTuple):
     """One row to add to the ledger (a tuple: a run adds two a deal, and a frozen dataclass costs 1.5 µs each)."""
 
@@ -180,16 +194,10 @@ class Ledger:
 
     def pending_rows(self, run_id: int, *, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
         """Up to `limit` pending rows of a run with an id above `after`, in id order (phase 2 reads in chunks)."""
-        lg = t.ledger
-        query = (
-            select(lg.c.id, lg.c.source_id, lg.c.field, lg.c.old_value, lg.c.new_value)
-            .where(lg.c.run_id == run_id, lg.c.outcome == Outcome.PENDING, lg.c.id > after)
-            .order_by(lg.c.id)
-            .limit(limit)
-        )
         keys = ("id", "source_id", "field", "old_value", "new_value")
+        params = {"run_id": run_id, "after": after, "limit": limit}
         with self.db.tx() as conn:  # plain rows zipped with their keys: a RowMapping per row costs more
-            return [dict(zip(keys, row, strict=True)) for row in conn.execute(query)]
+            return [dict(zip(keys, row, strict=True)) for row in conn.execute(_PENDING_ROWS, params)]
 
     def settle_ledger(self, outcomes: Sequence[tuple[int, Outcome, str | None]]) -> None:
         """Fill in outcome and reason of ledger rows by id."""
