@@ -287,3 +287,22 @@ async def test_a_batch_is_settled_with_its_record_in_the_snapshot_or_not_at_all(
     run_id = max(row["id"] for row in store.runs())
     assert set(outcomes(store, run_id).values()) == {Outcome.UNKNOWN}, "no row settled without its record"
     assert any(record.category is not None for record in crm.records.values()), "the CRM did apply a batch"
+
+
+async def test_a_run_counts_its_pending_deals_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine counts the deals to write once and hands the count to the writer, which announces it."""
+    counted: list[int] = []
+    count = store.pending_deals
+
+    def counting(run_id: int) -> int:
+        counted.append(run_id)
+        return count(run_id)
+
+    monkeypatch.setattr(store, "pending_deals", counting)
+    with caplog.at_level(logging.INFO, logger="crmsync.sync"):
+        result = await sync(store, FakeCrm.seeded(7))
+    assert counted == [result.run_id]
+    assert result.written == 7
+    assert "writing 7 deal(s)" in caplog.text  # the writer announced the engine's count

@@ -149,14 +149,16 @@ class SyncEngine:
             )
             if self.mode == "apply":
                 started = time.monotonic()
+                pending = self.store.pending_deals(run_id)
                 writer = Writer(
                     self.store,
                     self.connector,
                     result,
                     beat=self._fence,
                     # what the read-back of unanswered writes maps with; read now if the listing brought nothing
-                    reference=await self._referenced() if self.store.pending_deals(run_id) else self._reference,
+                    reference=await self._referenced() if pending else self._reference,
                     allowance=self._allowance(result),
+                    pending=pending,
                 )
                 failed_at = await writer.drain()
                 self._phase("written", result, started, ("written", "skipped", "failed"))

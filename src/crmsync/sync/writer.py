@@ -112,6 +112,7 @@ class Writer:
         holds_cursor: bool = True,
         reference: Reference | None = None,
         allowance: int | None = None,
+        pending: int | None = None,
     ) -> None:
         self.store = store
         self.connector = connector
@@ -124,6 +125,7 @@ class Writer:
         self.allowance = allowance
         self.unknown: dict[str, PendingDeal] = {}  # deals whose write got no answer: read back at the end
         self.to_write = 0  # deals pending when phase 2 began
+        self._pending = pending  # that count, when the caller has it already
         self._started = self._reported = time.monotonic()
 
     async def drain(self) -> list[datetime | None]:
@@ -182,7 +184,8 @@ class Writer:
 
     def _announce(self) -> None:
         """Say before writing how many requests the plan needs and what the daily budget allows."""
-        deals = self.to_write = self.store.pending_deals(self.result.run_id)
+        deals = self._pending if self._pending is not None else self.store.pending_deals(self.result.run_id)
+        self.to_write = deals
         self._started = self._reported = time.monotonic()
         if not deals:
             return
