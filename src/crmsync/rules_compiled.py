@@ -5,7 +5,9 @@ A sync evaluates the same mapping for every deal, so the work that depends only 
   (pipeline id, pipeline label, stage id, stage label) of a deal is looked up once;
 - each rule's condition becomes a short tuple of predicates, one per key that is given (keys left out cost
   nothing), and the day-relative bounds (`close_date_within_days`, `close_date_in`, …) are computed once per day;
-- the rules are grouped by the deal statuses they apply to, so a won deal never looks at `status = ["open"]` rules;
+- each (status, pipeline, stage) of a deal is looked up once per day, with where it starts (the stage table's
+  decision or the closed outcome) and only the rules whose status, pipeline and stage keys admit it, so a won deal
+  never looks at `status = ["open"]` rules, nor a deal at a rule for another stage;
 - the Forecast is built without validating values that are valid by construction.
 
 A mapping is immutable once loaded (`Mapping` is a frozen model; its lists are never edited in place), which is
@@ -213,6 +215,7 @@ _Rules = tuple[tuple[tuple[Predicate, ...], _Effect], ...]
 _Place = tuple[DealStatus, str, str, str, str]  # status, pipeline id and label, stage id and label
 # category, probability (None: the stage's own), rule ids, flags, and whether the stage is mapped
 _Start = tuple[ForecastCategory, Decimal | None, tuple[str, ...], tuple[str, ...], bool]
+_DayRules = list[tuple[Condition, tuple[Predicate, ...], _Effect]]  # a day's rules, with their checks
 
 
 class CompiledRules:
@@ -224,9 +227,8 @@ class CompiledRules:
         for position, rule in enumerate(mapping.stages):
             self._index.setdefault((rule.pipeline, rule.stage), (position, rule))
         self._effects = [_effect(rule) for rule in mapping.rules]
-        self._rules: list[tuple[Condition, tuple[Predicate, ...], _Effect]] = []  # with their checks for the day
-        # for one day: per place, what the stage table decides and the rules that can apply there, with their checks
-        self._day: tuple[date, dict[_Place, tuple[_Start, _Rules]]] | None = None
+        # one day's rules with their checks, and its memo of places: one tuple, replaced whole (threads may share it)
+        self._day: tuple[date, dict[_Place, tuple[_Start, _Rules]], _DayRules] | None = None
         self._tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def _shared(self, ids: tuple[str, ...]) -> tuple[str, ...]:
@@ -252,24 +254,22 @@ class CompiledRules:
         rule = min(found, key=lambda hit: hit[0])[1]
         return _Stage(rule.category, rule.probability, f"stage:{rule.pipeline}/{rule.stage}")
 
-    def _on(self, today: date) -> dict[_Place, tuple[_Start, _Rules]]:
-        """A fresh memo of places for `today` (the rules' date bounds depend on it)."""
+    def _on(self, today: date) -> tuple[date, dict[_Place, tuple[_Start, _Rules]], _DayRules]:
+        """The rules with their checks for `today` (their date bounds depend on it), and a fresh memo of places."""
         rules = [
             (rule.when, condition_checks(rule.when, today), effect)
             for rule, effect in zip(self.mapping.rules, self._effects, strict=True)
         ]
-        self._rules = rules
-        places: dict[_Place, tuple[_Start, _Rules]] = {}
-        self._day = (today, places)
-        return places
+        day = self._day = (today, {}, rules)
+        return day
 
-    def _place(self, place: _Place) -> tuple[_Start, _Rules]:
+    def _place(self, place: _Place, day_rules: _DayRules) -> tuple[_Start, _Rules]:
         """Where a deal with this status in this pipeline and stage starts (the stage table's decision, or the closed
         outcome), and the rules, in order, whose status, pipeline and stage keys admit it, with their other checks."""
         status, *where = place
         rules = tuple(
             (checks, effect)
-            for when, checks, effect in self._rules
+            for when, checks, effect in day_rules
             if (when.status is None or status in when.status) and _at(when, *where)
         )
         if status is _WON:
@@ -289,13 +289,15 @@ class CompiledRules:
         if type(status) is not DealStatus:  # a model built without validation: leave it to the reference
             return evaluate_reference(deal, self.mapping, today)
         day = self._day
-        places = day[1] if day is not None and day[0] == today else self._on(today)
+        if day is None or day[0] != today:
+            day = self._on(today)
+        places = day[1]
         pipeline, stage = deal.pipeline, deal.stage
         key = (status, pipeline.id, pipeline.label, stage.id, stage.label)
         try:
             start, rules = places[key]
         except KeyError:
-            start, rules = found = self._place(key)
+            start, rules = found = self._place(key, day[2])
             if len(places) < _MEMO_LIMIT:
                 places[key] = found
         category, probability, rule_ids, flags, mapped = start
