@@ -16,7 +16,7 @@ from support import make_deal
 
 from crmsync.errors import ConfigError, LockedError
 from crmsync.model import Deal, DealStatus, Forecast, ForecastCategory
-from crmsync.store import LedgerRow, Marks, Store
+from crmsync.store import LedgerRow, Marks, Outcome, Store, ledger
 from crmsync.store import schema as t
 
 D = Decimal
@@ -348,3 +348,22 @@ def test_two_processes_opening_a_new_store_at_once_both_succeed(tmp_path: Path) 
     store = Store(url)
     assert "locks" in inspect(store.engine).get_table_names()
     store.close()
+
+
+def test_settling_gives_each_row_its_own_outcome_and_reason(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settled by set-based updates, one per outcome and reason, in chunks: 1,203 rows with four outcomes."""
+    monkeypatch.setattr(ledger, "_IDS_PER_STATEMENT", 50)  # several chunks per outcome
+    run = new_run(store)
+    rows = [LedgerRow(run, "hubspot", str(n), "category", None, "COMMIT", Outcome.PENDING) for n in range(1203)]
+    ids = store.add_ledger(rows)
+    verdicts = [
+        (Outcome.WRITTEN, None),
+        (Outcome.FAILED, "400: bad option"),
+        (Outcome.FAILED, "429: slow down"),
+        (Outcome.UNKNOWN, "timed out"),
+    ]
+    wanted = {ledger_id: verdicts[n % 7 % 4] for n, ledger_id in enumerate(ids)}
+    store.settle_ledger([(ledger_id, *verdict) for ledger_id, verdict in wanted.items()])
+    got = {row["id"]: (row["outcome"], row["reason"]) for row in store.ledger(run)}
+    assert got == {ledger_id: (str(outcome), reason) for ledger_id, (outcome, reason) in wanted.items()}
+    assert store.pending_rows(run) == []

@@ -28,6 +28,13 @@ def _pending_rows_query() -> Any:
 
 
 _PENDING_ROWS = _pending_rows_query()
+# Settling: one set-based update per outcome and reason, by ids (as many as SQLite allows in one statement safely)
+_SETTLE = (
+    update(t.ledger)
+    .where(t.ledger.c.id.in_(bindparam("ids", expanding=True)))
+    .values(outcome=bindparam("outcome"), reason=bindparam("reason"), at=bindparam("at"))
+)
+_IDS_PER_STATEMENT = 500
 
 
 class LedgerRow(NamedTuple):
@@ -204,9 +211,14 @@ class Ledger:
         if not outcomes:
             return
         now = utcnow()
-        rows = [{"id": i, "outcome": str(o), "reason": clip(r), "at": now} for i, o, r in outcomes]
+        groups: dict[tuple[str, str | None], list[int]] = {}  # a batch's rows mostly share one outcome and reason
+        for ledger_id, outcome, reason in outcomes:
+            groups.setdefault((str(outcome), clip(reason)), []).append(ledger_id)
         with self.db.tx() as conn:
-            self.db.update_many(t.ledger, ["id"], rows, conn)
+            for (status, why), ids in groups.items():
+                for start in range(0, len(ids), _IDS_PER_STATEMENT):
+                    chunk = ids[start : start + _IDS_PER_STATEMENT]
+                    conn.execute(_SETTLE, {"outcome": status, "reason": why, "at": now, "ids": chunk})
 
     def defer_pending(self, run_id: int, reason: str) -> int:
         """The run's pending rows wait for the next run; returns how many deals that is."""
