@@ -306,3 +306,34 @@ async def test_a_run_counts_its_pending_deals_once(
     assert counted == [result.run_id]
     assert result.written == 7
     assert "writing 7 deal(s)" in caplog.text  # the writer announced the engine's count
+
+
+async def test_a_run_that_fails_before_writing_defers_its_writes_to_the_next(store: Store) -> None:
+    """Nothing was sent, so the rows are not 'unknown' (which would make the next run suspect its own value): they
+    are deferred, with the error, counted, and the next run writes every deal once."""
+    crm = FakeCrm.seeded(12)
+
+    class Breaks(FakeConnector):
+        async def deals(self, since: datetime | None, *, reconcile: bool = False) -> Any:
+            pages = 0
+            async for page in super().deals(since, reconcile=reconcile):
+                pages += 1
+                if pages == 3:
+                    raise RuntimeError("the listing broke off")
+                yield page
+
+    with pytest.raises(RuntimeError, match="broke off"):
+        await SyncEngine(store, Breaks(crm), today=TODAY).run()
+    died = store.runs("fake")[0]
+    rows = store.ledger(died["id"])
+    assert len(rows) == 20  # two pages of five deals, two fields each
+    assert {row["outcome"] for row in rows} == {Outcome.DEFERRED}
+    assert all("failed before writing (RuntimeError: the listing broke off)" in row["reason"] for row in rows)
+    assert died["deferred"] == 10
+    assert not [kind for kind, _ in crm.calls if kind == "write"]
+
+    result = await sync(store, crm)
+    writes = [deal_id for kind, ids in crm.calls if kind == "write" for deal_id in ids]
+    assert sorted(writes) == sorted(crm.records) and len(writes) == len(set(writes)) == 12
+    assert result.written == 12
+    assert all(record.category is not None for record in crm.records.values())

@@ -259,13 +259,14 @@ class Ledger:
         with self.db.tx() as conn:
             return int(conn.execute(query).scalar() or 0)
 
-    def abandon_pending(self, run_id: int, reason: str) -> None:
-        """A run stopped: its pending rows may or may not have reached the CRM, so they become 'unknown'."""
+    def abandon_pending(self, run_id: int, reason: str, outcome: Outcome = Outcome.UNKNOWN) -> None:
+        """A run stopped: its pending rows may or may not have reached the CRM, so they become 'unknown' (or, when
+        the run stopped before sending any, `deferred`: the next run writes them)."""
         with self.db.tx() as conn:
             conn.execute(
                 update(t.ledger)
                 .where(t.ledger.c.run_id == run_id, t.ledger.c.outcome == Outcome.PENDING)
-                .values(outcome=Outcome.UNKNOWN, reason=reason, at=utcnow())
+                .values(outcome=outcome, reason=clip(reason), at=utcnow())
             )
 
     def ledger(self, run_id: int) -> list[dict[str, Any]]:

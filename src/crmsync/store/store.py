@@ -208,8 +208,8 @@ class Store(StoreBase):
     def requests_since(self, connection: str, since: datetime) -> int:
         return self.parts.runs.requests_since(connection, since)
 
-    def abandon_pending(self, run_id: int, reason: str) -> None:
-        self.parts.ledger.abandon_pending(run_id, reason)
+    def abandon_pending(self, run_id: int, reason: str, outcome: Outcome = Outcome.UNKNOWN) -> None:
+        self.parts.ledger.abandon_pending(run_id, reason, outcome)
 
     def ledger(self, run_id: int) -> list[dict[str, Any]]:
         return self.parts.ledger.ledger(run_id)

@@ -141,6 +141,7 @@ class SyncEngine:
         )
         result = RunResult(run_id, self.connection, self.mode, full=full)
         failed_at: list[datetime | None] = []
+        writing = False  # whether phase 2 may have sent a batch
         try:
             started = time.monotonic()
             await self._list(result, since)
@@ -160,13 +161,19 @@ class SyncEngine:
                     allowance=self._allowance(result),
                     pending=pending,
                 )
+                writing = True
                 failed_at = await writer.drain()
                 self._phase("written", result, started, ("written", "skipped", "failed"))
         except BaseException as exc:
             result.status = RunStatus.FAILED
             result.error = str(exc) if isinstance(exc, CrmsyncError) else redact(f"{type(exc).__name__}: {exc}")
             result.requests, result.throttled = self._requests(), self._throttled()
-            self.store.abandon_pending(run_id, "the run stopped before the CRM confirmed this write")
+            if writing:  # a batch may have reached the CRM: the next run compares before taking a value for a person's
+                self.store.abandon_pending(run_id, "the run stopped before the CRM confirmed this write")
+            else:  # nothing was sent: the writes wait for the next run, which carries them as it carries deferred ones
+                result.deferred += self.store.pending_deals(run_id)
+                reason = f"the run failed before writing ({result.error}); the next run writes it"
+                self.store.abandon_pending(run_id, reason, Outcome.DEFERRED)
             self.store.finish_run(run_id, RunStatus.FAILED, result.counts(), error=result.error)
             raise
         new_cursor = policy.next_cursor(cursor, self._latest, signpost, failed_at, self._vouched)
