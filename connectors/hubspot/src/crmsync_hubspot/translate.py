@@ -95,7 +95,8 @@ def careful_deal(connection: str, raw: dict[str, Any], reference: Reference, map
         raise RecordError(f"'properties' is a JSON {type(properties).__name__}, not an object", source_id=deal_id)
     props = RecordReader(properties, source_id=deal_id)
 
-    names = _names(mapping).fields
+    resolved = _names(mapping)
+    names = resolved.fields
     pipeline = reference.pipelines.get(props.text("pipeline") or "")
     if pipeline is None:
         raise props.fail(f"unknown pipeline {props.path('pipeline')!r}", "pipeline")
@@ -110,7 +111,7 @@ def careful_deal(connection: str, raw: dict[str, Any], reference: Reference, map
         status = DealStatus.DELETED
     close_moment = props.instant(names["close_date"])
     owner_id = props.text(names["owner"])
-    category_field, probability_field = _names(mapping).category, _names(mapping).probability
+    category_field, probability_field = resolved.category, resolved.probability
     return trusted_deal(
         connection=connection,
         source_id=deal_id,
