@@ -104,6 +104,8 @@ class Reference(BaseModel):
         merged = trusted_owner(owner_id, name or known.name, email or known.email)
         if len(memo) < 10_000:
             memo[key] = (known, merged)
+            # the merged owner found again by its own values: `owner` then knows a deal from `owner_of` by identity
+            memo.setdefault((owner_id, merged.name, merged.email), (known, merged))
         return merged
 
 

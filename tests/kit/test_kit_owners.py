@@ -32,12 +32,16 @@ def test_a_deal_gets_the_users_name_and_email_but_keeps_what_its_record_said() -
     assert reference.owner(bare).owner == Owner(id="7", name="Anne de Vries", email="anne@example.com")
 
 
-def test_owner_of_gives_the_owner_the_engine_would_and_the_deal_is_left_as_it_is() -> None:
+def test_owner_of_gives_the_owner_the_engine_would_and_the_deal_is_left_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     anne = Owner(id="7", name="Anne Visser", email="anne@example.com")
     reference = Reference(pipelines={}, stages={}, owners={"7": anne})
     listed = make_deal(owner=reference.owner_of("7"))
     assert listed.owner == anne
-    assert reference.owner(listed) is listed, "already complete: no copy of the deal"
+    with monkeypatch.context() as patched:  # known by identity, without comparing models (1.5 µs a deal)
+        patched.setattr(Owner, "__eq__", lambda *_: pytest.fail("owners compared"))
+        assert reference.owner(listed) is listed, "already complete: no copy of the deal"
     assert reference.owner_of("7") is listed.owner, "one shared Owner per id"
     assert reference.owner(make_deal(owner=Owner(id="7"))).owner is listed.owner
     assert reference.owner_of("8") == Owner(id="8"), "an id the users do not know"
