@@ -337,3 +337,21 @@ async def test_a_run_that_fails_before_writing_defers_its_writes_to_the_next(sto
     assert sorted(writes) == sorted(crm.records) and len(writes) == len(set(writes)) == 12
     assert result.written == 12
     assert all(record.category is not None for record in crm.records.values())
+
+
+async def test_the_mapping_digest_is_computed_once_a_run(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digest (a JSON dump of the whole mapping) is the run's, not recomputed for every page it stores."""
+    crm = FakeCrm.seeded(23)  # five pages
+    connector = FakeConnector(crm)
+    calls: list[str] = []
+    digest = type(connector.mapping).digest
+
+    def counted(mapping: Any) -> str:
+        calls.append("digest")
+        return digest(mapping)
+
+    monkeypatch.setattr(type(connector.mapping), "digest", counted)
+    result = await SyncEngine(store, connector, today=TODAY).run()
+    assert result.stored == 23
+    assert calls == ["digest"]
+    assert store.runs("fake")[0]["mapping_digest"] == digest(connector.mapping)

@@ -95,6 +95,7 @@ class SyncEngine:
         self._reference: Reference | None = None  # phase 1's, for phase 2's read-back of unanswered writes
         self._latest: datetime | None = None  # the latest believable modification time listed (progress marker)
         self._vouched: datetime | None = None  # what the CRM's clock vouches a whole listing read (see cursor)
+        self._digest = ""  # the mapping's digest, computed once a run (a JSON dump of the whole mapping)
 
     async def run(self) -> RunResult:
         """Run the sync; the returned result says how it ended. Raises on auth, transport or store errors."""
@@ -116,7 +117,7 @@ class SyncEngine:
 
     async def _run_locked(self) -> RunResult:
         signpost = datetime.now(UTC)
-        digest = self.mapping.digest()
+        digest = self._digest = self.mapping.digest()
         previous_digest = self.store.last_digest(self.connection)
         stored_cursor = self.store.cursor(self.connection)
         cursor = policy.trusted(stored_cursor, signpost, self.future_tolerance)
@@ -421,7 +422,7 @@ class SyncEngine:
                 plans.append(plan)
         with self.store.together():  # the page's snapshot and its ledger rows are kept together, or neither
             if self.mode == "apply":
-                self.store.save_page(result.run_id, self.mapping.digest(), pairs, previous)
+                self.store.save_page(result.run_id, self._digest, pairs, previous)
             else:
                 self._seen.update(ids)  # a dry run keeps no snapshot: remember what it read, not to evaluate it twice
                 self.store.save_preview(result.run_id, pairs)  # but the report shows what it evaluated
