@@ -29,18 +29,25 @@ _INSTANTS: dict[str, datetime] = {}  # recent texts read: the deals of a page sh
 _INSTANTS_KEPT = 4096
 
 
+def zulu_instant(text: str) -> datetime | None:
+    """A text in the common form with one trailing Z ('2026-02-09T11:37:06.826Z'), as the aware UTC datetime
+    `iso_instant` reads from it; None for any other text, which `iso_instant` reads the long way. Python 3.11's
+    `fromisoformat` reads the trailing Z itself, but also takes a Z (or z) between date and time, which the long
+    way refuses: one Z, last."""
+    if not (text.endswith("Z") and text.count("Z") == 1 and "z" not in text):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def iso_instant(text: str) -> datetime:
     """ISO 8601 (a trailing Z, or no offset at all, is UTC) or epoch milliseconds, as an aware UTC datetime."""
     found = _INSTANTS.get(text)
     if found is not None:
         return found
-    parsed: datetime | None = None
-    # `fromisoformat` also takes a Z (or z) between date and time, which the reading below refuses: one Z, last
-    if text.endswith("Z") and text.count("Z") == 1 and "z" not in text:
-        try:
-            parsed = datetime.fromisoformat(text)  # the common case: Python 3.11 reads a trailing Z as UTC itself
-        except ValueError:
-            parsed = None  # read below as other texts are
+    parsed = zulu_instant(text)  # the common case
     if parsed is None:
         if text.isdigit():
             parsed = datetime.fromtimestamp(int(text) / 1000, tz=UTC)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from crmsync.connector import Reference
 from crmsync.errors import RecordError
 from crmsync.kit import RecordReader, blank_deal, trusted_deal, typed_deal
-from crmsync.kit.records import LARGEST, MAX_NUMBER_TEXT
+from crmsync.kit.records import LARGEST, MAX_NUMBER_TEXT, zulu_instant
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, DealStatus
 
@@ -169,13 +169,10 @@ def _number(value: Any) -> Decimal | None:
 def _instant(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
-    if type(value) is not str or not value.endswith("Z") or value.count("Z") != 1 or "z" in value:
-        raise _ODD  # fromisoformat takes a Z between date and time too, which iso_instant refuses
-    try:  # HubSpot's own form, '2026-02-09T11:37:06.826Z', read as iso_instant reads it
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise _ODD from None
-    if moment.tzinfo is not UTC:
+    if type(value) is not str:
+        raise _ODD
+    moment = zulu_instant(value)  # HubSpot's own form, '2026-02-09T11:37:06.826Z', as iso_instant reads it
+    if moment is None or moment.tzinfo is not UTC:
         raise _ODD
     return moment
 
