@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import types
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
+import certifi
 import httpx
 import pytest
 import respx
@@ -30,6 +33,7 @@ from crmsync.http import (
     header_date,
     header_int,
     header_retry_after,
+    tls_context,
 )
 
 BASE = "https://crm.example.test/api"
@@ -480,14 +484,14 @@ async def test_a_declared_daily_budget_is_read_from_every_answer() -> None:
     await client.aclose()
 
 
-async def test_the_crms_clock_is_read_from_the_date_of_each_successful_answer() -> None:
+async def test_the_crms_clock_is_the_date_of_the_first_successful_answer_that_has_one() -> None:
     answers = iter(
         [
-            (200, {"date": "Fri, 04 Dec 2026 08:30:00 GMT"}),
-            (200, {}),  # no Date: the last one is kept
+            (200, {}),  # no Date
             (200, {"date": "not a date"}),
             (404, {"date": "Fri, 04 Dec 2026 09:00:00 GMT"}),  # an error's Date may be a proxy's: not taken
             (200, {"date": "Fri, 04 Dec 2026 08:31:05 GMT"}),
+            (200, {"date": "Fri, 04 Dec 2026 08:45:00 GMT"}),  # the clock is taken: later answers do not move it
         ]
     )
 
@@ -496,17 +500,22 @@ async def test_the_crms_clock_is_read_from_the_date_of_each_successful_answer() 
         return httpx.Response(status, json={}, headers=headers)
 
     client = ApiClient("c", "http://crm.test", transport=httpx.MockTransport(handler))
-    assert client.clock is None
     await client.request("GET", "/a")
-    assert client.clock == datetime(2026, 12, 4, 8, 30, tzinfo=UTC)
     await client.request("GET", "/b")
-    await client.request("GET", "/c")
-    assert client.clock == datetime(2026, 12, 4, 8, 30, tzinfo=UTC)
+    assert client.first_clock is None
     with pytest.raises(ApiError):
-        await client.request("GET", "/d")
-    assert client.clock == datetime(2026, 12, 4, 8, 30, tzinfo=UTC)
+        await client.request("GET", "/c")
+    assert client.first_clock is None
+    await client.request("GET", "/d")
+    assert client.first_clock is not None
+    assert (
+        datetime(2026, 12, 4, 8, 31, 4, tzinfo=UTC)
+        < client.first_clock[0]
+        <= datetime(2026, 12, 4, 8, 31, 5, tzinfo=UTC)
+    )
+    taken = client.first_clock
     await client.request("GET", "/e")
-    assert client.clock == datetime(2026, 12, 4, 8, 31, 5, tzinfo=UTC)
+    assert client.first_clock == taken
     await client.aclose()
 
 
@@ -528,7 +537,6 @@ async def test_first_clock_is_the_first_answer_after_the_mark_less_its_round_tri
     assert crm <= datetime(2026, 12, 4, 8, 40, tzinfo=UTC), "page 1's Date, less the request's round trip"
     assert crm > datetime(2026, 12, 4, 8, 39, 59, tzinfo=UTC)
     assert sent - timedelta(seconds=1) < ours <= datetime.now(UTC)
-    assert client.clock == datetime(2026, 12, 4, 8, 50, tzinfo=UTC), "`clock` still follows the latest answer"
     await client.aclose()
 
 
@@ -540,7 +548,7 @@ def test_first_clock_goes_back_by_the_whole_round_trip() -> None:
     assert client.first_clock is not None
     assert client.first_clock[0] == date - timedelta(seconds=2.5)
     client.note_clock(None, 0.1)
-    assert client.clock == date + timedelta(minutes=1), "an answer without a Date keeps the last clock"
+    assert client.first_clock[0] == date - timedelta(seconds=2.5), "an answer without a Date changes nothing"
 
 
 @pytest.mark.parametrize(
@@ -555,3 +563,32 @@ def test_first_clock_goes_back_by_the_whole_round_trip() -> None:
 )
 def test_header_date(value: str, expected: datetime | None) -> None:
     assert header_date(httpx.Headers({"date": value})) == expected
+
+
+def test_clients_share_one_tls_context_made_as_httpx_makes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first, second = ApiClient("a", "https://one.test"), ApiClient("b", "https://two.test")
+    shared = tls_context()
+    assert shared is tls_context()
+    assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
+    assert shared.cert_store_stats()["x509_ca"] > 0, "certifi's bundle is loaded"
+    for client in (first, second):
+        pool = client._client._transport._pool  # httpx's own transport, built with the context given
+        assert pool._ssl_context is shared
+
+
+def test_a_tls_context_follows_ssl_cert_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    default = tls_context()
+    first = Path(certifi.where()).read_text().split(END)[0] + END  # one CA certificate of certifi's bundle
+    (tmp_path / "ca.pem").write_text(first)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    own = tls_context()
+    assert own is not default
+    assert own.cert_store_stats()["x509_ca"] == 1, "the named bundle's one certificate, not certifi's"
+    assert tls_context() is own
+
+
+END = "-----END CERTIFICATE-----\n"
