@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from two_phase_fake import FakeConnector, FakeCrm, Record
 
+from crmsync.errors import StoreError
 from crmsync.store import LedgerRow, Outcome, RunStatus, Store
 from crmsync.sync import RunResult, SyncEngine, rollback
 from crmsync.sync.writer import Writer
@@ -337,6 +338,49 @@ async def test_a_run_that_fails_before_writing_defers_its_writes_to_the_next(sto
     assert sorted(writes) == sorted(crm.records) and len(writes) == len(set(writes)) == 12
     assert result.written == 12
     assert all(record.category is not None for record in crm.records.values())
+
+
+async def test_a_store_that_fails_too_does_not_hide_the_runs_own_error(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The listing fails, and so does the store when the run records its end: the listing's error is raised,
+    the store's is logged, and the next run abandons the run left running and writes every deal."""
+    crm = FakeCrm.seeded(12)
+
+    class Breaks(FakeConnector):
+        async def deals(self, since: datetime | None, *, reconcile: bool = False) -> Any:
+            async for page in super().deals(since, reconcile=reconcile):
+                yield page
+                raise RuntimeError("the listing broke off")
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise StoreError("store error: OperationalError: disk I/O error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "abandon_pending", broken)
+        with caplog.at_level(logging.ERROR, logger="crmsync.sync"), pytest.raises(RuntimeError, match="broke off"):
+            await SyncEngine(store, Breaks(crm), today=TODAY).run()
+    assert "failed, and the store could not record it: StoreError: store error: OperationalError" in caplog.text
+    died = store.runs("fake")[0]
+    assert died["status"] == RunStatus.RUNNING  # as a process that died would leave it
+
+    result = await sync(store, crm)
+    assert store.runs("fake")[1]["status"] == RunStatus.FAILED
+    assert result.written == 12
+    assert all(record.category is not None for record in crm.records.values())
+
+
+async def test_a_lock_that_cannot_be_released_leaves_the_runs_result(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise StoreError("store error: OperationalError: database is locked")
+
+    monkeypatch.setattr(store, "release_lock", broken)
+    with caplog.at_level(logging.ERROR, logger="crmsync.sync"):
+        result = await sync(store, FakeCrm.seeded(4))
+    assert result.status == RunStatus.OK and result.written == 4
+    assert "could not release run:fake: StoreError" in caplog.text
 
 
 async def test_the_mapping_digest_is_computed_once_a_run(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

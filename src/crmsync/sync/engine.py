@@ -36,7 +36,7 @@ from crmsync.sync import storable
 from crmsync.sync.ahead import one_ahead
 from crmsync.sync.collector import frozen_before
 from crmsync.sync.lock import HEARTBEAT_SECONDS, LOCK_STALE_AFTER, RunLock, holder_id
-from crmsync.sync.plan import DealPlan, effective_forecast, plan_deal, unexplained
+from crmsync.sync.plan import DealPlan, effective_forecast, marked_ids, marks_for, plan_deal, unexplained
 from crmsync.sync.result import Mode, RunResult
 from crmsync.sync.writer import Writer
 
@@ -105,7 +105,10 @@ class SyncEngine:
             with frozen_before():  # the process's long-lived objects stay out of the run's full collections
                 return await self._run_locked()
         finally:
-            self.lock.release()
+            try:
+                self.lock.release()
+            except Exception as exc:  # the run's own outcome stands: an unreleased lock lapses when it goes stale
+                log.error("[%s] could not release %s: %s", self.connection, self.lock_name, redact(repr(exc)))
 
     def _beat(self) -> None:
         self.lock.beat(HEARTBEAT_SECONDS)
@@ -169,13 +172,7 @@ class SyncEngine:
             result.status = RunStatus.FAILED
             result.error = str(exc) if isinstance(exc, CrmsyncError) else redact(f"{type(exc).__name__}: {exc}")
             result.requests, result.throttled = self._requests(), self._throttled()
-            if writing:  # a batch may have reached the CRM: the next run compares before taking a value for a person's
-                self.store.abandon_pending(run_id, "the run stopped before the CRM confirmed this write")
-            else:  # nothing was sent: the writes wait for the next run, which carries them as it carries deferred ones
-                result.deferred += self.store.pending_deals(run_id)
-                reason = f"the run failed before writing ({result.error}); the next run writes it"
-                self.store.abandon_pending(run_id, reason, Outcome.DEFERRED)
-            self.store.finish_run(run_id, RunStatus.FAILED, result.counts(), error=result.error)
+            self._failed(result, writing)
             raise
         new_cursor = policy.next_cursor(cursor, self._latest, signpost, failed_at, self._vouched)
         if self.mode == "apply" and new_cursor is not None:
@@ -184,6 +181,26 @@ class SyncEngine:
         result.requests, result.throttled = self._requests(), self._throttled()
         self.store.finish_run(run_id, result.status, result.counts(), cursor_after=new_cursor)
         return result
+
+    def _failed(self, result: RunResult, writing: bool) -> None:
+        """Keep a failed run's end in the store. The store may be what failed: then the run's own error is the one
+        raised and this one is logged, and the next run finds this one still running and abandons it."""
+        run_id = result.run_id
+        try:
+            if writing:  # a batch may have reached the CRM: the next run compares before taking a value for a person's
+                self.store.abandon_pending(run_id, "the run stopped before the CRM confirmed this write")
+            else:  # nothing was sent: the writes wait for the next run, which carries them as it carries deferred ones
+                result.deferred += self.store.pending_deals(run_id)
+                reason = f"the run failed before writing ({result.error}); the next run writes it"
+                self.store.abandon_pending(run_id, reason, Outcome.DEFERRED)
+            self.store.finish_run(run_id, RunStatus.FAILED, result.counts(), error=result.error)
+        except Exception as exc:
+            log.error(
+                "[%s] run %s failed, and the store could not record it: %s",
+                self.connection,
+                run_id,
+                redact(f"{type(exc).__name__}: {exc}"),
+            )
 
     def _phase(self, name: str, result: RunResult, started: float, counts: tuple[str, ...]) -> None:
         """One structured record per finished phase (`event: run.listed` / `run.written`): its counts as keys."""
@@ -346,11 +363,11 @@ class SyncEngine:
         """
         wanted: list[str] = []
         evaluated: dict[str, tuple[Forecast, DealPlan]] = {}
-        marked = _marked(marks)
+        marked = marked_ids(marks)
         evaluate = compiled(self.mapping).evaluate  # the rules of `crmsync.rules.evaluate`, looked up once a page
         for deal in deals:
             forecast = evaluate(deal, self.today)
-            known = _known(marks, deal.source_id) if deal.source_id in marked else {}
+            known = marks_for(marks, deal.source_id) if deal.source_id in marked else {}
             plan = plan_deal(deal, forecast, self.mapping, known, None)
             evaluated[deal.source_id] = (forecast, plan)
             if unexplained(deal, plan, known):
@@ -405,7 +422,7 @@ class SyncEngine:
         marks = marks if marks is not None else self._marks(deals)
         pairs: list[tuple[Deal, Forecast]] = []
         plans: list[DealPlan] = []
-        marked = _marked(marks)
+        marked = marked_ids(marks)
         evaluate = compiled(self.mapping).evaluate
         for deal in deals:
             done = evaluated.get(deal.source_id) if evaluated else None
@@ -415,7 +432,7 @@ class SyncEngine:
             if done and stage is None:  # planned by `_explain` with the same marks and no stored stage
                 plan = done[1]
             else:
-                known = _known(marks, deal.source_id) if deal.source_id in marked else {}
+                known = marks_for(marks, deal.source_id) if deal.source_id in marked else {}
                 plan = plan_deal(deal, forecast, self.mapping, known, stage)
             pairs.append((deal, effective_forecast(forecast, plan, self.mapping, deal.amount)))
             if plan.changes:
@@ -478,13 +495,3 @@ class SyncEngine:
         result.quarantined += 1
         log.warning("[%s] quarantined record %s: %s", self.connection, (source_id or "")[:80], reason)
         self.store.quarantine(result.run_id, self.connection, source_id, reason, raw)
-
-
-def _marked(marks: dict[str, dict[str, Marks]]) -> set[str]:
-    """The deals the ledger says anything of (most deals of a first sync: none)."""
-    return set().union(*marks.values())
-
-
-def _known(marks: dict[str, dict[str, Marks]], source_id: str) -> dict[str, Marks]:
-    """What the ledger says of each field of one deal."""
-    return {name: found[source_id] for name, found in marks.items() if source_id in found}

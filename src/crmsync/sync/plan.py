@@ -50,6 +50,16 @@ def _same(a: str | None, b: str | None, numeric: bool) -> bool:
     return Decimal(a) == Decimal(b) if numeric else a == b
 
 
+def marked_ids(marks: dict[str, dict[str, Marks]]) -> set[str]:
+    """The deals the ledger says anything of (field → deal id → Marks; most deals of a first sync: none)."""
+    return set().union(*marks.values())
+
+
+def marks_for(marks: dict[str, dict[str, Marks]], source_id: str) -> dict[str, Marks]:
+    """What the ledger says of each field of one deal."""
+    return {name: found[source_id] for name, found in marks.items() if source_id in found}
+
+
 def unexplained(deal: Deal, plan: DealPlan, marks: dict[str, Marks]) -> bool:
     """Whether the plan would change a field whose remote value crmsync did not write and the record cannot say
     who set: reading the deal's history (where the CRM offers it) decides between a person's edit and a value to
