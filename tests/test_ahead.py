@@ -12,7 +12,7 @@ from two_phase_fake import FakeConnector, FakeCrm
 from crmsync.connector import Page
 from crmsync.errors import StoreError
 from crmsync.store import Store
-from crmsync.sync import SyncEngine
+from crmsync.sync import SyncEngine, chunks
 from crmsync.sync.ahead import one_ahead
 
 
@@ -128,6 +128,7 @@ async def test_a_run_stopped_by_a_page_closes_the_listing_and_its_request_in_fli
         raise StoreError("the disk is full")
 
     monkeypatch.setattr(SyncEngine, "_page", broken)
+    monkeypatch.setattr(chunks, "CHUNK_RECORDS", 1)  # each page handed on as it comes, not gathered with the next
     Hanging.closed = False
     with pytest.raises(StoreError, match="disk is full"):
         await asyncio.wait_for(SyncEngine(store, Hanging(FakeCrm.seeded(8))).run(), timeout=30)

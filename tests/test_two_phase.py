@@ -15,7 +15,7 @@ from two_phase_fake import FakeConnector, FakeCrm, Record
 
 from crmsync.errors import StoreError
 from crmsync.store import LedgerRow, Outcome, RunStatus, Store
-from crmsync.sync import RunResult, SyncEngine, rollback
+from crmsync.sync import RunResult, SyncEngine, chunks, rollback
 from crmsync.sync.writer import Writer
 
 TODAY = date(2026, 1, 10)
@@ -250,9 +250,14 @@ async def test_reevaluated_is_recorded_in_the_runs_table(store: Store) -> None:
     assert stored["reevaluated"] == later.reevaluated
 
 
-async def test_a_deal_listed_twice_is_written_once_per_chunk_and_every_row_settled(store: Store) -> None:
-    """A record that moved between pages is listed twice: both sets of rows are settled, none stays pending."""
+@pytest.mark.parametrize(("chunk", "rows_planned"), [(1, 10), (500, 8)])
+async def test_a_deal_listed_twice_is_written_once_per_chunk_and_every_row_settled(
+    store: Store, monkeypatch: pytest.MonkeyPatch, chunk: int, rows_planned: int
+) -> None:
+    """A record that moved between pages is listed twice: both sets of rows are settled, none stays pending. When
+    both pages fall in one chunk of the listing, only the later version is planned."""
     crm = FakeCrm.seeded(4)
+    monkeypatch.setattr(chunks, "CHUNK_RECORDS", chunk)
 
     class Twice(FakeConnector):
         async def deals(self, since: Any, *, reconcile: bool = False) -> Any:
@@ -264,7 +269,7 @@ async def test_a_deal_listed_twice_is_written_once_per_chunk_and_every_row_settl
     result = await SyncEngine(store, Twice(crm), today=TODAY).run()
 
     rows = store.ledger(result.run_id)
-    assert len(rows) == 10  # four deals and the repeated one, two fields each
+    assert len(rows) == rows_planned  # four deals (and the repeated one, page by page), two fields each
     assert {row["outcome"] for row in rows} == {Outcome.WRITTEN}
     assert [ids for kind, ids in crm.calls if kind == "write"] == [("d0000", "d0001", "d0002"), ("d0003",)]
     assert store.pending_rows(result.run_id) == []

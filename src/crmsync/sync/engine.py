@@ -34,6 +34,7 @@ from crmsync.store.ledger import Marks
 from crmsync.sync import cursor as policy
 from crmsync.sync import storable
 from crmsync.sync.ahead import one_ahead
+from crmsync.sync.chunks import gathered
 from crmsync.sync.collector import frozen_before
 from crmsync.sync.lock import HEARTBEAT_SECONDS, LOCK_STALE_AFTER, RunLock, holder_id
 from crmsync.sync.plan import DealPlan, effective_forecast, marked_ids, marks_for, plan_deal, unexplained
@@ -233,7 +234,8 @@ class SyncEngine:
         if client is not None:
             client.mark_clock()  # the CRM's time when the listing's first request reached it vouches for the cursor
         # closed on the way out, so a page error also cancels the next page's request at once
-        async with contextlib.aclosing(one_ahead(self.connector.deals(since, reconcile=self.reconcile))) as pages:
+        listing = one_ahead(self.connector.deals(since, reconcile=self.reconcile))
+        async with contextlib.aclosing(gathered(listing)) as pages:
             async for page in pages:
                 await self._page(result, page)
                 if self.on_progress is not None:
