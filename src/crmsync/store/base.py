@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from crmsync.errors import ConfigError, StoreError
+from crmsync.store.stats import PlannerStats
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -50,6 +51,7 @@ class StoreBase:
         self.url = url
         self._bulk: dict[tuple[Any, ...], _Bulk] = {}  # compiled bulk inserts, upserts, updates: by table, columns
         self._together = threading.local()  # the connection of a `together()` block, per thread
+        self._stats: PlannerStats | None = None  # PostgreSQL's planner statistics, gathered as the store grows
         try:
             self.engine: Engine = create_engine(url, future=True, hide_parameters=True)  # no deal data in errors
         except (SQLAlchemyError, ValueError, ImportError) as exc:
@@ -68,6 +70,8 @@ class StoreBase:
                     key="store.url",
                 )
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.engine.dialect.name == "postgresql":
+            self._stats = PlannerStats()
         self.migrate()
 
     def migrate(self, attempts: int = 5) -> None:
@@ -114,10 +118,18 @@ class StoreBase:
         try:
             with self.engine.begin() as conn:
                 yield conn
+            if self._stats is not None and self._stats.due:  # after the commit that made it due
+                self._stats.gather(self.engine)
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
             raise StoreError(f"store error: {exc.__class__.__name__}: {exc}") from None
+
+    def grew(self, deals: int, conn: Connection) -> None:
+        """`deals` more deals were stored (with their forecasts, changes, stages and ledger rows): on PostgreSQL,
+        the planner's statistics are gathered again after the transaction once the tables may have doubled."""
+        if self._stats is not None:
+            self._stats.grew(deals, conn)
 
     @contextmanager
     def together(self) -> Iterator[None]:

@@ -266,6 +266,7 @@ class Snapshot:
             self.db.upsert(t.forecasts, ["connection", "source_id"], forecast_rows, conn)
             self.db.insert_many(t.forecast_changes, changes, conn)
             self.db.insert_many(t.stage_history, stages, conn)
+            self.db.grew(len(pairs), conn)
         return len(pairs)
 
     def mark_deleted(self, connection: str, ids: Sequence[str], run_id: int) -> int:
