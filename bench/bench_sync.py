@@ -3,6 +3,7 @@
 The sandbox runs in a child process (`crmsync sandbox`), so the peak RSS printed is crmsync's own.
 
     uv run python bench/bench_sync.py hubspot --deals 1000 10000 100000
+    uv run python bench/bench_sync.py hubspot --deals 10000 --store postgresql+psycopg://user:pw@127.0.0.1/scratch
 
 Prints per size: wall time, requests made, the reference requests among them, the minimum the API allows for the
 rest (listing pages at its largest page + write batches), deals per second, peak RSS, deals skipped as
@@ -37,6 +38,7 @@ from crmsync.mapping import load_mapping
 from crmsync.registry import Registry
 from crmsync.store import Store
 from crmsync.sync import SyncEngine
+from crmsync.testing.plugin import drop_everything
 
 ROOT = Path(__file__).resolve().parents[1]
 # Settings that lift the client-side limiter for a benchmark; the rate-limit bound is reported separately.
@@ -145,6 +147,11 @@ def main() -> None:
     parser.add_argument("connector", nargs="?", default="hubspot")
     parser.add_argument("--deals", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--overlap", type=float, default=2.0, help="seconds an incremental read starts early")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="a scratch PostgreSQL database (crmsync's tables in it are dropped before each size); default: SQLite",
+    )
     args = parser.parse_args()
     registry = Registry()
     print(
@@ -155,7 +162,9 @@ def main() -> None:
         proc, settings = start_sandbox(args.connector, deals)
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                store = Store(f"sqlite:///{tmp}/bench.db")
+                if args.store:
+                    drop_everything(args.store)
+                store = Store(args.store or f"sqlite:///{tmp}/bench.db")
                 for label in ("full", "rerun", "quiet"):
                     if label == "rerun":  # the CRM's clock (its Date header: whole seconds) passes the writes
                         time.sleep(2 * args.overlap + 2.5)

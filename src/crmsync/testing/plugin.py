@@ -90,7 +90,8 @@ def connector(connector_factory: ConnectorFactory) -> Connector:
     return connector_factory()
 
 
-def _drop_everything(url: str) -> None:
+def drop_everything(url: str) -> None:
+    """Drop crmsync's tables (and its schema revision) from the database at `url`: a scratch database only."""
     engine = create_engine(url)
     with engine.begin() as conn:
         t.metadata.drop_all(conn)
@@ -113,12 +114,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A fresh store on each database; the PostgreSQL database is emptied before and after."""
     url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else os.environ[POSTGRES_ENV]
     if request.param == "postgresql":
-        _drop_everything(url)
+        drop_everything(url)
     opened = Store(url)
     yield opened
     opened.close()
     if request.param == "postgresql":
-        _drop_everything(url)
+        drop_everything(url)
 
 
 @pytest.fixture
