@@ -20,6 +20,7 @@ from crmsync.connector import Reference
 from crmsync.errors import RecordError
 from crmsync.mapping import Mapping
 from crmsync.model import Deal, Owner, Pipeline, Stage
+from crmsync_hubspot import translate
 from crmsync_hubspot.connector import HubSpotConnector, HubSpotSettings
 from crmsync_hubspot.sandbox import HubSpotSandbox
 from crmsync_hubspot.translate import careful_deal, quick_deal
@@ -179,3 +180,20 @@ def test_a_close_date_read_again_is_the_same_moment(mapping: Mapping) -> None:
     assert again.close_date.isoformat() == "2026-06-30"
     assert quick_deal("unit", deal("3", closedate="2026-06-30T00:00:00.000Z", amount="1e3"), OWNERS, mapping)
     assert Decimal(1000) == careful_deal("unit", deal("3", amount="1e3"), OWNERS, mapping).amount
+
+
+def test_each_mapping_reads_its_own_properties_when_mappings_alternate(mapping: Mapping) -> None:
+    """A worker maps deals of two HubSpot connections in turn: each mapping's property names are resolved once
+    and kept, and never used for the other mapping's deals."""
+    mine = mapping.writeback.category_field or translate.CATEGORY
+    other = mapping.model_copy(
+        update={"writeback": mapping.writeback.model_copy(update={"category_field": "team_cat"})}
+    )
+    raw = deal("1", team_cat="BEST_CASE", **{mine: "COMMIT"})
+    translate._resolved.clear()
+    for _ in range(3):
+        for reader in (quick_deal, careful_deal):
+            first, second = reader("unit", raw, OWNERS, mapping), reader("unit", raw, OWNERS, other)
+            assert first is not None and second is not None
+            assert (first.remote_category, second.remote_category) == ("COMMIT", "BEST_CASE")
+    assert {id(found[0]) for found in translate._resolved.values()} == {id(mapping), id(other)}

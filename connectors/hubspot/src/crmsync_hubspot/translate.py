@@ -58,21 +58,24 @@ class _Names:
     probability: str
 
 
-_resolved: tuple[Mapping, _Names] | None = None  # the last mapping's property names
+# The property names of the mappings seen, by identity (a worker maps for several connections at once), each kept
+# with its mapping so a reused id is not taken for it.
+_resolved: dict[int, tuple[Mapping, _Names]] = {}
 
 
 def _names(mapping: Mapping) -> _Names:
     """The HubSpot properties of `mapping`, resolved once per mapping."""
-    global _resolved
-    resolved = _resolved
-    if resolved is None or resolved[0] is not mapping:
+    found = _resolved.get(id(mapping))
+    if found is None or found[0] is not mapping:
+        if len(_resolved) >= 64:  # mappings reloaded over a long life: start again rather than grow
+            _resolved.clear()
         names = _Names(
             {name: mapping.field(name, field) for name, field in DEFAULT_FIELDS.items()},
             mapping.writeback.category_field or CATEGORY,
             mapping.writeback.probability_field or PROBABILITY,
         )
-        resolved = _resolved = (mapping, names)
-    return resolved[1]
+        found = _resolved[id(mapping)] = (mapping, names)
+    return found[1]
 
 
 def to_deal(connection: str, raw: dict[str, Any], reference: Reference, mapping: Mapping) -> Deal:
