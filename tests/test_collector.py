@@ -7,6 +7,7 @@ import weakref
 
 import pytest
 
+from crmsync.sync import collector
 from crmsync.sync.collector import frozen_before
 
 
@@ -48,3 +49,25 @@ def test_a_cycle_dead_during_a_run_is_collected_after_it() -> None:
         assert watch() is not None  # frozen: left alone while the run lasts
     gc.collect()
     assert watch() is None  # given back, and collected
+
+
+def test_the_young_generation_is_collected_less_often_during_runs_and_as_before_after() -> None:
+    before = gc.get_threshold()
+    with frozen_before():
+        during = gc.get_threshold()
+        assert during == (max(collector.YOUNG, before[0]), *before[1:])
+        with frozen_before():  # a second run begun meanwhile keeps the same thresholds
+            assert gc.get_threshold() == during
+        assert gc.get_threshold() == during, "the first run still runs"
+    assert gc.get_threshold() == before
+
+
+def test_a_process_with_a_higher_threshold_keeps_it() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(collector.YOUNG * 4, *before[1:])
+    try:
+        with frozen_before():
+            assert gc.get_threshold()[0] == collector.YOUNG * 4
+        assert gc.get_threshold()[0] == collector.YOUNG * 4
+    finally:
+        gc.set_threshold(*before)
