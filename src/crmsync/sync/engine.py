@@ -1,9 +1,9 @@
 """SyncEngine: one sync run of one connection, in two phases around the write ledger.
 
 Phase 1 (listing, no remote write): claim the run → stream the deals changed since the cursor (minus an overlap
-window), read one page ahead → the reference data, once (first in a full run, else when records come) → to_deal
-(bad records quarantined with their reason) → rules → plan → upsert the snapshot and record ledger rows: pending
-(to write), planned (dry run), respected or skipped.
+window), read one page ahead and handled in chunks of pages (`crmsync.sync.chunks`) → the reference data, once
+(first in a full run, else when records come) → to_deal (bad records quarantined with their reason) → rules →
+plan → upsert the snapshot and record ledger rows: pending (to write), planned (dry run), respected or skipped.
 Phase 2 (`crmsync.sync.writer`): drain the run's pending rows in batches → connector.write → settle each row by
 its ledger id. The cursor advances only after every write is settled (`crmsync.sync.cursor`).
 
@@ -57,7 +57,7 @@ class SyncEngine:
         overlap: How far before the cursor an incremental read starts, against clock skew and late indexing.
         reconcile: Ask the connector for a full id scan to find hard-deleted deals.
         today: The date rules compare close dates with (default: today).
-        on_progress: Called with the number of deals fetched so far after each page.
+        on_progress: Called with the number of deals fetched so far after each chunk of the listing.
         future_tolerance: How far beyond now a modification time may lie and still count for the cursor.
     """
 
@@ -314,7 +314,7 @@ class SyncEngine:
             result.deleted += len(set(gone) & self.store.known_ids(self.connection)) if gone else 0
 
     async def _take(self, result: RunResult, page: Page, reference: Reference) -> None:
-        """Map, check, evaluate, plan and store the records of one page."""
+        """Map, check, evaluate, plan and store the records of one chunk of the listing."""
         deals: list[Deal] = []
         for raw in page.records:
             deal = self._map(result, raw, reference)
@@ -366,7 +366,7 @@ class SyncEngine:
         wanted: list[str] = []
         evaluated: dict[str, tuple[Forecast, DealPlan]] = {}
         marked = marked_ids(marks)
-        evaluate = compiled(self.mapping).evaluate  # the rules of `crmsync.rules.evaluate`, looked up once a page
+        evaluate = compiled(self.mapping).evaluate  # the rules of `crmsync.rules.evaluate`, looked up once a chunk
         for deal in deals:
             forecast = evaluate(deal, self.today)
             known = marks_for(marks, deal.source_id) if deal.source_id in marked else {}
@@ -393,7 +393,7 @@ class SyncEngine:
         return None if storable.problem(deal) is not None else storable.without_nul(deal)
 
     def _checkpoint(self, deals: list[Deal]) -> None:
-        """Fold the page's modification times into the run's progress marker; flag stamps in the future."""
+        """Fold the chunk's modification times into the run's progress marker; flag stamps in the future."""
         mark = policy.checkpoint((deal.updated_at for deal in deals), datetime.now(UTC), self.future_tolerance)
         if mark.future:
             ahead = [deal.source_id for deal in deals if deal.updated_at is not None and deal.updated_at in mark.future]
@@ -439,7 +439,7 @@ class SyncEngine:
             pairs.append((deal, effective_forecast(forecast, plan, self.mapping, deal.amount)))
             if plan.changes:
                 plans.append(plan)
-        with self.store.together():  # the page's snapshot and its ledger rows are kept together, or neither
+        with self.store.together():  # the chunk's snapshot and its ledger rows are kept together, or neither
             if self.mode == "apply":
                 self.store.save_page(result.run_id, self._digest, pairs, previous)
             else:
