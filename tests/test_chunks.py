@@ -72,6 +72,15 @@ async def test_records_after_a_deletion_start_a_new_chunk_and_deletions_alone_jo
     ]
 
 
+async def test_a_sweep_of_deletions_alone_is_cut_into_chunks_too() -> None:
+    """An archive sweep (HubSpot's, Pipedrive's) brings pages of deleted ids only: they count toward a chunk as
+    records do, so no chunk holds more ids than a page's worth of them beyond `size` (the store's IN lists)."""
+    sweep = [Page(records=[], deleted_ids=[str(n) for n in range(p * 100, p * 100 + 100)]) for p in range(40)]
+    got = await take(Listing([Page(records=records(9000, 1)), *sweep]), 500)
+    assert [(len(page.records), len(page.deleted_ids)) for page in got] == [(1, 500)] + [(0, 500)] * 7
+    assert [i for page in got for i in page.deleted_ids] == [str(n) for n in range(4000)]
+
+
 async def test_a_page_of_live_ids_stays_on_its_own() -> None:
     scan = Page(records=[], live_ids=["1", "2"])
     listing = Listing([Page(records=records(0, 3)), scan, Page(records=records(3, 1))])
@@ -104,8 +113,8 @@ async def test_stopping_early_closes_the_listing() -> None:
 
 
 async def test_the_engine_reads_the_store_once_a_chunk(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """23 deals in pages of five, gathered ten at a time: three chunks, so three reads of the stored deals; the
-    result is the same as page by page."""
+    """23 deals in pages of five, gathered ten at a time: three chunks, so three reads of the stored deals; every
+    deal is still stored and written."""
     reads: list[int] = []
     stored = store.stored_deals
 

@@ -8,11 +8,12 @@ from typing import Any
 
 from crmsync.connector import Page
 
-CHUNK_RECORDS = 500  # five of HubSpot's or Pipedrive's pages; the store's IN lists stay far below any limit
+CHUNK_RECORDS = 500  # records and deleted ids: five of HubSpot's or Pipedrive's pages, and short IN lists
 
 
 async def gathered(pages: AsyncIterator[Page], size: int | None = None) -> AsyncGenerator[Page, None]:
-    """The listing's pages, consecutive ones joined until they hold at least `size` records (`CHUNK_RECORDS`).
+    """The listing's pages, consecutive ones joined until they hold at least `size` records and deleted ids
+    together (`CHUNK_RECORDS`): an archive sweep of deletions alone is cut into chunks as records are.
 
     The engine handles a page's records before its deletions, so a chunk keeps that order: once it holds a
     deletion, a page with records starts the next chunk (an id deleted on one page and listed on a later one ends
@@ -41,7 +42,7 @@ async def gathered(pages: AsyncIterator[Page], size: int | None = None) -> Async
                     continue
             records += page.records
             deleted += page.deleted_ids
-            if len(records) >= size:
+            if len(records) + len(deleted) >= size:
                 yield _chunk(records, deleted)
                 records, deleted = [], []
         if records or deleted:
