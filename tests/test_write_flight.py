@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -121,3 +123,22 @@ async def test_flight_abandon_cancels_what_is_in_flight() -> None:
     await flight.abandon(cancel=True)
     assert never.cancelled()
     await flight.land()  # nothing is left
+
+
+async def test_flight_retrieves_every_error_of_tasks_that_end_together(caplog: pytest.LogCaptureFixture) -> None:
+    """Two batches fail at once: the first error is raised, and the other is retrieved, not reported by asyncio
+    as an exception never retrieved when its task is collected."""
+    flight = Flight(2)
+
+    async def broken(number: int) -> None:
+        raise ValueError(f"boom {number}")
+
+    await flight.start(broken(1))
+    await flight.start(broken(2))
+    await asyncio.sleep(0)  # both have ended
+    with pytest.raises(ValueError, match="boom"):
+        await flight.land()
+    assert flight._tasks == set()
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        gc.collect()
+    assert "never retrieved" not in caplog.text

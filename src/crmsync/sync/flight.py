@@ -50,5 +50,7 @@ class Flight:
     async def _one_lands(self) -> None:
         done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
         self._tasks -= done
-        for task in done:
-            task.result()
+        # every error among them retrieved (else asyncio reports it as never retrieved), the first one raised
+        failed = [task for task in done if task.cancelled() or task.exception() is not None]
+        if failed:
+            failed[0].result()
