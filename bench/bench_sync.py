@@ -153,6 +153,8 @@ def main() -> None:
         help="a scratch PostgreSQL database (crmsync's tables in it are dropped before each size); default: SQLite",
     )
     args = parser.parse_args()
+    if args.store and not args.store.startswith("postgresql"):
+        parser.error("--store takes a scratch PostgreSQL database's URL (its crmsync tables are dropped)")
     registry = Registry()
     print(
         f"{'deals':>7} {'run':<8} {'wall s':>8} {'requests':>9} {'reference':>9} {'minimum':>8} {'deals/s':>9} "

@@ -62,12 +62,13 @@ def test_the_young_generation_is_collected_less_often_during_runs_and_as_before_
     assert gc.get_threshold() == before
 
 
-def test_a_process_with_a_higher_threshold_keeps_it() -> None:
+@pytest.mark.parametrize("own", [collector.YOUNG * 4, 0])  # higher, or automatic collection turned off
+def test_a_process_with_a_higher_or_no_threshold_keeps_it(own: int) -> None:
     before = gc.get_threshold()
-    gc.set_threshold(collector.YOUNG * 4, *before[1:])
+    gc.set_threshold(own, *before[1:])
     try:
         with frozen_before():
-            assert gc.get_threshold()[0] == collector.YOUNG * 4
-        assert gc.get_threshold()[0] == collector.YOUNG * 4
+            assert gc.get_threshold()[0] == own
+        assert gc.get_threshold()[0] == own
     finally:
         gc.set_threshold(*before)

@@ -565,7 +565,7 @@ def test_header_date(value: str, expected: datetime | None) -> None:
     assert header_date(httpx.Headers({"date": value})) == expected
 
 
-def test_clients_share_one_tls_context_made_as_httpx_makes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_clients_share_one_tls_context_made_as_httpx_makes_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     first, second = ApiClient("a", "https://one.test"), ApiClient("b", "https://two.test")
@@ -576,6 +576,7 @@ def test_clients_share_one_tls_context_made_as_httpx_makes_it(monkeypatch: pytes
     for client in (first, second):
         pool = client._client._transport._pool  # httpx's own transport, built with the context given
         assert pool._ssl_context is shared
+        await client.aclose()
 
 
 def test_a_tls_context_follows_ssl_cert_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

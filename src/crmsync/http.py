@@ -36,7 +36,7 @@ RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 def tls_context() -> ssl.SSLContext:
     """The TLS settings httpx would make for a client (its CA bundle, or the one `SSL_CERT_FILE`/`SSL_CERT_DIR`
     names), made once per process and shared by every client: loading the CA bundle costs about 50 ms of CPU,
-    which each run of each connection paid again."""
+    which each run of each connection paid again. A bundle replaced on disk is read when the process restarts."""
     return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 import random
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import ValidationError
 from test_hubspot_connector import REFERENCE, deal, make
 
@@ -182,7 +184,9 @@ def test_a_close_date_read_again_is_the_same_moment(mapping: Mapping) -> None:
     assert Decimal(1000) == careful_deal("unit", deal("3", amount="1e3"), OWNERS, mapping).amount
 
 
-def test_each_mapping_reads_its_own_properties_when_mappings_alternate(mapping: Mapping) -> None:
+def test_each_mapping_reads_its_own_properties_when_mappings_alternate(
+    mapping: Mapping, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker maps deals of two HubSpot connections in turn: each mapping's property names are resolved once
     and kept, and never used for the other mapping's deals."""
     mine = mapping.writeback.category_field or translate.CATEGORY
@@ -190,10 +194,19 @@ def test_each_mapping_reads_its_own_properties_when_mappings_alternate(mapping: 
         update={"writeback": mapping.writeback.model_copy(update={"category_field": "team_cat"})}
     )
     raw = deal("1", team_cat="BEST_CASE", **{mine: "COMMIT"})
+    resolved: Counter[int] = Counter()
+    field = Mapping.field
+
+    def counting(self: Mapping, *args: Any) -> Any:
+        resolved[id(self)] += 1
+        return field(self, *args)
+
+    monkeypatch.setattr(Mapping, "field", counting)
     translate._resolved.clear()
     for _ in range(3):
         for reader in (quick_deal, careful_deal):
             first, second = reader("unit", raw, OWNERS, mapping), reader("unit", raw, OWNERS, other)
             assert first is not None and second is not None
             assert (first.remote_category, second.remote_category) == ("COMMIT", "BEST_CASE")
-    assert {id(found[0]) for found in translate._resolved.values()} == {id(mapping), id(other)}
+    once = len(translate.DEFAULT_FIELDS)  # one look-up per field, for each mapping, for all twelve deals
+    assert resolved == {id(mapping): once, id(other): once}

@@ -133,7 +133,7 @@ class StoreBase:
 
     @contextmanager
     def together(self) -> Iterator[None]:
-        """Every store call inside, on this thread, in one transaction: all of it is kept, or none (a page's
+        """Every store call inside, on this thread, in one transaction: all of it is kept, or none (a chunk's
         snapshot and its ledger rows), and it commits once. Nothing inside may wait on the network."""
         if getattr(self._together, "conn", None) is not None:
             yield  # already inside one

@@ -25,7 +25,7 @@ class Preview:
         self.db = db
 
     def save_preview(self, run_id: int, pairs: Sequence[tuple[Deal, Forecast]]) -> int:
-        """Upsert what a dry run read and evaluated (one page); returns the number of rows."""
+        """Upsert what a dry run read and evaluated (one chunk); returns the number of rows."""
         if not pairs:
             return 0
         now = utcnow()

@@ -207,7 +207,7 @@ class Snapshot:
         pairs: Sequence[tuple[Deal, Forecast]],
         previous: dict[str, StoredDeal],
     ) -> int:
-        """Upsert deals and forecasts of one page, recording category moves and stage changes."""
+        """Upsert deals and forecasts of one chunk of the listing, recording category moves and stage changes."""
         if not pairs:
             return 0
         now = utcnow()

@@ -25,7 +25,7 @@ FIRST_GATHER = 5_000  # deals written before the first ANALYZE of a new or small
 
 class PlannerStats:
     """When the growing tables need ANALYZE: after `grew` made it `due`, `gather` runs it (in a transaction of its
-    own, so the page's transaction holds no lock for it)."""
+    own, so the chunk's transaction holds no lock for it)."""
 
     def __init__(self) -> None:
         self._size: int | None = None  # deals in the table at the last gathering (None: not read yet)

@@ -35,7 +35,8 @@ def frozen_before() -> Iterator[None]:
         gc.freeze()
         if _running == 1:
             _before = gc.get_threshold()
-            gc.set_threshold(max(YOUNG, _before[0]), *_before[1:])
+            if _before[0]:  # 0: the process turned automatic collection off, and it stays off
+                gc.set_threshold(max(YOUNG, _before[0]), *_before[1:])
     try:
         yield
     finally:

@@ -2,7 +2,7 @@
 
 - The **signpost** is the run's start time. The cursor never moves past it, so an edit made while the run
   lists (stamped after the signpost) is read again by the next run instead of being skipped.
-- A page's **checkpoint** is the latest modification time of the deals it brought, computed by the engine
+- A chunk's **checkpoint** is the latest modification time of the deals it brought, computed by the engine
   from the mapped `Deal.updated_at` values. Stamps beyond `now + tolerance` (a CRM clock running ahead, a
   record stamped 2999) are left out of it and reported, so they can never push the cursor forward.
 - The stored cursor **advances** only after the run's writes are settled, to the latest checkpoint seen,
@@ -34,7 +34,7 @@ class Checkpoint:
 
 
 def checkpoint(stamps: Iterable[datetime | None], now: datetime, tolerance: timedelta = FUTURE_TOLERANCE) -> Checkpoint:
-    """The checkpoint of one page: the latest stamp not beyond `now + tolerance`; later stamps are reported."""
+    """The checkpoint of one chunk: the latest stamp not beyond `now + tolerance`; later stamps are reported."""
     limit = now + tolerance
     believable: list[datetime] = []
     future: list[datetime] = []

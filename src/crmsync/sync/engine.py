@@ -185,7 +185,9 @@ class SyncEngine:
 
     def _failed(self, result: RunResult, writing: bool) -> None:
         """Keep a failed run's end in the store. The store may be what failed: then the run's own error is the one
-        raised and this one is logged, and the next run finds this one still running and abandons it."""
+        raised and this one is logged, and the next run finds this one still running and abandons it (its pending
+        rows become unknown). The run is finished only once its rows are settled: a failed run never keeps
+        pending rows, which the next run would take for crmsync's own writes."""
         run_id = result.run_id
         try:
             if writing:  # a batch may have reached the CRM: the next run compares before taking a value for a person's

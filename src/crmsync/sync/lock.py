@@ -12,7 +12,7 @@ from crmsync.errors import LockedError
 from crmsync.store import Store
 
 LOCK_STALE_AFTER = timedelta(minutes=5)  # five missed heartbeats: the process holding it is gone
-HEARTBEAT_SECONDS = 60.0  # a running sync refreshes its lock at least this often (at page and batch boundaries)
+HEARTBEAT_SECONDS = 60.0  # a running sync refreshes its lock at least this often (at chunk and batch boundaries)
 
 
 def holder_id() -> str:

@@ -6,7 +6,7 @@ INSERT naming one row twice. Checked here, before the store sees a page, both be
 - a NUL byte or a lone surrogate in any text but an id is replaced by U+FFFD (the rest is kept);
 - an id (deal, pipeline, stage, owner) over 200 characters or with a NUL byte, or a category over 100,
   quarantines that deal;
-- a deal listed twice in one page keeps its last version.
+- a deal listed twice in one chunk of the listing keeps its last version.
 """
 
 from __future__ import annotations

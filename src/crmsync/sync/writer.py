@@ -37,8 +37,8 @@ PROGRESS_EVERY = 5.0  # seconds between `run.progress` log records while writing
 class PendingDeal:
     """The pending ledger rows of one deal: the value to write per field, and the ids of every row it settles.
 
-    A deal listed twice in one run (a record that moved between pages) has two rows per field: the later value
-    is written and both rows are settled with its outcome.
+    A deal listed twice in one run, in two chunks of the listing (a record that moved between pages), has two rows
+    per field: the later value is written and both rows are settled with its outcome.
     """
 
     source_id: str
