@@ -42,11 +42,8 @@ def tls_context() -> ssl.SSLContext:
 
 @functools.cache
 def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    if cert_file:
-        return ssl.create_default_context(cafile=cert_file)
-    if cert_dir:
-        return ssl.create_default_context(capath=cert_dir)
-    return httpx.create_ssl_context(trust_env=False)  # certifi's bundle, as httpx's default
+    # httpx's own default, which reads those two variables itself: they only key the cache
+    return httpx.create_ssl_context()
 
 
 class RateLimiter:
