@@ -33,6 +33,7 @@ from crmsync.http import (
     header_date,
     header_int,
     header_retry_after,
+    no_ca_context,
     tls_context,
 )
 
@@ -579,6 +580,15 @@ async def test_clients_share_one_tls_context_made_as_httpx_makes_it(monkeypatch:
         await client.aclose()
 
 
+async def test_a_plain_http_client_loads_no_ca_bundle_and_trusts_no_certificate() -> None:
+    client = ApiClient("sandbox", "http://127.0.0.1:8080/api")
+    context = client._client._transport._pool._ssl_context
+    assert context is no_ca_context() and context is not tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname, "an https URL would fail, not pass"
+    assert context.cert_store_stats()["x509_ca"] == 0
+    await client.aclose()
+
+
 def test_a_tls_context_follows_ssl_cert_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
@@ -593,3 +603,13 @@ def test_a_tls_context_follows_ssl_cert_file(monkeypatch: pytest.MonkeyPatch, tm
 
 
 END = "-----END CERTIFICATE-----\n"
+
+
+async def test_cookies_a_crm_sets_are_neither_kept_nor_sent_back(client: Recording, api: respx.MockRouter) -> None:
+    cookie = "__cf_bm=abc123; Path=/; Domain=crm.example.test; HttpOnly"
+    route = api.get("/deals").mock(return_value=httpx.Response(200, json={}, headers={"Set-Cookie": cookie}))
+    await client.request("GET", "/deals")
+    await client.request("GET", "/deals")
+    assert route.call_count == 2
+    assert "cookie" not in route.calls.last.request.headers
+    assert len(client._client.cookies) == 0
