@@ -117,3 +117,31 @@ def test_a_shared_stage_found_clean_is_skipped_but_a_dirty_one_never_is() -> Non
     for _ in range(2):
         assert storable.without_nul(deal.model_copy(update={"owner": bad})).owner.name == "B\ufffd"
     assert id(bad) not in storable._CLEAN_PARTS
+
+
+def test_problem_names_the_field_that_cannot_be_stored() -> None:
+    from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
+    from crmsync.sync.storable import problem
+
+    deal = Deal(
+        connection="c",
+        source_id="1",
+        name="D",
+        pipeline=Pipeline(id="p", label="P"),
+        stage=Stage(id="s", label="S", pipeline_id="p"),
+        status=DealStatus.OPEN,
+        owner=Owner(id="o" * 200),
+        remote_category="c" * 100,
+    )
+    assert problem(deal) is None, "an id of 200 characters and a category of 100 fit"
+    cases = {
+        "source_id: an id with a NUL": {"source_id": "1\x00"},
+        "pipeline: an id with a NUL": {"pipeline": Pipeline(id="p\ud800", label="P")},
+        "stage: an id of 201 characters": {"stage": Stage(id="s" * 201, label="S", pipeline_id="p")},
+        "owner: an id with a NUL": {"owner": Owner(id="\x00")},
+        "owner: an id of 201 characters": {"owner": Owner(id="o" * 201)},
+        "remote_category: 101 characters": {"remote_category": "c" * 101},
+    }
+    for expected, update in cases.items():
+        found = problem(deal.model_copy(update=update))
+        assert found is not None and found.startswith(expected), (expected, found)

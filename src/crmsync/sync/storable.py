@@ -28,19 +28,23 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 def problem(deal: Deal) -> str | None:
     """Why the store cannot hold `deal`, or None."""
-    ids = {
-        "source_id": deal.source_id,
-        "pipeline": deal.pipeline.id,
-        "stage": deal.stage.id,
-        "owner": deal.owner.id if deal.owner else "",
-    }
+    owner = deal.owner
+    source_id, pipeline, stage, owner_id = deal.source_id, deal.pipeline.id, deal.stage.id, owner.id if owner else ""
+    category = deal.remote_category
+    if (  # the common case in one search and one comparison; the field at fault is named below
+        _UNSTORABLE.search(source_id + pipeline + stage + owner_id) is None
+        and max(len(source_id), len(pipeline), len(stage), len(owner_id)) <= ID_MAX
+        and (category is None or len(category) <= CATEGORY_MAX)
+    ):
+        return None
+    ids = {"source_id": source_id, "pipeline": pipeline, "stage": stage, "owner": owner_id}
     for field, value in ids.items():
         if clean_text(value) != value:
             return f"{field}: an id with a NUL byte or a lone surrogate"
         if len(value) > ID_MAX:
             return f"{field}: an id of {len(value)} characters (the store keeps at most {ID_MAX})"
-    if deal.remote_category is not None and len(deal.remote_category) > CATEGORY_MAX:
-        return f"remote_category: {len(deal.remote_category)} characters (at most {CATEGORY_MAX})"
+    if category is not None and len(category) > CATEGORY_MAX:
+        return f"remote_category: {len(category)} characters (at most {CATEGORY_MAX})"
     return None
 
 
