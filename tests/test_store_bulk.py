@@ -173,3 +173,16 @@ def test_dates_booleans_and_empty_dicts_are_bound_as_sqlalchemy_binds_them() -> 
     refused = _converter(t.deals.c.writable.type, sqlite.dialect())
     with pytest.raises(TypeError):  # what is not a bool is still the processor's to refuse
         refused("yes")
+
+
+def test_the_generated_parameters_take_each_key_in_order_through_its_converter() -> None:
+    from crmsync.store.base import _parameters
+
+    rows = [{"a": 1, "b": "x", "it's": 2.5}, {"a": 2, "b": "y", "it's": None}]
+    positional = _parameters(["it's", "a", "b"], [None, lambda value: value * 10, str.upper], None)
+    assert positional(rows) == [(2.5, 10, "X"), (None, 20, "Y")]
+    named = _parameters(["b", "a"], [None, None], ["by_b", "a"])
+    assert named(rows) == [{"by_b": "x", "a": 1}, {"by_b": "y", "a": 2}]
+    single = _parameters(["a"], [None], None)
+    assert single(rows) == [(1,), (2,)], "one value is still a tuple"
+    assert positional([]) == []

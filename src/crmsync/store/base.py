@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -196,50 +195,48 @@ class StoreBase:
     def _compile(
         self, stmt: Any, binds: dict[str, Any], names: tuple[str, ...], renamed: frozenset[str] = frozenset()
     ) -> _Bulk:
-        """The SQL of `stmt`, and how to make its parameters of a row (`binds`: parameter name → column)."""
+        """The SQL of `stmt`, and how to make the parameters of rows (`binds`: parameter name → column)."""
         dialect = self.engine.dialect
         compiled = stmt.compile(dialect=dialect, column_keys=[name for name in names if name not in renamed])
         source = {(f"by_{name}" if name in renamed else name): name for name in names}
         order = list(compiled.positiontup or ()) if compiled.positional else list(binds)
         converters = [_converter(binds[bind].type, dialect) for bind in order]
-        return _Bulk(
-            str(compiled),
-            _getter([source[bind] for bind in order]),
-            [(index, convert) for index, convert in enumerate(converters) if convert is not None],
-            None if compiled.positional else tuple(order),
-        )
+        named = None if compiled.positional else order
+        return _Bulk(str(compiled), _parameters([source[bind] for bind in order], converters, named))
 
     @staticmethod
     def _execute_many(compiled: _Bulk, rows: list[dict[str, Any]], conn: Connection) -> None:
-        # the values are taken by one itemgetter (in C), and only the columns with a converter are visited
-        sql, getter, conversions, named = compiled
-        params: list[Any] = []
-        for row in rows:
-            found = getter(row)
-            if conversions:
-                values = list(found)
-                for index, convert in conversions:
-                    values[index] = convert(values[index])
-                found = tuple(values)  # SQLAlchemy takes tuples (or dicts), not lists
-            params.append(found if named is None else dict(zip(named, found, strict=True)))
-        conn.exec_driver_sql(sql, params)
+        conn.exec_driver_sql(compiled.sql, compiled.parameters(rows))
 
 
 class _Bulk(NamedTuple):
-    """A statement compiled for executemany: its SQL, the getter of a row's values in parameter order, the
-    converters (by position) of the columns that have one, and the parameter names where they are named."""
+    """A statement compiled for executemany: its SQL, and the function making its parameters of a list of rows."""
 
     sql: str
-    getter: Callable[[dict[str, Any]], tuple[Any, ...]]
-    conversions: list[tuple[int, Callable[[Any], Any]]]
-    named: tuple[str, ...] | None
+    parameters: Callable[[list[dict[str, Any]]], list[Any]]
 
 
-def _getter(keys: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    if len(keys) == 1:  # itemgetter of one key gives the value, not a tuple of it
-        key = keys[0]
-        return lambda row: (row[key],)
-    return itemgetter(*keys)
+def _parameters(
+    keys: list[str], converters: list[Callable[[Any], Any] | None], named: list[str] | None
+) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    """A function making the executemany parameters of rows: for each row, its values of `keys` in order, each
+    passed through its converter (if any), as a tuple (positional drivers) or a dict of the names `named`.
+
+    It is generated as one list comprehension, as `dataclasses` generates methods: a loop over converters per row
+    cost a page's deal rows more than SQLite's work on them. The code holds only the keys (as literals) and the
+    converters (as arguments), never a value."""
+    values = []
+    for index, (key, convert) in enumerate(zip(keys, converters, strict=True)):
+        value = f"row[{key!r}]"
+        values.append(value if convert is None else f"_c{index}({value})")
+    if named is None:
+        item = "(" + "".join(f"{value}, " for value in values) + ")"
+    else:
+        item = "{" + ", ".join(f"{name!r}: {value}" for name, value in zip(named, values, strict=True)) + "}"
+    scope = {f"_c{index}": convert for index, convert in enumerate(converters) if convert is not None}
+    exec(f"def parameters(rows):\n    return [{item} for row in rows]\n", scope)  # our own text: keys as literals
+    function: Callable[[list[dict[str, Any]]], list[Any]] = scope["parameters"]
+    return function
 
 
 def _converter(column_type: Any, dialect: Any) -> Any:
