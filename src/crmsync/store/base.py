@@ -36,8 +36,11 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 def utc(value: datetime | None) -> datetime | None:
-    """Normalise an aware timestamp to UTC before storing: SQLite drops the offset and keeps the wall time."""
-    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+    """Normalise an aware timestamp to UTC before storing: SQLite drops the offset and keeps the wall time. One
+    already in UTC (most are) is returned as it is, not copied."""
+    if value is None or value.tzinfo is None or value.tzinfo is UTC:
+        return value
+    return value.astimezone(UTC)
 
 
 _MIGRATING = threading.Lock()
