@@ -66,21 +66,27 @@ def test_nothing_changes_for_a_clean_deal() -> None:
     assert problem(deal) is None and without_nul(deal) is deal and last_versions([deal]) == [deal]
 
 
+def _plain_deal(**fields: Any) -> Any:
+    from crmsync.model import Deal, DealStatus, Pipeline, Stage
+
+    values: dict[str, Any] = {
+        "connection": "c",
+        "source_id": "1",
+        "name": "Deal",
+        "pipeline": Pipeline(id="p", label="P"),
+        "stage": Stage(id="s", label="S", pipeline_id="p"),
+        "status": DealStatus.OPEN,
+    }
+    return Deal(**{**values, **fields})
+
+
 def test_text_the_store_cannot_hold_is_found_in_nested_fields_too() -> None:
     from datetime import UTC, datetime
 
-    from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
+    from crmsync.model import Owner, Stage
     from crmsync.sync.storable import without_nul
 
-    base = Deal(
-        connection="c",
-        source_id="1",
-        name="Deal",
-        pipeline=Pipeline(id="p", label="P"),
-        stage=Stage(id="s", label="S", pipeline_id="p"),
-        status=DealStatus.OPEN,
-        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
+    base = _plain_deal(updated_at=datetime(2026, 1, 1, tzinfo=UTC))
     assert without_nul(base) is base
     for dirty in (
         base.model_copy(update={"owner": Owner(id="o", name="A\x00n")}),
@@ -120,19 +126,10 @@ def test_a_shared_stage_found_clean_is_skipped_but_a_dirty_one_never_is() -> Non
 
 
 def test_problem_names_the_field_that_cannot_be_stored() -> None:
-    from crmsync.model import Deal, DealStatus, Owner, Pipeline, Stage
+    from crmsync.model import Owner, Pipeline, Stage
     from crmsync.sync.storable import problem
 
-    deal = Deal(
-        connection="c",
-        source_id="1",
-        name="D",
-        pipeline=Pipeline(id="p", label="P"),
-        stage=Stage(id="s", label="S", pipeline_id="p"),
-        status=DealStatus.OPEN,
-        owner=Owner(id="o" * 200),
-        remote_category="c" * 100,
-    )
+    deal = _plain_deal(owner=Owner(id="o" * 200), remote_category="c" * 100)
     assert problem(deal) is None, "an id of 200 characters and a category of 100 fit"
     cases = {
         "source_id: an id with a NUL": {"source_id": "1\x00"},
