@@ -239,7 +239,7 @@ class ApiClient:
             follow_redirects=False,
             verify=tls_context() if httpx.URL(base_url).scheme != "http" else no_ca_context(),
         )
-        self._client._cookies = NoCookies()  # the `cookies` setter would copy it into a plain, keeping store
+        self._client._cookies = NoCookies()  # set as it is: the `cookies` setter would copy it into a keeping store
 
     async def aclose(self) -> None:
         await self._client.aclose()

