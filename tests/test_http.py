@@ -575,14 +575,14 @@ async def test_clients_share_one_tls_context_made_as_httpx_makes_it(monkeypatch:
     assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
     assert shared.cert_store_stats()["x509_ca"] > 0, "certifi's bundle is loaded"
     for client in (first, second):
-        pool = client._client._transport._pool  # httpx's own transport, built with the context given
-        assert pool._ssl_context is shared
+        pool = client._client._transport._pool  # the wire pool under httpx, built with the context given
+        assert pool.ssl_context is shared
         await client.aclose()
 
 
 async def test_a_plain_http_client_loads_no_ca_bundle_and_trusts_no_certificate() -> None:
     client = ApiClient("sandbox", "http://127.0.0.1:8080/api")
-    context = client._client._transport._pool._ssl_context
+    context = client._client._transport._pool.ssl_context
     assert context is no_ca_context() and context is not tls_context()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname, "an https URL would fail, not pass"
     assert context.cert_store_stats()["x509_ca"] == 0

@@ -16,6 +16,7 @@ import os
 import random
 import ssl
 import time
+import urllib.request
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from crmsync.errors import ApiError, AuthError, PaginationError, RetriableApiError, TransportError
 from crmsync.redact import clip
+from crmsync.wire import WireTransport
 
 log = logging.getLogger("crmsync.http")
 
@@ -52,6 +54,11 @@ def no_ca_context() -> ssl.SSLContext:
     loopback): it never needs TLS, so the CA bundle is not loaded for it, and should a request of it ever go to an
     https URL, the handshake fails instead of trusting the server unchecked."""
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names, against no CA
+
+
+def _proxied() -> bool:
+    """Whether the environment names a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY; NO_PROXY alone names none)."""
+    return any(scheme != "no" for scheme in urllib.request.getproxies())
 
 
 class NoCookies(httpx.Cookies):
@@ -231,13 +238,16 @@ class ApiClient:
         # since `mark_clock`: no later than the CRM's time when the first request reached it, and ours then
         self.first_clock: tuple[datetime, datetime] | None = None
         self._semaphore = asyncio.Semaphore(max_concurrency)
+        context = tls_context() if httpx.URL(base_url).scheme != "http" else no_ca_context()
+        if transport is None and not _proxied():  # behind a proxy, httpx's own transport goes there
+            transport = WireTransport(context, max_idle=max_concurrency)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=dict(headers or {}),
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
-            verify=tls_context() if httpx.URL(base_url).scheme != "http" else no_ca_context(),
+            verify=context,
         )
         self._client._cookies = NoCookies()  # set as it is: the `cookies` setter would copy it into a keeping store
 

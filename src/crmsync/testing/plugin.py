@@ -33,6 +33,19 @@ from crmsync.testing.fake import FakeConnector, fake_discovery, fake_mapping
 POSTGRES_ENV = "CRMSYNC_TEST_POSTGRES_URL"
 
 
+def _respx_sees_the_wire() -> None:
+    """respx intercepts httpcore's pools; API clients send through `crmsync.wire.WirePool`, which speaks the same
+    interface, so respx is told to intercept it too (a respx-mocked test never reaches the network)."""
+    try:
+        from respx.mocks import HTTPCoreMocker
+    except ImportError:  # respx is a test tool: a connector's tests may not use it
+        return
+    HTTPCoreMocker.add_targets("crmsync.wire.WirePool")
+
+
+_respx_sees_the_wire()
+
+
 @pytest.fixture
 def connector_class() -> type[Connector]:
     """The connector the fixtures build; override in a conftest to test another one."""
