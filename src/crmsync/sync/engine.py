@@ -36,8 +36,9 @@ from crmsync.sync import storable
 from crmsync.sync.ahead import one_ahead
 from crmsync.sync.chunks import gathered
 from crmsync.sync.collector import frozen_before
+from crmsync.sync.explain import Evaluated, explain
 from crmsync.sync.lock import HEARTBEAT_SECONDS, LOCK_STALE_AFTER, RunLock, holder_id
-from crmsync.sync.plan import DealPlan, effective_forecast, marked_ids, marks_for, plan_deal, unexplained
+from crmsync.sync.plan import DealPlan, effective_forecast, marked_ids, marks_for, plan_deal
 from crmsync.sync.result import Mode, RunResult
 from crmsync.sync.writer import Writer
 
@@ -331,9 +332,9 @@ class SyncEngine:
         self._checkpoint(deals)
         deals = self._changed(result, deals)
         marks = self._marks(deals)
-        evaluated: dict[str, tuple[Forecast, DealPlan]] = {}
+        evaluated: Evaluated = {}
         if self.connector.capabilities.history_by_id and deals:
-            deals, evaluated = await self._explain(deals, reference, marks)
+            deals, evaluated = await explain(self.connector, deals, reference, marks, self.today)
         self._evaluate(result, deals, marks=marks, evaluated=evaluated)
 
     def _changed(self, result: RunResult, deals: list[Deal]) -> list[Deal]:
@@ -355,45 +356,6 @@ class SyncEngine:
         ids = [deal.source_id for deal in deals]
         return self.store.marks_of(self.connection, ids, ("category", "probability"))
 
-    async def _explain(
-        self, deals: list[Deal], reference: Reference, marks: dict[str, dict[str, Marks]]
-    ) -> tuple[list[Deal], dict[str, tuple[Forecast, DealPlan]]]:
-        """Deals the plan would change although crmsync did not write their value are read again by id, with the
-        history that says whether a person set it (listings come without it: it costs HubSpot a page of 50, not
-        100). Only those deals are read; a deal the read does not bring keeps its listed version.
-
-        Returns the deals, and the forecasts of those kept as listed with their plans for a deal with no stored
-        stage (evaluated and planned once, not again by `_evaluate`).
-        """
-        wanted: list[str] = []
-        evaluated: dict[str, tuple[Forecast, DealPlan]] = {}
-        marked = marked_ids(marks)
-        evaluate = compiled(self.mapping).evaluate  # the rules of `crmsync.rules.evaluate`, looked up once a chunk
-        for deal in deals:
-            forecast = evaluate(deal, self.today)
-            known = marks_for(marks, deal.source_id) if deal.source_id in marked else {}
-            plan = plan_deal(deal, forecast, self.mapping, known, None)
-            evaluated[deal.source_id] = (forecast, plan)
-            if unexplained(deal, plan, known):
-                wanted.append(deal.source_id)
-        if not wanted:
-            return deals, evaluated
-        raws = await self.connector.read(wanted)
-        explained: dict[str, Deal] = {}
-        for raw in raws or []:
-            if (found := self._map_quietly(raw, reference)) is not None:
-                explained[found.source_id] = found
-                evaluated.pop(found.source_id, None)  # read again, maybe changed since: evaluated afresh
-        return [explained.get(deal.source_id, deal) for deal in deals], evaluated
-
-    def _map_quietly(self, raw: dict[str, Any], reference: Reference) -> Deal | None:
-        """A record read again, mapped; one that no longer maps keeps its listed version (no second quarantine)."""
-        try:
-            deal = reference.owner(self.connector.to_deal(raw, reference))
-        except (CrmsyncError, ValidationError, ValueError, TypeError, KeyError):
-            return None
-        return None if storable.problem(deal) is not None else storable.without_nul(deal)
-
     def _checkpoint(self, deals: list[Deal]) -> None:
         """Fold the chunk's modification times into the run's progress marker; flag stamps in the future."""
         mark = policy.checkpoint((deal.updated_at for deal in deals), datetime.now(UTC), self.future_tolerance)
@@ -414,7 +376,7 @@ class SyncEngine:
         *,
         count: bool = True,
         marks: dict[str, dict[str, Marks]] | None = None,
-        evaluated: dict[str, tuple[Forecast, DealPlan]] | None = None,
+        evaluated: Evaluated | None = None,
     ) -> None:
         """Evaluate the rules, plan write-back, keep the snapshot (when applying) and record the ledger rows.
 
@@ -433,7 +395,7 @@ class SyncEngine:
             forecast = done[0] if done else evaluate(deal, self.today)
             before = previous.get(deal.source_id)
             stage = before.stage_id if before else None
-            if done and stage is None:  # planned by `_explain` with the same marks and no stored stage
+            if done and stage is None:  # planned by `explain` with the same marks and no stored stage
                 plan = done[1]
             else:
                 known = marks_for(marks, deal.source_id) if deal.source_id in marked else {}
