@@ -26,6 +26,7 @@ MAX_HEAD = 64 * 1024  # status line and headers of one answer
 MAX_BODY = 256 * 1024 * 1024
 READ_SIZE = 256 * 1024
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
+_HEX = b"0123456789abcdefABCDEF"
 
 Origin = tuple[bytes, bytes, int]
 
@@ -312,10 +313,10 @@ class _Answer:
         total = 0
         while True:
             line = await self._line("a chunk's size")
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise httpcore.RemoteProtocolError(f"a chunk's size is not a hex number: {line[:40]!r}") from None
+            digits = line.split(b";", 1)[0].strip(b" \t")
+            if not 0 < len(digits) <= 16 or digits.strip(_HEX):  # no sign, no 0x prefix: hex digits alone
+                raise httpcore.RemoteProtocolError(f"a chunk's size is not a hex number: {line[:40]!r}")
+            size = int(digits, 16)
             if size == 0:
                 while await self._line("the trailers"):  # trailers, up to an empty line
                     pass
