@@ -1,11 +1,12 @@
 """HTTP/1.1 over asyncio streams: the connection pool under every API client's httpx transport.
 
 httpx's own pool (httpcore on anyio, parsing each event with h11) cost about 0.9 ms of CPU a request for a page of
-100 deals on loopback, about 0.45 ms more than this one, and more than decoding the page. `WirePool` does the job with asyncio's streams: one request at a time
-per connection, idle connections kept per origin for `keepalive` seconds, and the whole answer read before it is
-handed up (these are API pages, not downloads; `max_body` bounds them). It speaks httpcore's pool interface, so
-httpx sits on it unchanged through `WireTransport`, and respx intercepts it in tests (`crmsync.testing.plugin`
-registers it). Its errors are httpcore's, which httpx turns into its own and `ApiClient` into crmsync's.
+100 deals on loopback, about 0.45 ms more than this one, and more than decoding the page. `WirePool` does the job
+with asyncio's streams: one request at a time per connection, idle connections kept per origin for `keepalive`
+seconds, and the whole answer read before it is handed up (these are API pages, not downloads; `max_body` bounds
+them). It speaks httpcore's pool interface, so httpx sits on it unchanged through `WireTransport`, and respx
+intercepts it in tests (`crmsync.testing.plugin` registers it). Its errors are httpcore's, which httpx turns into
+its own and `ApiClient` into crmsync's.
 
 A request that finds its kept connection closed or reset before the first byte of an answer is sent once more, on
 a new connection (a new connection failing so is an error). The usual cause is a server dropping an idle
