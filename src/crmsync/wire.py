@@ -97,12 +97,9 @@ class WirePool:
             try:
                 return await self._exchange(origin, connection, request.method, message, timeouts, reused=True)
             except _Stale:
-                pass  # the server closed the kept connection as the request went out: it never read it
+                pass  # closed before any answer (see the module's docstring): once more, on a new connection
         connection = await self._connect(origin, timeouts.get("connect"))
-        try:
-            return await self._exchange(origin, connection, request.method, message, timeouts, reused=False)
-        except _Stale:  # pragma: no cover - raised only for a reused connection
-            raise httpcore.RemoteProtocolError("the server closed the connection without answering") from None
+        return await self._exchange(origin, connection, request.method, message, timeouts, reused=False)
 
     def _take(self, origin: Origin) -> _Connection | None:
         connections = self._idle.get(origin)
