@@ -1,6 +1,6 @@
 """The store's bulk writes (`insert_many`, `upsert`, `update_many`) keep exactly what SQLAlchemy's own insert and
 update keep, on both databases: they convert values with the same bind processors, only once per column instead of
-per row."""
+per row. On PostgreSQL each test runs twice: rows sent by executemany, and by COPY (`crmsync.store.pgcopy`)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,18 @@ from typing import Any
 import pytest
 from sqlalchemy import bindparam, insert, select, update
 
-from crmsync.store import Store
+from crmsync.store import Store, pgcopy
 from crmsync.store import schema as t
 from crmsync.store.base import aware
 
 AT = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True, params=["executemany", "copy"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which way PostgreSQL's store sends the rows: COPY from the first row on, or never (SQLite: executemany)."""
+    monkeypatch.setattr(pgcopy, "COPY_MIN_ROWS", 1 if request.param == "copy" else 10**9)
+    return str(request.param)
 
 
 def changes(run_id: int, prefix: str) -> list[dict[str, Any]]:

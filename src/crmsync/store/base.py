@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from crmsync.errors import ConfigError, StoreError
+from crmsync.store import pgcopy
 from crmsync.store.stats import PlannerStats
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -174,7 +175,8 @@ class StoreBase:
                     index_elements=list(conflict),
                     set_={name: stmt.excluded[name] for name in names if name not in conflict},
                 )
-            compiled = self._bulk[key] = self._compile(stmt, {name: table.c[name] for name in names}, names)
+            compiled = self._compile(stmt, {name: table.c[name] for name in names}, names)
+            compiled = self._bulk[key] = compiled._replace(copy=self._copy_plan(table, names, conflict=conflict))
         self._execute_many(compiled, rows, conn)
 
     def update_many(self, table: Any, keys: Sequence[str], rows: list[dict[str, Any]], conn: Connection) -> None:
@@ -192,7 +194,8 @@ class StoreBase:
                 .where(*(table.c[name] == bindparam(f"by_{name}") for name in keys))
                 .values({name: bindparam(name) for name in names if name not in keys})
             )
-            compiled = self._bulk[key] = self._compile(stmt, binds, names, renamed=frozenset(keys))
+            compiled = self._compile(stmt, binds, names, renamed=frozenset(keys))
+            compiled = self._bulk[key] = compiled._replace(copy=self._copy_plan(table, names, update_keys=keys))
         self._execute_many(compiled, rows, conn)
 
     def _compile(
@@ -207,16 +210,31 @@ class StoreBase:
         named = None if compiled.positional else order
         return _Bulk(str(compiled), _parameters([source[bind] for bind in order], converters, named))
 
+    def _copy_plan(
+        self, table: Any, names: tuple[str, ...], *, conflict: Sequence[str] = (), update_keys: Sequence[str] = ()
+    ) -> pgcopy.CopyPlan | None:
+        """On PostgreSQL, how the rows go through COPY instead (`crmsync.store.pgcopy`); elsewhere None."""
+        dialect = self.engine.dialect
+        if dialect.name != "postgresql":
+            return None
+        converters = [_converter(table.c[name].type, dialect) for name in names]
+        values = _parameters(list(names), converters, None)
+        return pgcopy.plan(table.name, names, values, conflict=conflict, update_keys=update_keys)
+
     @staticmethod
     def _execute_many(compiled: _Bulk, rows: list[dict[str, Any]], conn: Connection) -> None:
+        if compiled.copy is not None and pgcopy.run(compiled.copy, rows, conn):
+            return
         conn.exec_driver_sql(compiled.sql, compiled.parameters(rows))
 
 
 class _Bulk(NamedTuple):
-    """A statement compiled for executemany: its SQL, and the function making its parameters of a list of rows."""
+    """A statement compiled for executemany: its SQL, the function making its parameters of a list of rows, and
+    on PostgreSQL the plan sending many rows by COPY instead."""
 
     sql: str
     parameters: Callable[[list[dict[str, Any]]], list[Any]]
+    copy: pgcopy.CopyPlan | None = None
 
 
 def _parameters(

@@ -1,0 +1,104 @@
+"""PostgreSQL's bulk path: a chunk's rows sent with COPY instead of an executemany.
+
+An executemany sends a Bind and an Execute a row, and psycopg prepares and dumps each row's parameters on its own;
+COPY streams the rows as one text, dumped by the same adapters. A first sync's inserts (category moves, stage
+history, ledger rows) and upserts (deals, forecasts) went from 0.26–0.30 to 0.19–0.21 ms of crmsync's CPU a deal
+(30,000 deals, run alternately). An upsert or an update by key copies into a temporary table of the columns
+written (no constraints: every check is the real table's), then moves the rows with one INSERT … ON CONFLICT or
+UPDATE … FROM that empties it. Rows naming one key twice keep the executemany, where the last row wins.
+
+A failure is raised as SQLAlchemy's error of the driver's class (an IntegrityError stays one) with the server's
+primary message alone: COPY's context line would quote the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+COPY_MIN_ROWS = 8  # below it an executemany costs less than COPY's own round trips
+
+
+class CopyPlan(NamedTuple):
+    """How a compiled bulk statement's rows go through COPY.
+
+    Attributes:
+        copy: The COPY statement (into the table itself, or into `stage`).
+        stage: The temporary table's name and its CREATE statement, or None for a plain insert.
+        move: The statement moving the stage's rows into the table (and emptying the stage).
+        keys: The key columns' positions in a row's values (rows naming a key twice keep the executemany).
+        values: The rows' values in column order, each passed through its column's converter.
+    """
+
+    copy: str
+    stage: tuple[str, str] | None
+    move: str | None
+    keys: tuple[int, ...]
+    values: Callable[[list[dict[str, Any]]], list[Any]]
+
+
+def plan(
+    table: str,
+    names: Sequence[str],
+    values: Callable[[list[dict[str, Any]]], list[Any]],
+    *,
+    conflict: Sequence[str] = (),
+    update_keys: Sequence[str] = (),
+) -> CopyPlan:
+    """The COPY plan of an insert (`conflict`: an upsert on those columns; `update_keys`: an update by them) of
+    the columns `names`, whose `values` come in that order. Names are the schema's own identifiers."""
+    columns = ", ".join(names)
+    keys = tuple(conflict or update_keys)
+    positions = tuple(names.index(key) for key in keys)
+    if not keys:
+        return CopyPlan(f"COPY {table} ({columns}) FROM STDIN", None, None, (), values)
+    digest = hashlib.blake2b(columns.encode(), digest_size=4).hexdigest()
+    stage = f"crmsync_copy_{table}_{digest}"  # one per table and set of columns, kept by the session
+    create = (
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+        f"SELECT {columns} FROM {table} WITH NO DATA"
+    )
+    others = [name for name in names if name not in keys]
+    moved = f"WITH moved AS (DELETE FROM {stage} RETURNING {columns}) "
+    if conflict:
+        assignments = ", ".join(f"{name} = excluded.{name}" for name in others)
+        move = (
+            f"{moved}INSERT INTO {table} ({columns}) SELECT {columns} FROM moved "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {assignments}"
+        )
+    else:
+        assignments = ", ".join(f"{name} = moved.{name}" for name in others)
+        matches = " AND ".join(f"{table}.{key} = moved.{key}" for key in keys)
+        move = f"{moved}UPDATE {table} SET {assignments} FROM moved WHERE {matches}"
+    return CopyPlan(f"COPY {stage} ({columns}) FROM STDIN", (stage, create), move, positions, values)
+
+
+def run(copy: CopyPlan, rows: list[dict[str, Any]], conn: Connection) -> bool:
+    """Send `rows` by `copy` inside `conn`'s transaction; False (nothing sent) when they are too few for COPY to
+    pay, or a key repeats among them: the executemany takes them then."""
+    if len(rows) < COPY_MIN_ROWS:
+        return False
+    values = copy.values(rows)
+    if copy.keys and len({tuple(row[i] for i in copy.keys) for row in values}) != len(values):
+        return False
+    import psycopg  # PostgreSQL's driver, imported where a PostgreSQL store runs (a SQLite one never needs it)
+
+    driver: Any = conn.connection.driver_connection
+
+    try:
+        with driver.cursor() as cursor:
+            if copy.stage is not None:
+                cursor.execute(copy.stage[1])
+            with cursor.copy(copy.copy) as stream:
+                for row in values:
+                    stream.write_row(row)
+            if copy.move is not None:
+                cursor.execute(copy.move)
+    except psycopg.Error as exc:
+        primary = exc.diag.message_primary or type(exc).__name__
+        raise DBAPIError.instance(copy.copy, None, type(exc)(primary), psycopg.Error, hide_parameters=True) from None
+    return True
