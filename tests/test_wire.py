@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
+import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -129,24 +131,27 @@ async def test_connection_close_and_http_1_0_are_not_kept(serve: Callable[..., S
     assert server.connections == 3
 
 
-async def test_a_kept_connection_closed_without_an_answer_carries_the_request_once_more(
+async def test_a_kept_connection_closed_without_an_answer_carries_an_idempotent_request_once_more(
     serve: Callable[..., Server],
 ) -> None:
-    """A server may drop an idle connection just as a request goes out on it: the request goes once more, on a new
-    connection. On a new connection the same silence is an error (nothing is sent a third time)."""
+    """A server may drop an idle connection just as a request goes out on it: a PUT goes once more, on a new
+    connection; a POST is not sent twice by the pool (the error goes up, to the API client's retry policy); and on
+    a new connection the same silence is an error."""
     answers = [ok(b"1"), None, ok(b"3"), None, None]
     server = await serve(lambda n, request: answers[n - 1])
     async with client(server) as http:
         assert (await http.get("/")).text == "1"
-        assert (await http.post("/write", json={"x": 1})).text == "3"
+        assert (await http.put("/write", json={"x": 1})).text == "3"
         with pytest.raises(httpx.RemoteProtocolError, match="closed the connection without answering"):
-            await http.get("/again")  # on a kept connection that is closed: once more, then the error
+            await http.post("/create", json={"x": 1})  # on the kept connection, which the server closed
+        with pytest.raises(httpx.RemoteProtocolError, match="closed the connection without answering"):
+            await http.get("/again")  # on a new connection: not a third time
     assert server.connections == 3
     assert [request.split(b" ", 2)[:2] for request in server.requests] == [
         [b"GET", b"/"],
-        [b"POST", b"/write"],
-        [b"POST", b"/write"],
-        [b"GET", b"/again"],
+        [b"PUT", b"/write"],
+        [b"PUT", b"/write"],
+        [b"POST", b"/create"],
         [b"GET", b"/again"],
     ]
 
@@ -195,6 +200,15 @@ async def test_a_gzip_answer_is_decoded_by_httpx(serve: Callable[..., Server]) -
         (b"HTTP/1.1 200 OK\r\nContent-Len", "after 28 bytes of the answer's head"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n", "over 1000"),
         (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", "longer than 65536 bytes"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", "bad Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", "other than chunked"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nab", "other than chunked"),
+        (b"HTTP/1.1 200 OK\r\nX-A: a\nContent-Length: 2\r\n\r\nab", "control character"),
+        (b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nab", "control character"),
+        (b"HTTP/1.1 200 OK\r\nContent Length: 2\r\n\r\nab", "malformed header line"),
+        (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", "no request asks to upgrade"),
+        (b"HTTP/1.1 099 Odd\r\n\r\n", "not an HTTP/1 status line"),
+        (b"HTTP/1.9 200 OK\r\n\r\n", "not an HTTP/1 status line"),
     ],
 )
 async def test_a_malformed_answer_is_a_protocol_error_naming_the_fault(
@@ -206,6 +220,88 @@ async def test_a_malformed_answer_is_a_protocol_error_naming_the_fault(
         with pytest.raises(httpx.RemoteProtocolError, match=message):
             await http.get("/")
         assert not transport._pool._idle.get((b"http", b"127.0.0.1", server.port))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ok(b"INJECTED"),  # a second answer to one request
+        b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",  # an idle timeout's
+        b"junk",  # bytes beyond the answer's Content-Length
+    ],
+)
+async def test_bytes_beyond_an_answer_are_never_read_as_the_next_answer(
+    serve: Callable[..., Server], extra: bytes
+) -> None:
+    server = await serve(lambda n, request: ok(b"1") + extra if n == 1 else ok(b"%d" % n))
+    async with client(server) as http:
+        assert (await http.get("/a")).text == "1"
+        await asyncio.sleep(0.05)  # whatever else the server sent has arrived
+        second = await http.get("/b")
+        assert (second.status_code, second.text) == (200, "2")
+        assert (await http.get("/c")).text == "3"
+    assert server.connections == 2, "the connection that carried more than its answer was closed"
+
+
+async def test_a_folded_header_is_unfolded_into_its_value(serve: Callable[..., Server]) -> None:
+    server = await serve(lambda n, request: b"HTTP/1.1 200 OK\r\nX-Long: a\r\n \t b\r\nContent-Length: 2\r\n\r\nok")
+    async with client(server) as http:
+        response = await http.get("/")
+    assert (response.headers["x-long"], response.text) == ("a b", "ok")
+
+
+async def test_a_reset_after_part_of_an_answer_is_an_error_never_a_second_send() -> None:
+    """Part of an answer came before the reset: the server had the request, so even a PUT is not sent again."""
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            received.append(head.split(b"\r\n", 1)[0])
+            if len(received) == 1:
+                writer.write(ok(b"1"))
+                continue
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Le")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close by RST
+            writer.transport.abort()
+            return
+
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    async with httpx.AsyncClient(transport=WireTransport(no_ca_context()), timeout=5.0) as http:
+        assert (await http.get(f"http://127.0.0.1:{port}/")).text == "1"
+        with pytest.raises(httpx.ReadError):
+            await http.put(f"http://127.0.0.1:{port}/write", content=b"{}")
+    listener.close()
+    await listener.wait_closed()
+    assert received == [b"GET / HTTP/1.1", b"PUT /write HTTP/1.1"]
+
+
+async def test_a_request_that_outlives_the_closed_pool_closes_its_connection(serve: Callable[..., Server]) -> None:
+    server = await serve(lambda n, request: ok(b"late"))
+    transport = WireTransport(no_ca_context())
+    async with httpx.AsyncClient(base_url=server.url, transport=transport) as http:
+        late = asyncio.create_task(http.get("/"))
+        await asyncio.sleep(0)  # the request is on its way
+        await transport.aclose()
+        assert (await late).text == "late"
+        assert transport._pool._idle.get((b"http", b"127.0.0.1", server.port), []) == []  # type: ignore[attr-defined]
+
+
+async def test_a_content_length_that_is_not_the_bodys_is_refused_before_sending(
+    serve: Callable[..., Server],
+) -> None:
+    server = await serve(lambda n, request: ok())
+    async with client(server) as http:
+        with pytest.raises(httpx.LocalProtocolError, match="for a body of 2 bytes"):
+            await http.post("/", content=b"{}", headers={"Content-Length": "5"})
+    assert server.requests == []
 
 
 async def test_a_body_over_the_limit_without_a_length_is_refused(serve: Callable[..., Server]) -> None:

@@ -8,34 +8,49 @@ them). It speaks httpcore's pool interface, so httpx sits on it unchanged throug
 intercepts it in tests (`crmsync.testing.plugin` registers it). Its errors are httpcore's, which httpx turns into
 its own and `ApiClient` into crmsync's.
 
-A request that finds its kept connection closed or reset before the first byte of an answer is sent once more, on
-a new connection (a new connection failing so is an error). The usual cause is a server dropping an idle
-connection as the request went out, unread; should a server have read it and died before answering, the request
-arrives twice, which crmsync's writes allow: each sets values, so a second delivery changes nothing.
+A kept connection is handed out again only when nothing arrived on it since its last answer ended: bytes beyond
+an answer's framing, or a server's answer to no request (a 408 before it closes an idle connection), mean the
+stream cannot be trusted, and it is closed. An idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) that finds its
+kept connection closed or reset before the first byte of an answer is sent once more, on a new connection (the
+usual cause: a server dropping an idle connection as the request went out, unread). Any other request gets the
+error, and `ApiClient`'s retry policy decides: the pool never sends a POST or PATCH twice on its own.
+
+Answers must end their lines with CRLF (RFC 9112 lets a client refuse a bare LF); a folded header line is unfolded
+into its value. The only transfer coding taken is chunked; anything else is refused, as httpcore refuses it.
+httpx's `Limits` are not read: `ApiClient` bounds its concurrent requests itself, and `max_idle` the kept ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Coroutine, Iterable
 from typing import Any
 
 import httpcore
 import httpx
 
+KEEPALIVE = 4.0  # seconds an idle connection is kept: under the 5 s after which many servers drop one (uvicorn, Node)
 MAX_HEAD = 64 * 1024  # status line and headers of one answer
 MAX_BODY = 256 * 1024 * 1024
 READ_SIZE = 256 * 1024
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _HEX = b"0123456789abcdefABCDEF"
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS"})  # RFC 9110 §9.2.2: safe to send again
+HAPPY_EYEBALLS = 0.25  # seconds before trying a host's next address (IPv4 after a silent IPv6), as anyio does
 
 Origin = tuple[bytes, bytes, int]
 
 
 class _Stale(Exception):
     """A kept connection was closed before any byte of the answer came."""
+
+
+def _buffered(reader: asyncio.StreamReader) -> int:
+    """Bytes received and not read yet (asyncio keeps them in `_buffer` and has no public count of them)."""
+    return len(getattr(reader, "_buffer", b""))
 
 
 class _Connection:
@@ -47,7 +62,15 @@ class _Connection:
         self.idle_since = 0.0
 
     def usable(self, now: float, keepalive: float) -> bool:
-        return now - self.idle_since < keepalive and not self.writer.is_closing() and not self.reader.at_eof()
+        """Young enough, open, and nothing arrived on it while it was idle."""
+        reader = self.reader
+        return (
+            now - self.idle_since < keepalive
+            and not self.writer.is_closing()
+            and not reader.at_eof()
+            and reader.exception() is None
+            and not _buffered(reader)
+        )
 
     def close(self) -> None:
         self.writer.close()
@@ -64,13 +87,14 @@ class WirePool:
     """
 
     def __init__(
-        self, ssl_context: ssl.SSLContext, *, max_idle: int = 10, keepalive: float = 5.0, max_body: int = MAX_BODY
+        self, ssl_context: ssl.SSLContext, *, max_idle: int = 10, keepalive: float = KEEPALIVE, max_body: int = MAX_BODY
     ) -> None:
         self.ssl_context = ssl_context
         self.max_idle = max_idle
         self.keepalive = keepalive
         self.max_body = max_body
         self._idle: dict[Origin, list[_Connection]] = {}
+        self._closed = False  # after `aclose`, a connection coming back from a request is closed, not kept
 
     async def __aenter__(self) -> WirePool:
         return self
@@ -79,6 +103,7 @@ class WirePool:
         await self.aclose()
 
     async def aclose(self) -> None:
+        self._closed = True
         for connections in self._idle.values():
             for connection in connections:
                 connection.close()
@@ -92,14 +117,15 @@ class WirePool:
         origin = (scheme, url.host, url.port or DEFAULT_PORTS[scheme])
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         message = _message(request, await _body(request.stream))
+        method = request.method
         connection = self._take(origin)
         if connection is not None:
             try:
-                return await self._exchange(origin, connection, request.method, message, timeouts, reused=True)
+                return await self._exchange(origin, connection, method, message, timeouts, resend=method in IDEMPOTENT)
             except _Stale:
                 pass  # closed before any answer (see the module's docstring): once more, on a new connection
         connection = await self._connect(origin, timeouts.get("connect"))
-        return await self._exchange(origin, connection, request.method, message, timeouts, reused=False)
+        return await self._exchange(origin, connection, method, message, timeouts, resend=False)
 
     def _take(self, origin: Origin) -> _Connection | None:
         connections = self._idle.get(origin)
@@ -113,7 +139,7 @@ class WirePool:
 
     def _give_back(self, origin: Origin, connection: _Connection) -> None:
         connections = self._idle.setdefault(origin, [])
-        if len(connections) >= self.max_idle:
+        if self._closed or len(connections) >= self.max_idle:
             connection.close()
             return
         connection.idle_since = time.monotonic()
@@ -126,7 +152,12 @@ class WirePool:
         try:
             async with asyncio.timeout(seconds):
                 reader, writer = await asyncio.open_connection(
-                    name, port, ssl=tls, server_hostname=name if tls else None, limit=MAX_HEAD
+                    name,
+                    port,
+                    ssl=tls,
+                    server_hostname=name if tls else None,
+                    limit=MAX_HEAD,
+                    happy_eyeballs_delay=HAPPY_EYEBALLS,
                 )
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"no connection to {name}:{port} within {seconds} s") from None
@@ -142,22 +173,24 @@ class WirePool:
         message: bytes,
         timeouts: dict[str, float | None],
         *,
-        reused: bool,
+        resend: bool,
     ) -> httpcore.Response:
+        """One request and its answer on `connection`; `resend`: a kept connection found closed before any answer
+        raises `_Stale`, for the request to go once more on a new one."""
         try:
             try:
                 await _send(connection.writer, message, timeouts.get("write"))
             except httpcore.WriteError:
-                if reused:
+                if resend:
                     raise _Stale from None
                 raise
             answer = _Answer(connection.reader, timeouts.get("read"), self.max_body)
-            status, reason, version, headers = await answer.head(stale_if_empty=reused)
+            status, reason, version, headers = await answer.head(stale_if_empty=resend)
             content, keep = await answer.body(method, status, version, headers)
         except BaseException:
             connection.close()  # cancelled or broken mid-answer: never handed out again
             raise
-        if keep:
+        if keep and not _buffered(connection.reader):  # bytes beyond the answer: not trusted
             self._give_back(origin, connection)
         else:
             connection.close()
@@ -166,11 +199,15 @@ class WirePool:
 
 
 class WireTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a `WirePool` instead of httpcore's pool (httpx converts requests and errors)."""
+    """httpx's transport over a `WirePool` instead of httpcore's pool (httpx converts requests and errors); the
+    arguments are `WirePool`'s."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, **settings: Any) -> None:
+    def __init__(
+        self, ssl_context: ssl.SSLContext, *, max_idle: int = 10, keepalive: float = KEEPALIVE, max_body: int = MAX_BODY
+    ) -> None:
         # httpx's __init__ is not called: it would build the httpcore pool this one replaces
-        self._pool = WirePool(ssl_context, **settings)  # type: ignore[assignment]
+        pool = WirePool(ssl_context, max_idle=max_idle, keepalive=keepalive, max_body=max_body)
+        self._pool = pool  # type: ignore[assignment]
 
 
 async def _body(stream: Iterable[bytes] | AsyncIterable[bytes]) -> bytes:
@@ -188,6 +225,8 @@ def _message(request: httpcore.Request, body: bytes) -> bytes:
         if lower == b"transfer-encoding":
             continue
         if lower == b"content-length":
+            if value.strip() != str(len(body)).encode():
+                raise httpcore.LocalProtocolError(f"a Content-Length of {value[:20]!r} for a body of {len(body)} bytes")
             sized = True
         if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
             raise httpcore.LocalProtocolError(f"header {name!r} holds a line break")
@@ -234,7 +273,9 @@ class _Answer:
             except asyncio.LimitOverrunError:
                 raise httpcore.RemoteProtocolError(f"an answer's head is longer than {MAX_HEAD} bytes") from None
             status, reason, version, headers = _parse_head(raw)
-            if not 100 <= status < 200 or status == 101:
+            if status == 101:
+                raise httpcore.RemoteProtocolError("101 Switching Protocols, though no request asks to upgrade")
+            if status >= 200:
                 return status, reason, version, headers
             stale_if_empty = False  # an interim answer came: the server read the request
 
@@ -243,22 +284,23 @@ class _Answer:
     ) -> tuple[bytes, bool]:
         """The body of an answer, and whether its connection can carry another request."""
         length: int | None = None
-        encoded = chunked = closing = False
+        codings: list[bytes] = []
+        closing = False
         for name, value in headers:
             lower = name.lower()
             if lower == b"content-length":
                 length = _length(value, length)
             elif lower == b"transfer-encoding":
-                encoded = True
-                chunked = value.lower().rsplit(b",", 1)[-1].strip() == b"chunked"
+                codings += [coding.strip() for coding in value.lower().split(b",") if coding.strip()]
             elif lower == b"connection" and b"close" in value.lower():
                 closing = True
         keep = version == b"HTTP/1.1" and not closing
         if method == b"HEAD" or status in (204, 304):
             return b"", keep
-        if encoded:  # it overrides a Content-Length; with both, the connection is not trusted again
-            body = await self._chunked() if chunked else await self._to_close()
-            return body, keep and chunked and length is None
+        if codings:  # it overrides a Content-Length; with both, the connection is not trusted again
+            if codings != [b"chunked"]:
+                raise httpcore.RemoteProtocolError(f"a transfer coding other than chunked: {b', '.join(codings)!r}")
+            return await self._chunked(), keep and length is None
         if length is not None:
             if length > self.max_body:
                 raise httpcore.RemoteProtocolError(f"an answer of {length} bytes is over {self.max_body}")
@@ -266,23 +308,22 @@ class _Answer:
         return await self._to_close(), False
 
     async def _until(self, separator: bytes, stale_if_reset: bool = False) -> bytes:
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await self.reader.readuntil(separator)
-        except TimeoutError:
-            raise httpcore.ReadTimeout(f"no answer within {self.timeout} s") from None
-        except OSError as exc:  # a reset: for a kept connection before any answer, the server had closed it
-            if stale_if_reset:
-                raise _Stale from None
-            raise httpcore.ReadError(str(exc) or type(exc).__name__) from None
+        return await self._bounded(self.reader.readuntil(separator), stale_if_reset)
 
     async def _read(self, size: int) -> bytes:
+        return await self._bounded(self.reader.read(size))
+
+    async def _bounded(self, reading: Coroutine[Any, Any, bytes], stale_if_reset: bool = False) -> bytes:
+        """`reading`, within the read timeout; a reset is a ReadError, or `_Stale` when `stale_if_reset` and no
+        byte of an answer had come (a kept connection the server had closed)."""
         try:
             async with asyncio.timeout(self.timeout):
-                return await self.reader.read(size)
+                return await reading
         except TimeoutError:
             raise httpcore.ReadTimeout(f"the answer stalled for {self.timeout} s") from None
         except OSError as exc:
+            if stale_if_reset and not _buffered(self.reader):
+                raise _Stale from None
             raise httpcore.ReadError(str(exc) or type(exc).__name__) from None
 
     async def _exactly(self, size: int) -> bytes:
@@ -338,21 +379,33 @@ class _Answer:
 
 
 def _parse_head(raw: bytes) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
+    """Status, reason, version and headers of a head ending in CRLF CRLF; a folded line joins its header's value."""
     lines = raw[:-4].split(b"\r\n")
     version, _, rest = lines[0].partition(b" ")
     code, _, reason = rest.partition(b" ")
-    if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
+    if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit() or code[:1] == b"0":
         raise httpcore.RemoteProtocolError(f"not an HTTP/1 status line: {lines[0][:60]!r}")
-    headers = []
+    headers: list[tuple[bytes, bytes]] = []
     for line in lines[1:]:
+        if _CONTROL.search(line):
+            raise httpcore.RemoteProtocolError(f"a control character in a header line: {line[:60]!r}")
+        if line[:1] in (b" ", b"\t") and headers:  # obs-fold: RFC 9112 §5.2 has it replaced by a space
+            name, value = headers[-1]
+            headers[-1] = (name, (value + b" " + line.strip(b" \t")).strip(b" "))
+            continue
         name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
+        if not colon or not _TOKEN.fullmatch(name):
             raise httpcore.RemoteProtocolError(f"a malformed header line: {line[:60]!r}")
         headers.append((name, value.strip(b" \t")))
     return int(code), reason, version, headers
 
 
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a field name (RFC 9110 §5.1)
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # in a field line only HTAB may be one; a lone CR or LF is too
+
+
 def _length(value: bytes, before: int | None) -> int:
-    if not value.strip().isdigit() or (before is not None and before != int(value)):
+    digits = value.strip()
+    if not digits.isdigit() or len(digits) > 18 or (before is not None and before != int(digits)):
         raise httpcore.RemoteProtocolError(f"a bad Content-Length: {value[:40]!r}")
-    return int(value)
+    return int(digits)
