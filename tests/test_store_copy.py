@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from support import make_deal
 
@@ -240,3 +241,21 @@ def _forecast_row(run: int, source_id: str, probability: Decimal = D("0.5")) -> 
         "run_id": run,
         "computed_at": datetime(2026, 12, 1, tzinfo=UTC),
     }
+
+
+def test_a_plan_quotes_the_identifiers_postgresql_reserves() -> None:
+    quote = postgresql.dialect().identifier_preparer.quote
+    upsert = pgcopy.plan("runs", ["id", "full", "mode"], list, conflict=["id"], quote=quote)
+    assert upsert.copy.startswith("COPY crmsync_copy_runs_") and upsert.copy.endswith('(id, "full", mode) FROM STDIN')
+    assert upsert.move is not None and 'SET "full" = excluded."full", mode = excluded.mode' in upsert.move
+    update = pgcopy.plan("runs", ["id", "full"], list, update_keys=["id"], quote=quote)
+    assert update.move is not None and update.move.endswith(
+        'UPDATE runs SET "full" = moved."full" FROM moved WHERE runs.id = moved.id'
+    )
+    insert = pgcopy.plan("runs", ["id", "full"], list, quote=quote)
+    assert (insert.copy, insert.stage, insert.move, insert.keys) == (
+        'COPY runs (id, "full") FROM STDIN',
+        None,
+        None,
+        (),
+    )

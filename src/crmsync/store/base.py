@@ -219,7 +219,8 @@ class StoreBase:
             return None
         converters = [_converter(table.c[name].type, dialect) for name in names]
         values = _parameters(list(names), converters, None)
-        return pgcopy.plan(table.name, names, values, conflict=conflict, update_keys=update_keys)
+        quote = dialect.identifier_preparer.quote
+        return pgcopy.plan(table.name, names, values, conflict=conflict, update_keys=update_keys, quote=quote)
 
     @staticmethod
     def _execute_many(compiled: _Bulk, rows: list[dict[str, Any]], conn: Connection) -> None:

@@ -48,16 +48,18 @@ def plan(
     *,
     conflict: Sequence[str] = (),
     update_keys: Sequence[str] = (),
+    quote: Callable[[str], str] = str,
 ) -> CopyPlan:
     """The COPY plan of an insert (`conflict`: an upsert on those columns; `update_keys`: an update by them) of
-    the columns `names`, whose `values` come in that order. Names are the schema's own identifiers."""
-    columns = ", ".join(names)
+    the columns `names`, whose `values` come in that order; `quote` quotes an identifier where it must be."""
     keys = tuple(conflict or update_keys)
     positions = tuple(names.index(key) for key in keys)
+    digest = hashlib.blake2b(",".join(names).encode(), digest_size=4).hexdigest()
+    stage = quote(f"crmsync_copy_{table}_{digest}")  # one per table and set of columns, kept by the session
+    table, names, keys = quote(table), [quote(name) for name in names], tuple(quote(key) for key in keys)
+    columns = ", ".join(names)
     if not keys:
         return CopyPlan(f"COPY {table} ({columns}) FROM STDIN", None, None, (), values)
-    digest = hashlib.blake2b(columns.encode(), digest_size=4).hexdigest()
-    stage = f"crmsync_copy_{table}_{digest}"  # one per table and set of columns, kept by the session
     create = (
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
         f"SELECT {columns} FROM {table} WITH NO DATA"
