@@ -71,8 +71,9 @@ if latency:  # every answer this much later (a network and a server farther than
             await asyncio.sleep(latency)
         await inner(scope, receive, send)
 server = serve(app)
-print(name, server.base_url)
-for key, value in box.settings(server.base_url).items():
+settings = box.settings(server.base_url)  # the base URL may carry the API's path (Simplicate, AFAS)
+print(name, settings["base_url"])
+for key, value in settings.items():
     if key != "base_url":
         print(f"    {key} = {value}")
 print("Serving", flush=True)
