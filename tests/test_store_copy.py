@@ -253,7 +253,7 @@ def test_a_plan_quotes_the_identifiers_postgresql_reserves() -> None:
         'UPDATE runs SET "full" = moved."full" FROM moved WHERE runs.id = moved.id'
     )
     insert = pgcopy.plan("runs", ["id", "full"], list, quote=quote)
-    assert (insert.copy, insert.stage, insert.move, insert.keys) == (
+    assert (insert.copy, insert.create, insert.move, insert.keys) == (
         'COPY runs (id, "full") FROM STDIN',
         None,
         None,
