@@ -259,3 +259,98 @@ def test_a_plan_quotes_the_identifiers_postgresql_reserves() -> None:
         None,
         (),
     )
+
+
+def _landed(store: Store) -> list[str]:
+    with store.engine.connect() as conn:
+        return sorted(row.source_id for row in conn.execute(select(t.forecasts)))
+
+
+def test_a_chunk_on_a_connection_outside_a_transaction_lands_when_committed(store: Store, copies: list[str]) -> None:
+    run = new_run(store)
+    rows = [_forecast_row(run, f"c{i:02}") for i in range(CHUNK)]
+    with store.engine.connect() as conn:  # no begin(): SQLAlchemy begins one at the first statement it runs
+        store.upsert(t.forecasts, ["connection", "source_id"], rows, conn)
+        conn.commit()
+    assert _landed(store) == [row["source_id"] for row in rows]
+    assert copies == []  # COPY would have gone around SQLAlchemy's transaction, and been rolled back
+
+
+def test_a_chunk_in_autocommit_lands(store: Store, copies: list[str]) -> None:
+    run = new_run(store)
+    rows = [_forecast_row(run, f"a{i:02}") for i in range(CHUNK)]
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        store.upsert(t.forecasts, ["connection", "source_id"], rows, conn)
+        store.update_many(
+            t.forecasts, ["connection", "source_id"], [{**row, "category": "best_case"} for row in rows], conn
+        )
+    assert _landed(store) == [row["source_id"] for row in rows]
+    with store.engine.connect() as conn:
+        assert {row.category for row in conn.execute(select(t.forecasts))} == {"best_case"}
+    assert copies == []  # the stage's rows would have gone at the COPY's own commit
+
+
+def test_a_role_that_may_not_create_temporary_tables_keeps_the_executemany(store: Store, copies: list[str]) -> None:
+    run = new_run(store)
+    rows = [_forecast_row(run, f"t{i:02}") for i in range(CHUNK)]
+    with store.tx() as conn:
+        if store.engine.dialect.name == "postgresql":
+            # what `has_database_privilege` answers for such a role, remembered for this database connection
+            assert conn.connection.info.get(pgcopy._MAY_CREATE) in (None, True)
+            conn.connection.info[pgcopy._MAY_CREATE] = False
+        store.upsert(t.forecasts, ["connection", "source_id"], rows, conn)
+        store.insert_many(t.stage_history, [_stage_row(run, f"t{i:02}") for i in range(CHUNK)], conn)
+    with store.tx() as conn:
+        conn.connection.info.pop(pgcopy._MAY_CREATE, None)
+    assert _landed(store) == [row["source_id"] for row in rows]
+    if store.engine.dialect.name == "postgresql":
+        assert copies == [
+            "COPY stage_history (connection, source_id, pipeline_id, stage_id, stage_order, "
+            "entered_at, run_id) FROM STDIN"
+        ]  # a plain insert needs no temporary table
+
+
+def test_the_stage_of_new_column_types_is_a_new_table() -> None:
+    """A session that outlives a migration (a worker's, PgBouncer's) must not copy through a stage of old types."""
+    before = pgcopy.plan(
+        "forecasts", ["source_id", "probability"], list, conflict=["source_id"], types=["VARCHAR(200)", "NUMERIC(9, 6)"]
+    )
+    after = pgcopy.plan(
+        "forecasts",
+        ["source_id", "probability"],
+        list,
+        conflict=["source_id"],
+        types=["VARCHAR(200)", "NUMERIC(12, 8)"],
+    )
+    assert before.create is not None and after.create is not None
+    assert before.create.split()[6] != after.create.split()[6]  # CREATE TEMPORARY TABLE IF NOT EXISTS <stage>
+    assert before.create.split()[6].startswith("crmsync_copy_forecasts_")
+
+
+@pytest.mark.parametrize("count", [3, CHUNK], ids=["executemany", "chunk"])
+def test_a_refused_row_is_not_quoted_in_the_error(store: Store, count: int) -> None:
+    """PostgreSQL's DETAIL ("Failing row contains (…)") and a bad value's quotes never reach the error."""
+    run = new_run(store)
+    secret = "ACME-customer-that-must-not-be-echoed"
+    nulls = [{**_stage_row(run, f"{secret}-{i}"), "stage_id": None} for i in range(count)]
+    with pytest.raises((IntegrityError, StoreError)) as caught, store.tx() as conn:
+        store.insert_many(t.stage_history, nulls, conn)
+    assert secret not in str(caught.value)
+    if store.engine.dialect.name == "postgresql":
+        assert "not-null" in str(caught.value) and "stage_id" in str(caught.value)
+        huge = [{**_stage_row(run, f"h{i}"), "stage_order": 2**31 + 12345} for i in range(count)]
+        with pytest.raises(StoreError) as refused, store.tx() as conn:
+            store.insert_many(t.stage_history, huge, conn)
+        assert str(2**31 + 12345) not in str(refused.value) and "out of range" in str(refused.value)
+
+
+def _stage_row(run: int, source_id: str) -> dict[str, Any]:
+    return {
+        "connection": "hubspot",
+        "source_id": source_id,
+        "pipeline_id": "default",
+        "stage_id": "contractsent",
+        "stage_order": 3,
+        "entered_at": datetime(2026, 12, 1, tzinfo=UTC),
+        "run_id": run,
+    }

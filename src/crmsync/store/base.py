@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Engine, bindparam, create_engine, event, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from crmsync.errors import ConfigError, StoreError
 from crmsync.store import pgcopy
@@ -75,6 +75,7 @@ class StoreBase:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         elif self.engine.dialect.name == "postgresql":
             self._stats = PlannerStats()
+            event.listen(self.engine, "handle_error", _terse_postgresql_error)
         self.migrate()
 
     def migrate(self, attempts: int = 5) -> None:
@@ -220,7 +221,10 @@ class StoreBase:
         converters = [_converter(table.c[name].type, dialect) for name in names]
         values = _parameters(list(names), converters, None)
         quote = dialect.identifier_preparer.quote
-        return pgcopy.plan(table.name, names, values, conflict=conflict, update_keys=update_keys, quote=quote)
+        types = [table.c[name].type.compile(dialect=dialect) for name in names]
+        return pgcopy.plan(
+            table.name, names, values, conflict=conflict, update_keys=update_keys, quote=quote, types=types
+        )
 
     @staticmethod
     def _execute_many(compiled: _Bulk, rows: list[dict[str, Any]], conn: Connection) -> None:
@@ -353,6 +357,26 @@ def new_id(result: Any) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def _terse_postgresql_error(context: Any) -> Exception | None:
+    """PostgreSQL's errors with the server's primary message alone (`pgcopy.terse`): a NOT NULL or unique
+    violation's DETAIL quotes the row or its key, which would reach the logs and the run's record."""
+    original = context.original_exception
+    shorter = pgcopy.terse(original)
+    if shorter is original:
+        return None
+    import psycopg
+
+    return DBAPIError.instance(
+        context.statement,
+        None,
+        shorter,
+        psycopg.Error,
+        hide_parameters=True,
+        connection_invalidated=context.is_disconnect,
+        dialect=context.dialect,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

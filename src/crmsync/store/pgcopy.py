@@ -9,12 +9,17 @@ one INSERT … ON CONFLICT or UPDATE … FROM that empties it. Rows naming one k
 last row wins.
 
 A failure is raised as SQLAlchemy's error of the driver's class (an IntegrityError stays one) with the server's
-primary message alone: COPY's context line would quote the row.
+primary message alone (`terse`): COPY's context line would quote the row. The executemany keeps the rows when COPY
+cannot keep them as it would: on a connection outside a transaction or in autocommit (the stage's rows would go at
+the COPY's own commit), and for a role without the TEMPORARY privilege on the database (asked once a connection).
+The stage's name carries a digest of its columns' names and types, so a session that outlives a migration (a
+worker's, or PgBouncer's server connection) never reuses a stage of the old types.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -50,12 +55,15 @@ def plan(
     conflict: Sequence[str] = (),
     update_keys: Sequence[str] = (),
     quote: Callable[[str], str] = str,
+    types: Sequence[str] = (),
 ) -> CopyPlan:
     """The COPY plan of an insert (`conflict`: an upsert on those columns; `update_keys`: an update by them) of
-    the columns `names`, whose `values` come in that order; `quote` quotes an identifier where it must be."""
+    the columns `names`, whose `values` come in that order; `quote` quotes an identifier where it must be, and
+    `types` are the columns' SQL types (in the stage's name: a new type is a new stage)."""
     keys = tuple(conflict or update_keys)
     positions = tuple(names.index(key) for key in keys)
-    digest = hashlib.blake2b(",".join(names).encode(), digest_size=4).hexdigest()
+    signature = ",".join(f"{name} {kind}" for name, kind in zip(names, types or [""] * len(names), strict=True))
+    digest = hashlib.blake2b(signature.encode(), digest_size=6).hexdigest()
     stage = quote(f"crmsync_copy_{table}_{digest}")  # one per table and set of columns, kept by the session
     table, names, keys = quote(table), [quote(name) for name in names], tuple(quote(key) for key in keys)
     columns = ", ".join(names)
@@ -91,7 +99,10 @@ def run(copy: CopyPlan, rows: list[dict[str, Any]], conn: Connection) -> bool:
     import psycopg  # PostgreSQL's driver, imported where a PostgreSQL store runs (a SQLite one never needs it)
 
     driver: Any = conn.connection.driver_connection
-
+    if driver.autocommit or not conn.in_transaction():  # SQLAlchemy would not commit what went around it
+        return False
+    if copy.create is not None and not _may_create_temporary(conn, driver):
+        return False
     try:
         with driver.cursor() as cursor:
             if copy.create is not None:
@@ -102,6 +113,40 @@ def run(copy: CopyPlan, rows: list[dict[str, Any]], conn: Connection) -> bool:
             if copy.move is not None:
                 cursor.execute(copy.move)
     except psycopg.Error as exc:
-        primary = exc.diag.message_primary or type(exc).__name__
-        raise DBAPIError.instance(copy.copy, None, type(exc)(primary), psycopg.Error, hide_parameters=True) from None
+        raise DBAPIError.instance(copy.copy, None, terse(exc), psycopg.Error, hide_parameters=True) from None
     return True
+
+
+_MAY_CREATE = "crmsync_may_create_temporary"  # key of the answer in a pooled connection's `info`
+
+
+def _may_create_temporary(conn: Connection, driver: Any) -> bool:
+    """Whether the session's role may create temporary tables, asked once per database connection."""
+    info = conn.connection.info
+    if (may := info.get(_MAY_CREATE)) is None:
+        with driver.cursor() as cursor:
+            cursor.execute("SELECT has_database_privilege(current_database(), 'TEMPORARY')")
+            row = cursor.fetchone()
+        may = info[_MAY_CREATE] = bool(row and row[0])
+    return bool(may)
+
+
+_QUOTED = re.compile(r'"[^"]*"')
+_COLUMN = re.compile(r"column (\w+)")
+
+
+def terse(exc: Exception) -> Exception:
+    """A PostgreSQL error of the same class with the server's primary message alone: its DETAIL ("Failing row
+    contains (…)", "Key (…)=(…)") and CONTEXT lines quote rows. A bad value's message quotes the value ('value
+    "…" is out of range'): the quotes are emptied, and the column named from the context line. An error the driver
+    raised itself (a NUL byte in text) has no primary message and quotes no value: it keeps its own."""
+    import psycopg
+
+    if not isinstance(exc, psycopg.Error) or exc.sqlstate is None:
+        return exc
+    primary = exc.diag.message_primary or type(exc).__name__
+    if exc.sqlstate.startswith("22"):  # data exception: the message may quote the value
+        primary = _QUOTED.sub('"…"', primary)
+        if found := _COLUMN.search(exc.diag.context or ""):
+            primary = f"{primary} (column {found.group(1)})"
+    return type(exc)(primary)
