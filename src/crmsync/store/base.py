@@ -45,6 +45,9 @@ def utc(value: datetime | None) -> datetime | None:
 
 
 _MIGRATING = threading.Lock()
+# PostgreSQL's answers to creating what another session created meanwhile: unique violation (in the catalog),
+# duplicate table, duplicate object
+_CREATED_MEANWHILE = frozenset({"23505", "42P07", "42710"})
 
 
 class StoreBase:
@@ -82,7 +85,9 @@ class StoreBase:
         """Bring the schema to the newest revision.
 
         Two processes opening a new store at once (a scheduled sync and a manual one) may both start creating
-        the tables; the one that loses sees "already exists" and tries again, finding the schema up to date.
+        the tables; the one that loses sees "already exists" (on PostgreSQL a duplicate table or object, or a unique
+        violation in the catalog, whose detail saying so errors no longer carry) and tries again, finding the schema
+        up to date.
         """
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -104,7 +109,8 @@ class StoreBase:
                 ) from None
             except SQLAlchemyError as exc:
                 cause = getattr(exc, "orig", None) or exc
-                if attempt < attempts and "already exists" in str(cause).lower():
+                raced = getattr(cause, "sqlstate", None) in _CREATED_MEANWHILE or "already exists" in str(cause).lower()
+                if attempt < attempts and raced:
                     time.sleep(0.2 * attempt)
                     continue
                 raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {cause}") from None
