@@ -64,7 +64,7 @@ def plan(
     positions = tuple(names.index(key) for key in keys)
     signature = ",".join(f"{name} {kind}" for name, kind in zip(names, types or [""] * len(names), strict=True))
     digest = hashlib.blake2b(signature.encode(), digest_size=6).hexdigest()
-    stage = quote(f"crmsync_copy_{table}_{digest}")  # one per table and set of columns, kept by the session
+    stage = quote(f"crmsync_copy_{table}_{digest}")  # one per table, columns and types, kept by the session
     table, names, keys = quote(table), [quote(name) for name in names], tuple(quote(key) for key in keys)
     columns = ", ".join(names)
     if not keys:
