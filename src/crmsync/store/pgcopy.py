@@ -90,19 +90,20 @@ def plan(
 
 def run(copy: CopyPlan, rows: list[dict[str, Any]], conn: Connection) -> bool:
     """Send `rows` by `copy` inside `conn`'s transaction; False (nothing sent) when they are too few for COPY to
-    pay, or a key repeats among them: the executemany takes them then."""
+    pay, the connection cannot keep them (see the module), or a key repeats among them: the executemany takes them
+    then. The rows' values are made only once COPY may take them."""
     if len(rows) < COPY_MIN_ROWS:
+        return False
+    driver: Any = conn.connection.driver_connection
+    if driver.autocommit or not conn.in_transaction():  # SQLAlchemy would not commit what went around it
+        return False
+    if copy.create is not None and not _may_create_temporary(conn, driver):
         return False
     values = copy.values(rows)
     if copy.keys and len({tuple(row[i] for i in copy.keys) for row in values}) != len(values):
         return False
     import psycopg  # PostgreSQL's driver, imported where a PostgreSQL store runs (a SQLite one never needs it)
 
-    driver: Any = conn.connection.driver_connection
-    if driver.autocommit or not conn.in_transaction():  # SQLAlchemy would not commit what went around it
-        return False
-    if copy.create is not None and not _may_create_temporary(conn, driver):
-        return False
     try:
         with driver.cursor() as cursor:
             if copy.create is not None:
