@@ -197,18 +197,7 @@ def test_a_rolled_back_chunk_leaves_nothing_and_the_next_one_lands(store: Store,
 
 def test_a_failed_chunk_names_the_table_not_the_rows(store: Store, copies: list[str]) -> None:
     secret_looking = "customer-name-that-must-not-be-echoed"
-    rows = [
-        {
-            "connection": "hubspot",
-            "source_id": f"{secret_looking}-{i}",
-            "pipeline_id": "default",
-            "stage_id": "contractsent",
-            "stage_order": 3,
-            "entered_at": datetime(2026, 12, 1, tzinfo=UTC),
-            "run_id": 999_999,  # no such run: the foreign key refuses every row
-        }
-        for i in range(CHUNK)
-    ]
+    rows = [_stage_row(999_999, f"{secret_looking}-{i}") for i in range(CHUNK)]  # no such run: refused by its key
 
     def insert() -> None:
         with store.tx() as conn:
